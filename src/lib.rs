@@ -1,0 +1,10 @@
+//! Hearth: a Kubernetes-native, Prometheus-compatible monitoring system.
+//!
+//! One folder per concern; see the README for the map.
+
+pub mod config;
+pub mod model;
+pub mod scrape;
+pub mod server;
+pub mod tsdb;
+pub mod web;

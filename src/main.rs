@@ -1,0 +1,237 @@
+//! The `hearth` command line: a thin layer over the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use hearth::config::units::{parse_duration_ms, parse_size_bytes};
+use hearth::server::{self, ServerConfig};
+use hearth::tsdb::{self, Options};
+
+#[derive(Parser)]
+#[command(
+    name = "hearth",
+    version,
+    about = "Kubernetes-native monitoring: a Prometheus-compatible time-series server and operator"
+)]
+struct Cli {
+    /// Log level filter (error, warn, info, debug, trace or a tracing directive).
+    #[arg(long = "log.level", global = true, default_value = "info")]
+    log_level: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the time-series server (scrapes itself and stores in ./data with no flags).
+    Server(ServerArgs),
+    /// Storage tools: backfill, benchmarks, analysis.
+    Tsdb {
+        #[command(subcommand)]
+        command: TsdbCommand,
+    },
+}
+
+#[derive(clap::Args)]
+struct ServerArgs {
+    /// Address to serve the HTTP API, UI and /metrics on.
+    #[arg(long = "web.listen-address", default_value = "0.0.0.0:9090")]
+    listen: SocketAddr,
+    /// Directory for the WAL and blocks.
+    #[arg(long = "storage.tsdb.path", default_value = "data/")]
+    path: PathBuf,
+    /// How long to keep blocks (Prometheus duration, e.g. 15d; 0 keeps them forever unless a size is set).
+    #[arg(long = "storage.tsdb.retention.time", value_parser = parse_duration_ms)]
+    retention_time: Option<i64>,
+    /// Largest size of storage before the oldest blocks are deleted (e.g. 512MB, 10GB).
+    #[arg(long = "storage.tsdb.retention.size", value_parser = parse_size_bytes)]
+    retention_size: Option<u64>,
+    /// Time range of blocks cut from the head; shorten only for testing.
+    #[arg(long = "storage.tsdb.min-block-duration", default_value = "2h", value_parser = parse_duration_ms)]
+    min_block: i64,
+    /// Largest block compaction produces (default: 10% of retention, at most 31d).
+    #[arg(long = "storage.tsdb.max-block-duration", value_parser = parse_duration_ms)]
+    max_block: Option<i64>,
+    /// How often the WAL is fsynced in the background; 0s fsyncs every commit.
+    #[arg(long = "storage.tsdb.wal-sync-interval", default_value = "1s", value_parser = parse_duration_ms)]
+    wal_sync: i64,
+    /// How often the server records its own metrics into storage.
+    #[arg(long = "self-scrape-interval", default_value = "15s", value_parser = parse_duration_ms)]
+    self_scrape: i64,
+}
+
+#[derive(Subcommand)]
+enum TsdbCommand {
+    /// Create blocks from historical data.
+    CreateBlocksFrom {
+        #[command(subcommand)]
+        format: BackfillFormat,
+    },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+    /// Report blocks, samples, bytes per sample and the highest-cardinality labels and metrics.
+    Analyze {
+        /// A data directory or a backfill output directory.
+        dir: PathBuf,
+        /// How many entries to list per ranking.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Append forever, printing each acknowledged timestamp (used by crash tests).
+    #[command(hide = true)]
+    AppendLoop {
+        dir: PathBuf,
+        #[arg(long, default_value_t = 100)]
+        series: usize,
+        #[arg(long = "wal-sync-interval", default_value = "1s", value_parser = parse_duration_ms)]
+        wal_sync: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum BackfillFormat {
+    /// From an OpenMetrics text file whose samples all carry timestamps.
+    Openmetrics {
+        input: PathBuf,
+        #[arg(default_value = "data/")]
+        output: PathBuf,
+        /// Time range of each output block.
+        #[arg(long = "max-block-duration", default_value = "2h", value_parser = parse_duration_ms)]
+        block: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Append benchmark shaped like `promtool tsdb bench write`.
+    Write {
+        /// Number of series.
+        #[arg(long, default_value_t = 10_000)]
+        metrics: usize,
+        /// Number of scrapes per series.
+        #[arg(long, default_value_t = 3000)]
+        scrapes: usize,
+        /// Working directory (deleted first).
+        #[arg(long, default_value = "benchout")]
+        out: PathBuf,
+        /// Value pattern.
+        #[arg(long, value_enum, default_value = "realistic")]
+        values: tsdb::bench::Values,
+        /// After ingesting, reopen the directory and time the WAL replay instead of persisting blocks.
+        #[arg(long)]
+        replay: bool,
+        /// promtool's label file format: one JSON object of labels per line.
+        file: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cmd: Command) -> Result<(), String> {
+    match cmd {
+        Command::Server(a) => {
+            let mut storage = Options {
+                retention_ms: match (a.retention_time, a.retention_size) {
+                    (Some(0), _) | (None, Some(_)) => None,
+                    (Some(t), _) => Some(t),
+                    (None, None) => Options::default().retention_ms,
+                },
+                retention_bytes: a.retention_size,
+                min_block_ms: a.min_block.max(1),
+                wal_sync_interval: Duration::from_millis(a.wal_sync as u64),
+                ..Options::default()
+            };
+            storage = storage.with_derived_max_block();
+            if let Some(m) = a.max_block {
+                storage.max_block_ms = m.max(storage.min_block_ms);
+            }
+            let cfg = ServerConfig {
+                listen: a.listen,
+                data_dir: a.path,
+                storage,
+                self_scrape_interval: Duration::from_millis(a.self_scrape.max(1) as u64),
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(server::run(cfg)).map_err(|e| e.to_string())
+        }
+        Command::Tsdb { command } => match command {
+            TsdbCommand::CreateBlocksFrom {
+                format:
+                    BackfillFormat::Openmetrics {
+                        input,
+                        output,
+                        block,
+                    },
+            } => {
+                let s = tsdb::backfill::create_blocks_from_openmetrics(
+                    &input,
+                    &output,
+                    block.max(1),
+                    Options::default().zstd_level,
+                )
+                .map_err(|e| e.to_string())?;
+                println!(
+                    "wrote {} blocks, {} series, {} samples, {} bytes ({:.3} bytes/sample) to {}",
+                    s.blocks,
+                    s.series,
+                    s.samples,
+                    s.bytes,
+                    s.bytes as f64 / s.samples.max(1) as f64,
+                    output.display()
+                );
+                Ok(())
+            }
+            TsdbCommand::Bench {
+                command:
+                    BenchCommand::Write {
+                        metrics,
+                        scrapes,
+                        out,
+                        values,
+                        replay,
+                        file,
+                    },
+            } => tsdb::bench::run(&tsdb::bench::WriteBench {
+                metrics,
+                scrapes,
+                labels_file: file,
+                out,
+                values,
+                replay,
+            }),
+            TsdbCommand::Analyze { dir, limit } => {
+                print!("{}", tsdb::analyze::report(&dir, limit)?);
+                Ok(())
+            }
+            TsdbCommand::AppendLoop {
+                dir,
+                series,
+                wal_sync,
+            } => tsdb::bench::append_loop(&dir, series, Duration::from_millis(wal_sync as u64)),
+        },
+    }
+}

@@ -1,0 +1,155 @@
+//! `hearth server`: wires storage, self-monitoring and the HTTP surface together.
+
+mod self_scrape;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+
+use crate::tsdb::metrics::TsdbMetrics;
+use crate::tsdb::{Db, Options};
+use crate::web::{self, WebState};
+
+/// How often due compactions and retention run.
+const COMPACT_EVERY: Duration = Duration::from_secs(60);
+
+/// Everything `hearth server` needs to start.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub storage: Options,
+    pub self_scrape_interval: Duration,
+}
+
+/// The server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("opening storage: {0}")]
+    Storage(#[from] crate::tsdb::DbError),
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("serving HTTP: {0}")]
+    Serve(std::io::Error),
+    #[error("internal task failed: {0}")]
+    Task(String),
+}
+
+/// Runs until SIGINT or SIGTERM, then flushes storage and returns.
+pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
+    let mut registry = Registry::default();
+    let tsdb_metrics = TsdbMetrics::default();
+    tsdb_metrics.register(&mut registry);
+    registry.register(
+        "hearth_build",
+        "Build information.",
+        Info::new(vec![
+            ("version", env!("CARGO_PKG_VERSION").to_string()),
+            ("component", "server".to_string()),
+        ]),
+    );
+    let scrape_metrics = self_scrape::SelfScrapeMetrics::default();
+    scrape_metrics.register(&mut registry);
+
+    // Listen first, so probes get "not ready" rather than "connection refused" during replay.
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|source| ServerError::Listen {
+            addr: cfg.listen,
+            source,
+        })?;
+    let state = Arc::new(WebState {
+        registry,
+        ready: Default::default(),
+    });
+    let app = web::router(state.clone());
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    let mut server_task = tokio::spawn(async move { axum::serve(listener, app).await });
+    tracing::info!(listen = %cfg.listen, data = %cfg.data_dir.display(), "hearth server starting");
+
+    let (dir, opts) = (cfg.data_dir.clone(), cfg.storage.clone());
+    let db = tokio::task::spawn_blocking(move || Db::open(&dir, opts, tsdb_metrics))
+        .await
+        .map_err(|e| ServerError::Task(e.to_string()))??;
+    let db = Arc::new(db);
+    state.ready.store(true, Ordering::Relaxed);
+    tracing::info!("storage ready");
+
+    let compactor = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(COMPACT_EVERY);
+            loop {
+                tick.tick().await;
+                let db = db.clone();
+                match tokio::task::spawn_blocking(move || db.compact()).await {
+                    Ok(Err(e)) => tracing::error!(error = %e, "compaction failed"),
+                    Err(e) => tracing::error!(error = %e, "compaction task failed"),
+                    Ok(Ok(())) => {}
+                }
+            }
+        })
+    };
+    let scraper = tokio::spawn(self_scrape::run(
+        db.clone(),
+        state.clone(),
+        cfg.listen.to_string(),
+        cfg.self_scrape_interval,
+        scrape_metrics,
+    ));
+
+    tokio::select! {
+        _ = &mut shutdown => tracing::info!("shutting down"),
+        r = &mut server_task => {
+            if let Ok(Err(e)) = r {
+                return Err(ServerError::Serve(e));
+            }
+        }
+    }
+    server_task.abort();
+    compactor.abort();
+    scraper.abort();
+    let _ = scraper.await;
+    let _ = compactor.await;
+    match Arc::try_unwrap(db) {
+        Ok(db) => tokio::task::spawn_blocking(move || db.close())
+            .await
+            .map_err(|e| ServerError::Task(e.to_string()))??,
+        Err(db) => db
+            .head()
+            .wal
+            .as_ref()
+            .map_or(Ok(()), |w| w.sync())
+            .map_err(|e| ServerError::Task(e.to_string()))?,
+    }
+    tracing::info!("storage closed");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

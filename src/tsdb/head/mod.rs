@@ -1,0 +1,538 @@
+//! The head: the in-memory, appendable part of the TSDB covering recent time.
+//!
+//! Series live in lock stripes keyed by id, so appends to different series
+//! rarely contend; the inverted index and symbol table sit behind one
+//! read-write lock taken only to create, look up by labels, query or remove
+//! series. A series' open chunk is XOR-encoded in memory; completed chunks
+//! (120 samples, or crossing a block boundary) move to [`chunk_disk`].
+
+pub mod appender;
+pub mod chunk_disk;
+pub mod series;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
+
+pub use appender::{AppendError, Appender};
+use chunk_disk::ChunkDisk;
+use series::{DoneChunk, MemSeries};
+
+use super::index::IndexReader;
+use super::metrics::TsdbMetrics;
+use super::symbols::Symbols;
+use super::tombstones::Intervals;
+use super::wal::Wal;
+use crate::model::{Label, Labels, Matcher, Sample};
+
+/// Samples per head chunk before it is cut, as in Prometheus.
+pub const SAMPLES_PER_CHUNK: usize = 120;
+const STRIPES: usize = 1024;
+
+type Stripe = HashMap<u32, MemSeries>;
+
+/// The inverted index and symbol table of the head.
+#[derive(Default)]
+pub struct HeadIndex {
+    pub symbols: Symbols,
+    /// Series ids by label-set hash; collisions keep a list.
+    by_hash: HashMap<u64, Vec<u32>>,
+    postings: HashMap<(u32, u32), Vec<u32>>,
+    /// Value symbols seen per name symbol.
+    values: HashMap<u32, Vec<u32>>,
+    all: Vec<u32>,
+}
+
+impl HeadIndex {
+    fn add(&mut self, id: u32, labels: &[(u32, u32)], hash: u64) {
+        self.by_hash.entry(hash).or_default().push(id);
+        for &(n, v) in labels {
+            let p = self.postings.entry((n, v)).or_default();
+            if p.is_empty() {
+                self.values.entry(n).or_default().push(v);
+            }
+            p.push(id);
+        }
+        self.all.push(id);
+    }
+
+    fn remove(&mut self, id: u32, labels: &[(u32, u32)], hash: u64) {
+        if let Some(ids) = self.by_hash.get_mut(&hash) {
+            ids.retain(|&i| i != id);
+            if ids.is_empty() {
+                self.by_hash.remove(&hash);
+            }
+        }
+        for &(n, v) in labels {
+            if let Some(p) = self.postings.get_mut(&(n, v)) {
+                if let Ok(i) = p.binary_search(&id) {
+                    p.remove(i);
+                }
+                if p.is_empty() {
+                    self.postings.remove(&(n, v));
+                    if let Some(vals) = self.values.get_mut(&n) {
+                        vals.retain(|&x| x != v);
+                        if vals.is_empty() {
+                            self.values.remove(&n);
+                        }
+                    }
+                }
+            }
+            self.symbols.release(n);
+            self.symbols.release(v);
+        }
+        if let Ok(i) = self.all.binary_search(&id) {
+            self.all.remove(i);
+        }
+    }
+
+    fn resolve(&self, labels: &[(u32, u32)]) -> Labels {
+        Labels::from_sorted(
+            labels
+                .iter()
+                .map(|&(n, v)| Label::new(self.symbols.get(n), self.symbols.get(v)))
+                .collect(),
+        )
+    }
+
+    fn hash_of(&self, labels: &[(u32, u32)]) -> u64 {
+        crate::model::labels::hash_pairs(
+            labels
+                .iter()
+                .map(|&(n, v)| (self.symbols.get(n), self.symbols.get(v))),
+        )
+    }
+
+    fn same(&self, a: &[(u32, u32)], b: &Labels) -> bool {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b.iter())
+                .all(|(&(n, v), l)| self.symbols.get(n) == l.name && self.symbols.get(v) == l.value)
+    }
+
+    /// Sorted ids of all series.
+    pub fn all_ids(&self) -> &[u32] {
+        &self.all
+    }
+}
+
+impl IndexReader for HeadIndex {
+    fn postings(&self, name: &str, value: &str) -> Vec<u32> {
+        match (self.symbols.lookup(name), self.symbols.lookup(value)) {
+            (Some(n), Some(v)) => self.postings.get(&(n, v)).cloned().unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn all_postings(&self) -> Vec<u32> {
+        self.all.clone()
+    }
+
+    fn label_values(&self, name: &str) -> Vec<String> {
+        let Some(n) = self.symbols.lookup(name) else {
+            return Vec::new();
+        };
+        let mut v: Vec<String> = self
+            .values
+            .get(&n)
+            .map(|vs| {
+                vs.iter()
+                    .map(|&v| self.symbols.get(v).to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    fn label_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .values
+            .keys()
+            .map(|&n| self.symbols.get(n).to_string())
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+/// A reference to a head series, valid until the series is removed; appenders
+/// use it to skip label hashing and lookups.
+pub type SeriesRef = u32;
+
+/// The head block.
+pub struct Head {
+    index: RwLock<HeadIndex>,
+    stripes: Box<[Mutex<Stripe>]>,
+    next_id: AtomicU32,
+    /// Samples older than this are rejected: their time range is already in blocks.
+    min_valid_time: AtomicI64,
+    mint: AtomicI64,
+    maxt: AtomicI64,
+    /// Block range: head chunks never straddle a multiple of it.
+    chunk_range: i64,
+    pub(crate) disk: ChunkDisk,
+    pub(crate) wal: Option<Arc<Wal>>,
+    pub(crate) metrics: TsdbMetrics,
+    tombstones: RwLock<HashMap<u32, Intervals>>,
+}
+
+impl Head {
+    /// Creates an empty head whose spilled chunks go under `chunks_dir`.
+    pub fn new(
+        chunks_dir: &Path,
+        chunk_range: i64,
+        wal: Option<Arc<Wal>>,
+        metrics: TsdbMetrics,
+    ) -> std::io::Result<Head> {
+        Ok(Head {
+            index: RwLock::new(HeadIndex::default()),
+            stripes: (0..STRIPES).map(|_| Mutex::new(HashMap::new())).collect(),
+            next_id: AtomicU32::new(1),
+            min_valid_time: AtomicI64::new(i64::MIN),
+            mint: AtomicI64::new(i64::MAX),
+            maxt: AtomicI64::new(i64::MIN),
+            chunk_range: chunk_range.max(1),
+            disk: ChunkDisk::open(chunks_dir)?,
+            wal,
+            metrics,
+            tombstones: RwLock::new(HashMap::new()),
+        })
+    }
+
+    pub(crate) fn stripe(&self, id: u32) -> MutexGuard<'_, Stripe> {
+        self.stripes[id as usize % STRIPES]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn index(&self) -> RwLockReadGuard<'_, HeadIndex> {
+        self.index.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Lowest timestamp in the head, or `i64::MAX` when empty.
+    pub fn min_time(&self) -> i64 {
+        self.mint.load(Ordering::Relaxed)
+    }
+
+    /// Highest timestamp in the head, or `i64::MIN` when empty.
+    pub fn max_time(&self) -> i64 {
+        self.maxt.load(Ordering::Relaxed)
+    }
+
+    pub fn min_valid_time(&self) -> i64 {
+        self.min_valid_time.load(Ordering::Relaxed)
+    }
+
+    pub fn set_min_valid_time(&self, t: i64) {
+        self.min_valid_time.fetch_max(t, Ordering::Relaxed);
+    }
+
+    pub fn num_series(&self) -> usize {
+        self.index().all.len()
+    }
+
+    /// Starts a batch of appends.
+    pub fn appender(&self) -> Appender<'_> {
+        Appender::new(self)
+    }
+
+    /// Finds the series with exactly these labels.
+    pub fn lookup(&self, labels: &Labels) -> Option<SeriesRef> {
+        let ix = self.index();
+        let ids = ix.by_hash.get(&labels.stable_hash())?;
+        ids.iter().copied().find(|&id| {
+            self.stripe(id)
+                .get(&id)
+                .is_some_and(|s| ix.same(&s.labels, labels))
+        })
+    }
+
+    /// Finds or creates the series for `labels`; new series are logged to the WAL.
+    pub fn get_or_create(&self, labels: &Labels) -> std::io::Result<(SeriesRef, bool)> {
+        if let Some(id) = self.lookup(labels) {
+            return Ok((id, false));
+        }
+        let mut ix = self.index.write().unwrap_or_else(|p| p.into_inner());
+        let hash = labels.stable_hash();
+        if let Some(ids) = ix.by_hash.get(&hash)
+            && let Some(id) = ids.iter().copied().find(|&id| {
+                self.stripe(id)
+                    .get(&id)
+                    .is_some_and(|s| ix.same(&s.labels, labels))
+            })
+        {
+            return Ok((id, false));
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        // Logged under the index lock: no appender can use the series before
+        // its record is queued ahead of their samples.
+        if let Some(wal) = &self.wal {
+            wal.log_series(id, labels)?;
+        }
+        self.insert_series(&mut ix, id, labels, hash);
+        Ok((id, true))
+    }
+
+    fn insert_series(&self, ix: &mut HeadIndex, id: u32, labels: &Labels, hash: u64) {
+        let syms: Box<[(u32, u32)]> = labels
+            .iter()
+            .map(|l| (ix.symbols.intern(&l.name), ix.symbols.intern(&l.value)))
+            .collect();
+        ix.add(id, &syms, hash);
+        self.stripe(id).insert(id, MemSeries::new(syms));
+        self.metrics.head_series.inc();
+        self.metrics.head_series_created.inc();
+    }
+
+    /// Recreates a series from the WAL with its logged id. Returns the id
+    /// samples for it must go to: an existing series with the same labels
+    /// (a series removed and created again is logged under a new id).
+    pub fn replay_series(&self, id: u32, labels: &Labels) -> u32 {
+        let mut ix = self.index.write().unwrap_or_else(|p| p.into_inner());
+        let hash = labels.stable_hash();
+        if let Some(ids) = ix.by_hash.get(&hash)
+            && let Some(existing) = ids.iter().copied().find(|&i| {
+                self.stripe(i)
+                    .get(&i)
+                    .is_some_and(|s| ix.same(&s.labels, labels))
+            })
+        {
+            return existing;
+        }
+        if self.stripe(id).contains_key(&id) {
+            // Same id with other labels: corrupt input; keep the first.
+            return id;
+        }
+        self.insert_series(&mut ix, id, labels, hash);
+        self.next_id.fetch_max(id + 1, Ordering::Relaxed);
+        id
+    }
+
+    /// Appends one sample to a series the caller has locked. Errors leave the series unchanged.
+    pub(crate) fn append_locked(
+        &self,
+        s: &mut MemSeries,
+        t: i64,
+        v: f64,
+    ) -> Result<(), AppendError> {
+        if let Some(last) = s.max_time() {
+            if t < last {
+                return Err(AppendError::OutOfOrder);
+            }
+            if t == last {
+                return match s.last_value_bits() {
+                    Some(bits) if bits == v.to_bits() => Err(AppendError::DuplicateSameValue),
+                    _ => Err(AppendError::Duplicate),
+                };
+            }
+        }
+        if !s.head.is_empty() {
+            let boundary = (s.head.min_time().div_euclid(self.chunk_range) + 1)
+                .saturating_mul(self.chunk_range);
+            if s.head.num_samples() >= SAMPLES_PER_CHUNK || t >= boundary {
+                self.cut_chunk(s);
+            }
+        }
+        s.head.append(t, v);
+        self.mint.fetch_min(t, Ordering::Relaxed);
+        self.maxt.fetch_max(t, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn cut_chunk(&self, s: &mut MemSeries) {
+        let mut full = std::mem::replace(&mut s.head, crate::tsdb::chunkenc::XorChunk::new());
+        match self.disk.write(
+            full.bytes(),
+            full.min_time(),
+            full.max_time(),
+            full.num_samples() as u16,
+        ) {
+            Ok(r) => {
+                s.done.push(DoneChunk::Disk(r));
+                self.metrics.head_chunks_spilled.inc();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not spill a head chunk to disk; keeping it in memory");
+                full.shrink();
+                s.done.push(DoneChunk::Mem(full));
+            }
+        }
+    }
+
+    /// Applies a replayed sample; rejections are counted like live ones.
+    pub fn replay_sample(&self, id: u32, t: i64, v: f64) {
+        let mut st = self.stripe(id);
+        let Some(s) = st.get_mut(&id) else { return };
+        match self.append_locked(s, t, v) {
+            Ok(()) | Err(AppendError::DuplicateSameValue) => {}
+            Err(e) => e.count(&self.metrics),
+        }
+    }
+
+    /// Labels and samples in `[mint, maxt]` of the series matching `matchers`,
+    /// with deleted ranges removed.
+    pub fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<(Labels, Vec<Sample>)> {
+        let ix = self.index();
+        let ids = super::index::select_postings(&*ix, matchers);
+        let tomb = self.tombstones.read().unwrap_or_else(|p| p.into_inner());
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let st = self.stripe(id);
+            let Some(s) = st.get(&id) else { continue };
+            let mut samples = Vec::new();
+            s.samples(&self.disk, mint, maxt, &mut samples);
+            let labels = ix.resolve(&s.labels);
+            drop(st);
+            if let Some(iv) = tomb.get(&id) {
+                samples.retain(|x| !iv.contains(x.t));
+            }
+            if !samples.is_empty() {
+                out.push((labels, samples));
+            }
+        }
+        out
+    }
+
+    /// Labels of matching series that have samples in `[mint, maxt]`.
+    pub fn select_labels(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Labels> {
+        let ix = self.index();
+        let ids = super::index::select_postings(&*ix, matchers);
+        ids.into_iter()
+            .filter_map(|id| {
+                let st = self.stripe(id);
+                let s = st.get(&id)?;
+                let overlaps = s.min_time().is_some_and(|lo| lo <= maxt)
+                    && s.max_time().is_some_and(|hi| hi >= mint);
+                overlaps.then(|| ix.resolve(&s.labels))
+            })
+            .collect()
+    }
+
+    /// Ids of every series, ordered by their labels (the order blocks store them in).
+    pub fn ids_sorted_by_labels(&self) -> Vec<u32> {
+        let ix = self.index();
+        let mut keyed: Vec<(u32, Box<[(u32, u32)]>)> = ix
+            .all
+            .iter()
+            .filter_map(|&id| self.stripe(id).get(&id).map(|s| (id, s.labels.clone())))
+            .collect();
+        let sym = &ix.symbols;
+        keyed.sort_by(|(_, a), (_, b)| {
+            let a = a.iter().flat_map(|&(n, v)| [sym.get(n), sym.get(v)]);
+            let b = b.iter().flat_map(|&(n, v)| [sym.get(n), sym.get(v)]);
+            a.cmp(b)
+        });
+        keyed.into_iter().map(|(id, _)| id).collect()
+    }
+
+    /// One series' labels and its samples in `[mint, maxt]`, deletions applied.
+    pub fn series_data(&self, id: u32, mint: i64, maxt: i64) -> Option<(Labels, Vec<Sample>)> {
+        let ix = self.index();
+        let st = self.stripe(id);
+        let s = st.get(&id)?;
+        let mut samples = Vec::new();
+        s.samples(&self.disk, mint, maxt, &mut samples);
+        let labels = ix.resolve(&s.labels);
+        drop(st);
+        if let Some(iv) = self
+            .tombstones
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+        {
+            samples.retain(|x| !iv.contains(x.t));
+        }
+        Some((labels, samples))
+    }
+
+    /// Marks `[mint, maxt]` deleted in matching series; returns the affected ids.
+    pub fn delete(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<u32> {
+        let ids = super::index::select_postings(&*self.index(), matchers);
+        let mut t = self.tombstones.write().unwrap_or_else(|p| p.into_inner());
+        for &id in &ids {
+            t.entry(id).or_default().add(mint, maxt);
+        }
+        ids
+    }
+
+    /// Applies a replayed tombstone.
+    pub fn add_tombstone(&self, id: u32, mint: i64, maxt: i64) {
+        self.tombstones
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(id)
+            .or_default()
+            .add(mint, maxt);
+    }
+
+    /// Drops data before `mint` (now persisted in a block) and removes series
+    /// left without samples.
+    pub fn truncate(&self, mint: i64) -> std::io::Result<()> {
+        self.set_min_valid_time(mint);
+        let mut dead = Vec::new();
+        let mut new_min = i64::MAX;
+        for stripe in self.stripes.iter() {
+            let mut st = stripe.lock().unwrap_or_else(|p| p.into_inner());
+            for (&id, s) in st.iter_mut() {
+                if s.truncate_before(mint) && s.pending == 0 {
+                    dead.push(id);
+                } else if let Some(t) = s.min_time() {
+                    new_min = new_min.min(t);
+                }
+            }
+        }
+        if !dead.is_empty() {
+            let mut ix = self.index.write().unwrap_or_else(|p| p.into_inner());
+            let mut tomb = self.tombstones.write().unwrap_or_else(|p| p.into_inner());
+            for id in dead {
+                let mut st = self.stripe(id);
+                // Re-check: an append may have arrived since the scan.
+                let removable = st.get(&id).is_some_and(|s| s.is_empty() && s.pending == 0);
+                if !removable {
+                    continue;
+                }
+                if let Some(s) = st.remove(&id) {
+                    drop(st);
+                    let hash = ix.hash_of(&s.labels);
+                    ix.remove(id, &s.labels, hash);
+                    tomb.remove(&id);
+                    self.metrics.head_series.dec();
+                    self.metrics.head_series_removed.inc();
+                }
+            }
+        }
+        for iv in self
+            .tombstones
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .values_mut()
+        {
+            iv.drop_before(mint);
+        }
+        self.mint.store(new_min, Ordering::Relaxed);
+        self.disk.truncate_before(mint)?;
+        self.metrics.head_truncations.inc();
+        Ok(())
+    }
+
+    /// Whether series `id` is still in the head (used by WAL checkpoints).
+    pub fn contains(&self, id: u32) -> bool {
+        self.stripe(id).contains_key(&id)
+    }
+
+    /// Heap bytes held by series data (chunks, labels), excluding the index.
+    pub fn series_heap_bytes(&self) -> usize {
+        self.stripes
+            .iter()
+            .map(|s| {
+                s.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .values()
+                    .map(MemSeries::heap_bytes)
+                    .sum::<usize>()
+            })
+            .sum()
+    }
+}
