@@ -50,7 +50,7 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
     tsdb_metrics.register(&mut registry);
     registry.register(
         "hearth_build",
-        "Build information.",
+        "Build information",
         Info::new(vec![
             ("version", env!("CARGO_PKG_VERSION").to_string()),
             ("component", "server".to_string()),

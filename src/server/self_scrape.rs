@@ -27,7 +27,7 @@ impl SelfScrapeMetrics {
     pub fn register(&self, r: &mut Registry) {
         r.register(
             "hearth_self_scrape_failures",
-            "Self-scrapes that failed to parse or store.",
+            "Self-scrapes that failed to parse or store",
             self.failures.clone(),
         );
     }
