@@ -15,7 +15,7 @@ pub fn report(dir: &Path, limit: usize) -> Result<String, String> {
     let rd = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     for e in rd.flatten() {
         let p = e.path();
-        if p.join("meta.json").exists() && !p.to_string_lossy().contains(".tmp") {
+        if p.join("meta.json").exists() && !e.file_name().to_string_lossy().contains(".tmp") {
             blocks.push(Block::open(&p).map_err(|e| e.to_string())?);
         }
     }

@@ -108,15 +108,12 @@ pub fn merge(blocks: &[Arc<Block>], dir: &Path, zstd_level: i32) -> io::Result<O
         .iter()
         .map(|b| (0, (b.num_series() > 0).then(|| b.labels(0))))
         .collect();
-    loop {
-        let Some(next) = cursors
-            .iter()
-            .filter_map(|(_, l)| l.as_ref())
-            .min()
-            .cloned()
-        else {
-            break;
-        };
+    while let Some(next) = cursors
+        .iter()
+        .filter_map(|(_, l)| l.as_ref())
+        .min()
+        .cloned()
+    {
         let mut parts: Vec<Vec<Sample>> = Vec::new();
         for (bi, (pos, cur)) in cursors.iter_mut().enumerate() {
             if cur.as_ref() != Some(&next) {

@@ -30,7 +30,7 @@ pub fn unzigzag(v: u64) -> i64 {
 /// The encoded length of a varint, for choosing between encodings cheaply.
 #[inline]
 pub fn uvarint_len(v: u64) -> usize {
-    ((64 - (v | 1).leading_zeros() as usize) + 6) / 7
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 /// Decoding ran past the end of the input or met an invalid value.

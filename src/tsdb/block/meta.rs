@@ -51,7 +51,7 @@ pub fn new_ulid() -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    let ms = now.as_millis() as u128 & ((1 << 48) - 1);
+    let ms = now.as_millis() & ((1 << 48) - 1);
     let seed = [
         now.as_nanos() as u64,
         u64::from(std::process::id()),

@@ -37,7 +37,7 @@ const POW10: [f64; MAX_SCALE + 1] = [
 #[inline]
 fn scaled(v: f64, k: usize) -> Option<i64> {
     let m = (v * POW10[k]).round();
-    if !(m.abs() <= MAX_EXACT) {
+    if m.is_nan() || m.abs() > MAX_EXACT {
         return None;
     }
     // Check exactly what the decoder will compute (an integer, so -0.0 is caught).

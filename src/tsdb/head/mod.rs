@@ -31,6 +31,8 @@ pub const SAMPLES_PER_CHUNK: usize = 120;
 const STRIPES: usize = 1024;
 
 type Stripe = HashMap<u32, MemSeries>;
+/// A series' labels as (name, value) symbol ids.
+type SymbolPairs = Box<[(u32, u32)]>;
 
 /// The inverted index and symbol table of the head.
 #[derive(Default)]
@@ -413,7 +415,7 @@ impl Head {
     /// Ids of every series, ordered by their labels (the order blocks store them in).
     pub fn ids_sorted_by_labels(&self) -> Vec<u32> {
         let ix = self.index();
-        let mut keyed: Vec<(u32, Box<[(u32, u32)]>)> = ix
+        let mut keyed: Vec<(u32, SymbolPairs)> = ix
             .all
             .iter()
             .filter_map(|&id| self.stripe(id).get(&id).map(|s| (id, s.labels.clone())))
