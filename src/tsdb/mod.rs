@@ -14,6 +14,7 @@ pub mod compact;
 pub mod db;
 pub mod encoding;
 pub mod head;
+pub mod idhash;
 pub mod index;
 pub mod metrics;
 pub mod postings;

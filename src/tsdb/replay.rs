@@ -71,6 +71,7 @@ pub fn replay(head: &Head, wal_dir: &Path) -> io::Result<ReplayStats> {
                 (&scan, &remap, &sample_records, &applied, &bad);
             s.spawn(move || {
                 let mut n = 0u64;
+                let (mut lo, mut hi) = (i64::MAX, i64::MIN);
                 for r in sample_records.iter() {
                     let res = record::decode_samples(scan.payload(r), |x| {
                         let id = if remap.is_empty() {
@@ -78,15 +79,17 @@ pub fn replay(head: &Head, wal_dir: &Path) -> io::Result<ReplayStats> {
                         } else {
                             remap.get(&x.id).copied().unwrap_or(x.id)
                         };
-                        if id as usize % threads == k {
-                            head.replay_sample(id, x.t, x.v);
+                        if id as usize % threads == k && head.replay_sample(id, x.t, x.v) {
                             n += 1;
+                            lo = lo.min(x.t);
+                            hi = hi.max(x.t);
                         }
                     });
                     if k == 0 && res.is_err() {
                         bad.fetch_add(1, Ordering::Relaxed);
                     }
                 }
+                head.extend_range(lo, hi);
                 applied.fetch_add(n, Ordering::Relaxed);
             });
         }

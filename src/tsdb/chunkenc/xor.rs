@@ -149,26 +149,40 @@ impl XorChunk {
         }
     }
 
-    /// Appends the low `n` bits of `v`, most significant first.
-    fn write_bits(&mut self, v: u64, mut n: u32) {
-        while n > 0 {
-            if self.bit_fill == 0 {
-                if self.bytes.len() == self.bytes.capacity() {
-                    // Grow gently: a chunk lives for its whole life in memory.
-                    let extra = (self.bytes.len() / 4).max(16);
-                    self.bytes.reserve_exact(extra);
-                }
-                self.bytes.push(0);
-            }
-            let free = 8 - u32::from(self.bit_fill);
-            let take = free.min(n);
-            let shift = n - take;
-            let bits = ((v >> shift) & ((1u64 << take) - 1)) as u8;
-            let last = self.bytes.len() - 1;
-            self.bytes[last] |= bits << (free - take);
-            self.bit_fill = ((u32::from(self.bit_fill) + take) % 8) as u8;
-            n -= take;
+    /// Appends the low `n` bits of `v` (n ≤ 64), most significant first:
+    /// tops up the partial last byte, then emits whole bytes.
+    #[inline]
+    fn write_bits(&mut self, v: u64, n: u32) {
+        if n == 0 {
+            return;
         }
+        let mut n = n;
+        let v = if n == 64 { v } else { v & ((1u64 << n) - 1) };
+        if self.bytes.capacity() - self.bytes.len() < 9 {
+            // Grow gently: a chunk lives for its whole life in memory.
+            let extra = (self.bytes.len() / 4).max(16);
+            self.bytes.reserve_exact(extra);
+        }
+        let fill = u32::from(self.bit_fill);
+        if fill != 0 {
+            let free = 8 - fill;
+            let last = self.bytes.len() - 1;
+            if n < free {
+                self.bytes[last] |= (v << (free - n)) as u8;
+                self.bit_fill = (fill + n) as u8;
+                return;
+            }
+            self.bytes[last] |= (v >> (n - free)) as u8;
+            n -= free;
+        }
+        while n >= 8 {
+            n -= 8;
+            self.bytes.push((v >> n) as u8);
+        }
+        if n > 0 {
+            self.bytes.push((v << (8 - n)) as u8);
+        }
+        self.bit_fill = n as u8;
     }
 
     /// Iterates all samples.

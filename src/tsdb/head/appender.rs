@@ -1,7 +1,16 @@
 //! Batched appends: validate as samples arrive, make them durable and visible
 //! on commit.
+//!
+//! An appender holds the head's garbage-collection guard from creation to
+//! commit, so no series can be removed under it. That lets a caller's
+//! [`SeriesRef`] from the current GC epoch be trusted without a lookup: such
+//! appends only queue the sample, and ordering is checked once, at commit,
+//! where the sample is written anyway. Appends by labels (no valid ref) are
+//! checked at once, so their errors return from [`Appender::append`].
 
-use super::{Head, SeriesRef};
+use std::sync::RwLockReadGuard;
+
+use super::{Head, STRIPES, SeriesRef, make_ref};
 use crate::model::Labels;
 use crate::tsdb::metrics::TsdbMetrics;
 use crate::tsdb::wal::record::RefSample;
@@ -41,18 +50,22 @@ impl AppendError {
 pub struct Appender<'a> {
     head: &'a Head,
     batch: Vec<RefSample>,
+    epoch: u32,
+    _gc: RwLockReadGuard<'a, ()>,
 }
 
 impl<'a> Appender<'a> {
-    pub(super) fn new(head: &'a Head) -> Self {
+    pub(super) fn new(head: &'a Head, gc: RwLockReadGuard<'a, ()>) -> Self {
         Appender {
             head,
             batch: Vec::new(),
+            epoch: head.gc_epoch(),
+            _gc: gc,
         }
     }
 
-    /// Adds a sample. `hint` is a ref returned earlier for these labels; when it
-    /// is still valid the labels are not looked up again.
+    /// Adds a sample. `hint` is a ref returned earlier for these labels; while
+    /// it is current the labels are not looked up again.
     pub fn append(
         &mut self,
         hint: Option<SeriesRef>,
@@ -60,15 +73,15 @@ impl<'a> Appender<'a> {
         t: i64,
         v: f64,
     ) -> Result<SeriesRef, AppendError> {
-        let m = &self.head.metrics;
         if t < self.head.min_valid_time() {
-            m.out_of_bound_samples.inc();
+            self.head.metrics.out_of_bound_samples.inc();
             return Err(AppendError::OutOfBounds);
         }
-        if let Some(id) = hint
-            && self.try_add(id, t, v)?
+        if let Some(h) = hint
+            && (h >> 32) as u32 == self.epoch
         {
-            return Ok(id);
+            self.batch.push(RefSample { id: h as u32, t, v });
+            return Ok(h);
         }
         if labels.is_empty() {
             return Err(AppendError::EmptyLabels);
@@ -77,37 +90,29 @@ impl<'a> Appender<'a> {
             .head
             .get_or_create(labels)
             .map_err(|e| AppendError::Wal(e.to_string()))?;
-        if self.try_add(id, t, v)? {
-            Ok(id)
-        } else {
-            // Removed between creation and now; it will be recreated next time.
-            Err(AppendError::OutOfBounds)
-        }
+        self.check(id, t, v)?;
+        self.batch.push(RefSample { id, t, v });
+        Ok(make_ref(self.epoch, id))
     }
 
-    /// Validates against the series' newest sample and queues; false if the series is gone.
-    fn try_add(&mut self, id: u32, t: i64, v: f64) -> Result<bool, AppendError> {
-        let mut st = self.head.stripe(id);
-        let Some(s) = st.get_mut(&id) else {
-            return Ok(false);
+    /// Checks a sample against the series' newest one.
+    fn check(&self, id: u32, t: i64, v: f64) -> Result<(), AppendError> {
+        let st = self.head.stripe(id);
+        let Some(s) = st.get(&id) else { return Ok(()) };
+        let Some(last) = s.max_time() else {
+            return Ok(());
         };
-        if let Some(last) = s.max_time()
-            && t <= last
-        {
-            let e = if t < last {
-                AppendError::OutOfOrder
-            } else if s.last_value_bits() == Some(v.to_bits()) {
-                return Ok(true);
-            } else {
-                AppendError::Duplicate
-            };
-            e.count(&self.head.metrics);
-            return Err(e);
-        }
-        s.pending += 1;
-        drop(st);
-        self.batch.push(RefSample { id, t, v });
-        Ok(true)
+        let e = if t > last {
+            return Ok(());
+        } else if t < last {
+            AppendError::OutOfOrder
+        } else if s.last_value_bits() == Some(v.to_bits()) {
+            return Ok(());
+        } else {
+            AppendError::Duplicate
+        };
+        e.count(&self.head.metrics);
+        Err(e)
     }
 
     /// Number of samples queued.
@@ -120,55 +125,83 @@ impl<'a> Appender<'a> {
     }
 
     /// Writes the batch to the WAL, then to the series. When this returns Ok
-    /// the samples survive a crash of the process.
+    /// the samples survive a crash of the process; samples rejected at this
+    /// point (out of order, duplicates) are counted in the result.
     pub fn commit(mut self) -> Result<CommitStats, AppendError> {
         let batch = std::mem::take(&mut self.batch);
-        if let Some(wal) = &self.head.wal
-            && let Err(e) = wal.log_samples(&batch)
-        {
-            self.release(&batch);
-            return Err(AppendError::Wal(e.to_string()));
+        if let Some(wal) = &self.head.wal {
+            wal.log_samples(&batch)
+                .map_err(|e| AppendError::Wal(e.to_string()))?;
         }
         let mut stats = CommitStats::default();
+        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+        // Group by lock stripe (stable, so each series keeps its order) and
+        // take each stripe's lock once.
+        let mut starts = [0u32; STRIPES + 1];
         for s in &batch {
-            let mut st = self.head.stripe(s.id);
-            let Some(ms) = st.get_mut(&s.id) else {
+            starts[s.id as usize % STRIPES + 1] += 1;
+        }
+        for i in 0..STRIPES {
+            starts[i + 1] += starts[i];
+        }
+        let mut order = vec![0u32; batch.len()];
+        let mut next = starts;
+        for (i, s) in batch.iter().enumerate() {
+            let k = s.id as usize % STRIPES;
+            order[next[k] as usize] = i as u32;
+            next[k] += 1;
+        }
+        for k in 0..STRIPES {
+            let group = &order[starts[k] as usize..starts[k + 1] as usize];
+            if group.is_empty() {
                 continue;
-            };
-            ms.pending = ms.pending.saturating_sub(1);
-            match self.head.append_locked(ms, s.t, s.v) {
-                Ok(()) => stats.appended += 1,
-                Err(AppendError::DuplicateSameValue) => {}
-                Err(e) => {
-                    e.count(&self.head.metrics);
-                    stats.rejected += 1;
-                }
+            }
+            let mut st = self.head.stripe_at(k);
+            for &i in group {
+                let s = &batch[i as usize];
+                let Some(ms) = st.get_mut(&s.id) else {
+                    continue;
+                };
+                self.apply(ms, s, &mut stats, &mut lo, &mut hi);
             }
         }
+        self.head.extend_range(lo, hi);
         self.head.metrics.samples_appended.inc_by(stats.appended);
         Ok(stats)
     }
 
-    fn release(&self, batch: &[RefSample]) {
-        for s in batch {
-            if let Some(ms) = self.head.stripe(s.id).get_mut(&s.id) {
-                ms.pending = ms.pending.saturating_sub(1);
+    fn apply(
+        &self,
+        ms: &mut super::series::MemSeries,
+        s: &RefSample,
+        stats: &mut CommitStats,
+        lo: &mut i64,
+        hi: &mut i64,
+    ) {
+        match self.head.append_locked(ms, s.t, s.v) {
+            Ok(()) => {
+                stats.appended += 1;
+                *lo = (*lo).min(s.t);
+                *hi = (*hi).max(s.t);
+            }
+            Err(AppendError::DuplicateSameValue) => {}
+            Err(e) => {
+                e.count(&self.head.metrics);
+                match e {
+                    AppendError::OutOfOrder => stats.out_of_order += 1,
+                    _ => stats.duplicate += 1,
+                }
             }
         }
     }
 }
 
-impl Drop for Appender<'_> {
-    fn drop(&mut self) {
-        let batch = std::mem::take(&mut self.batch);
-        self.release(&batch);
-    }
-}
-
 /// What a commit did.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct CommitStats {
     pub appended: u64,
-    /// Samples that lost a race with a concurrent append to the same series.
-    pub rejected: u64,
+    /// Samples older than their series' newest sample.
+    pub out_of_order: u64,
+    /// Samples repeating a timestamp with a different value.
+    pub duplicate: u64,
 }

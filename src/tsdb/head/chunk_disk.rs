@@ -19,15 +19,23 @@ use memmap2::MmapRaw;
 /// Size of one spill file; chunks never straddle files.
 const FILE_BYTES: u64 = 128 << 20;
 
-/// Where a spilled chunk lives.
+/// Where a spilled chunk lives. Packed to 24 bytes: every series holds a
+/// list of these.
 #[derive(Debug, Clone, Copy)]
 pub struct DiskChunkRef {
     pub mint: i64,
-    pub maxt: i64,
+    /// `maxt - mint`; a head chunk spans at most one block range.
+    pub span: u32,
     pub file: u32,
     pub offset: u32,
-    pub len: u32,
+    pub len: u16,
     pub samples: u16,
+}
+
+impl DiskChunkRef {
+    pub fn maxt(&self) -> i64 {
+        self.mint + i64::from(self.span)
+    }
 }
 
 struct ChunkFile {
@@ -80,6 +88,9 @@ impl ChunkDisk {
         maxt: i64,
         samples: u16,
     ) -> io::Result<DiskChunkRef> {
+        if bytes.len() > usize::from(u16::MAX) || maxt - mint > i64::from(u32::MAX) {
+            return Err(io::Error::other("chunk too large to spill"));
+        }
         let mut f = self.lock();
         if f.pos + bytes.len() as u64 > FILE_BYTES {
             let seq = f.next_seq;
@@ -121,10 +132,10 @@ impl ChunkDisk {
         f.pos += bytes.len() as u64;
         Ok(DiskChunkRef {
             mint,
-            maxt,
+            span: (maxt - mint) as u32,
             file: seq,
             offset: pos as u32,
-            len: bytes.len() as u32,
+            len: bytes.len() as u16,
             samples,
         })
     }

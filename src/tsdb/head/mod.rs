@@ -10,7 +10,6 @@ pub mod appender;
 pub mod chunk_disk;
 pub mod series;
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
@@ -19,6 +18,7 @@ pub use appender::{AppendError, Appender};
 use chunk_disk::ChunkDisk;
 use series::{DoneChunk, MemSeries};
 
+use super::idhash::IdMap;
 use super::index::IndexReader;
 use super::metrics::TsdbMetrics;
 use super::symbols::Symbols;
@@ -28,9 +28,12 @@ use crate::model::{Label, Labels, Matcher, Sample};
 
 /// Samples per head chunk before it is cut, as in Prometheus.
 pub const SAMPLES_PER_CHUNK: usize = 120;
-const STRIPES: usize = 1024;
+/// Lock stripes. Few enough that a commit of one target's consecutive series
+/// takes each lock once for several samples; a power of two so parallel
+/// replay shares line up with stripes.
+pub(crate) const STRIPES: usize = 128;
 
-type Stripe = HashMap<u32, MemSeries>;
+type Stripe = IdMap<u32, MemSeries>;
 /// A series' labels as (name, value) symbol ids.
 type SymbolPairs = Box<[(u32, u32)]>;
 
@@ -39,10 +42,10 @@ type SymbolPairs = Box<[(u32, u32)]>;
 pub struct HeadIndex {
     pub symbols: Symbols,
     /// Series ids by label-set hash; collisions keep a list.
-    by_hash: HashMap<u64, Vec<u32>>,
-    postings: HashMap<(u32, u32), Vec<u32>>,
+    by_hash: IdMap<u64, Vec<u32>>,
+    postings: IdMap<(u32, u32), Vec<u32>>,
     /// Value symbols seen per name symbol.
-    values: HashMap<u32, Vec<u32>>,
+    values: IdMap<u32, Vec<u32>>,
     all: Vec<u32>,
 }
 
@@ -159,9 +162,15 @@ impl IndexReader for HeadIndex {
     }
 }
 
-/// A reference to a head series, valid until the series is removed; appenders
-/// use it to skip label hashing and lookups.
-pub type SeriesRef = u32;
+/// A reference to a head series for appenders to skip label hashing and
+/// lookups: the series id and the garbage-collection epoch it was issued in.
+/// While no series has been removed since, the id is known to be valid
+/// without looking it up.
+pub type SeriesRef = u64;
+
+pub(crate) fn make_ref(epoch: u32, id: u32) -> SeriesRef {
+    (u64::from(epoch) << 32) | u64::from(id)
+}
 
 /// The head block.
 pub struct Head {
@@ -177,7 +186,12 @@ pub struct Head {
     pub(crate) disk: ChunkDisk,
     pub(crate) wal: Option<Arc<Wal>>,
     pub(crate) metrics: TsdbMetrics,
-    tombstones: RwLock<HashMap<u32, Intervals>>,
+    tombstones: RwLock<IdMap<u32, Intervals>>,
+    /// Held for reading by every open appender and for writing while series
+    /// are removed, so a series cannot vanish between append and commit.
+    gc: RwLock<()>,
+    /// Bumped whenever series are removed; invalidates outstanding refs.
+    gc_epoch: AtomicU32,
 }
 
 impl Head {
@@ -190,7 +204,7 @@ impl Head {
     ) -> std::io::Result<Head> {
         Ok(Head {
             index: RwLock::new(HeadIndex::default()),
-            stripes: (0..STRIPES).map(|_| Mutex::new(HashMap::new())).collect(),
+            stripes: (0..STRIPES).map(|_| Mutex::new(IdMap::default())).collect(),
             next_id: AtomicU32::new(1),
             min_valid_time: AtomicI64::new(i64::MIN),
             mint: AtomicI64::new(i64::MAX),
@@ -199,14 +213,18 @@ impl Head {
             disk: ChunkDisk::open(chunks_dir)?,
             wal,
             metrics,
-            tombstones: RwLock::new(HashMap::new()),
+            tombstones: RwLock::new(IdMap::default()),
+            gc: RwLock::new(()),
+            gc_epoch: AtomicU32::new(0),
         })
     }
 
     pub(crate) fn stripe(&self, id: u32) -> MutexGuard<'_, Stripe> {
-        self.stripes[id as usize % STRIPES]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        self.stripe_at(id as usize % STRIPES)
+    }
+
+    pub(crate) fn stripe_at(&self, k: usize) -> MutexGuard<'_, Stripe> {
+        self.stripes[k].lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn index(&self) -> RwLockReadGuard<'_, HeadIndex> {
@@ -235,13 +253,18 @@ impl Head {
         self.index().all.len()
     }
 
-    /// Starts a batch of appends.
+    /// Starts a batch of appends. Do not compact while holding one: series
+    /// removal waits for open appenders.
     pub fn appender(&self) -> Appender<'_> {
-        Appender::new(self)
+        Appender::new(self, self.gc.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    pub(crate) fn gc_epoch(&self) -> u32 {
+        self.gc_epoch.load(Ordering::Acquire)
     }
 
     /// Finds the series with exactly these labels.
-    pub fn lookup(&self, labels: &Labels) -> Option<SeriesRef> {
+    pub fn lookup(&self, labels: &Labels) -> Option<u32> {
         let ix = self.index();
         let ids = ix.by_hash.get(&labels.stable_hash())?;
         ids.iter().copied().find(|&id| {
@@ -252,7 +275,7 @@ impl Head {
     }
 
     /// Finds or creates the series for `labels`; new series are logged to the WAL.
-    pub fn get_or_create(&self, labels: &Labels) -> std::io::Result<(SeriesRef, bool)> {
+    pub fn get_or_create(&self, labels: &Labels) -> std::io::Result<(u32, bool)> {
         if let Some(id) = self.lookup(labels) {
             return Ok((id, false));
         }
@@ -338,8 +361,6 @@ impl Head {
             }
         }
         s.head.append(t, v);
-        self.mint.fetch_min(t, Ordering::Relaxed);
-        self.maxt.fetch_max(t, Ordering::Relaxed);
         Ok(())
     }
 
@@ -358,18 +379,34 @@ impl Head {
             Err(e) => {
                 tracing::warn!(error = %e, "could not spill a head chunk to disk; keeping it in memory");
                 full.shrink();
-                s.done.push(DoneChunk::Mem(full));
+                s.done.push(DoneChunk::Mem(Box::new(full)));
             }
         }
     }
 
+    /// Widens the head's time range; callers batch this, as the atomics are
+    /// shared by every appending thread.
+    pub(crate) fn extend_range(&self, mint: i64, maxt: i64) {
+        if mint <= maxt {
+            self.mint.fetch_min(mint, Ordering::Relaxed);
+            self.maxt.fetch_max(maxt, Ordering::Relaxed);
+        }
+    }
+
     /// Applies a replayed sample; rejections are counted like live ones.
-    pub fn replay_sample(&self, id: u32, t: i64, v: f64) {
+    /// Returns whether it was stored (the caller extends the head range).
+    pub fn replay_sample(&self, id: u32, t: i64, v: f64) -> bool {
         let mut st = self.stripe(id);
-        let Some(s) = st.get_mut(&id) else { return };
+        let Some(s) = st.get_mut(&id) else {
+            return false;
+        };
         match self.append_locked(s, t, v) {
-            Ok(()) | Err(AppendError::DuplicateSameValue) => {}
-            Err(e) => e.count(&self.metrics),
+            Ok(()) => true,
+            Err(AppendError::DuplicateSameValue) => false,
+            Err(e) => {
+                e.count(&self.metrics);
+                false
+            }
         }
     }
 
@@ -472,13 +509,14 @@ impl Head {
     /// Drops data before `mint` (now persisted in a block) and removes series
     /// left without samples.
     pub fn truncate(&self, mint: i64) -> std::io::Result<()> {
+        let _no_appenders = self.gc.write().unwrap_or_else(|p| p.into_inner());
         self.set_min_valid_time(mint);
         let mut dead = Vec::new();
         let mut new_min = i64::MAX;
         for stripe in self.stripes.iter() {
             let mut st = stripe.lock().unwrap_or_else(|p| p.into_inner());
             for (&id, s) in st.iter_mut() {
-                if s.truncate_before(mint) && s.pending == 0 {
+                if s.truncate_before(mint) {
                     dead.push(id);
                 } else if let Some(t) = s.min_time() {
                     new_min = new_min.min(t);
@@ -490,11 +528,6 @@ impl Head {
             let mut tomb = self.tombstones.write().unwrap_or_else(|p| p.into_inner());
             for id in dead {
                 let mut st = self.stripe(id);
-                // Re-check: an append may have arrived since the scan.
-                let removable = st.get(&id).is_some_and(|s| s.is_empty() && s.pending == 0);
-                if !removable {
-                    continue;
-                }
                 if let Some(s) = st.remove(&id) {
                     drop(st);
                     let hash = ix.hash_of(&s.labels);
@@ -504,6 +537,7 @@ impl Head {
                     self.metrics.head_series_removed.inc();
                 }
             }
+            self.gc_epoch.fetch_add(1, Ordering::AcqRel);
         }
         for iv in self
             .tombstones

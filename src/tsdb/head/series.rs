@@ -8,7 +8,7 @@ use crate::tsdb::chunkenc::{XorChunk, XorIter};
 /// spill failed (for example on a full disk), so data is never dropped.
 pub enum DoneChunk {
     Disk(DiskChunkRef),
-    Mem(XorChunk),
+    Mem(Box<XorChunk>),
 }
 
 impl DoneChunk {
@@ -21,7 +21,7 @@ impl DoneChunk {
 
     pub fn max_time(&self) -> i64 {
         match self {
-            DoneChunk::Disk(r) => r.maxt,
+            DoneChunk::Disk(r) => r.maxt(),
             DoneChunk::Mem(c) => c.max_time(),
         }
     }
@@ -33,8 +33,6 @@ pub struct MemSeries {
     pub labels: Box<[(u32, u32)]>,
     pub head: XorChunk,
     pub done: Vec<DoneChunk>,
-    /// Samples appended but not yet committed; such a series is not garbage.
-    pub pending: u32,
 }
 
 impl MemSeries {
@@ -43,7 +41,6 @@ impl MemSeries {
             labels,
             head: XorChunk::new(),
             done: Vec::new(),
-            pending: 0,
         }
     }
 
@@ -83,7 +80,7 @@ impl MemSeries {
             match c {
                 DoneChunk::Disk(r) => {
                     disk.read(r, |b| {
-                        out.extend(XorIter::new(b, r.samples as usize).filter(keep))
+                        out.extend(XorIter::new(b, usize::from(r.samples)).filter(keep))
                     });
                 }
                 DoneChunk::Mem(c) => out.extend(c.iter().filter(keep)),
