@@ -9,6 +9,7 @@
 pub mod appender;
 pub mod chunk_disk;
 pub mod series;
+pub mod stripe;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
@@ -17,6 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 pub use appender::{AppendError, Appender};
 use chunk_disk::ChunkDisk;
 use series::{DoneChunk, MemSeries};
+use stripe::Stripe;
 
 use super::idhash::IdMap;
 use super::index::IndexReader;
@@ -33,7 +35,6 @@ pub const SAMPLES_PER_CHUNK: usize = 120;
 /// replay shares line up with stripes.
 pub(crate) const STRIPES: usize = 128;
 
-type Stripe = IdMap<u32, MemSeries>;
 /// A series' labels as (name, value) symbol ids.
 type SymbolPairs = Box<[(u32, u32)]>;
 
@@ -204,7 +205,7 @@ impl Head {
     ) -> std::io::Result<Head> {
         Ok(Head {
             index: RwLock::new(HeadIndex::default()),
-            stripes: (0..STRIPES).map(|_| Mutex::new(IdMap::default())).collect(),
+            stripes: (0..STRIPES).map(|k| Mutex::new(Stripe::new(k))).collect(),
             next_id: AtomicU32::new(1),
             min_valid_time: AtomicI64::new(i64::MIN),
             mint: AtomicI64::new(i64::MAX),
@@ -515,7 +516,7 @@ impl Head {
         let mut new_min = i64::MAX;
         for stripe in self.stripes.iter() {
             let mut st = stripe.lock().unwrap_or_else(|p| p.into_inner());
-            for (&id, s) in st.iter_mut() {
+            for (id, s) in st.iter_mut() {
                 if s.truncate_before(mint) {
                     dead.push(id);
                 } else if let Some(t) = s.min_time() {
