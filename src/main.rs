@@ -129,6 +129,8 @@ enum BenchCommand {
         /// promtool's label file format: one JSON object of labels per line.
         file: Option<PathBuf>,
     },
+    /// Time the WAL replay of an existing data directory (restart time).
+    Replay { dir: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -223,6 +225,9 @@ fn run(cmd: Command) -> Result<(), String> {
                 values,
                 replay,
             }),
+            TsdbCommand::Bench {
+                command: BenchCommand::Replay { dir },
+            } => tsdb::bench::replay(&dir),
             TsdbCommand::Analyze { dir, limit } => {
                 print!("{}", tsdb::analyze::report(&dir, limit)?);
                 Ok(())

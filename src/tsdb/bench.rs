@@ -275,3 +275,27 @@ pub fn append_loop(
     }
     Ok(())
 }
+
+/// Opens `dir` (replaying its WAL), prints how long that took, and closes it
+/// again without compacting: the restart-time benchmark.
+pub fn replay(dir: &Path) -> Result<(), String> {
+    let start = Instant::now();
+    let db = Db::open(
+        dir,
+        Options {
+            retention_ms: None,
+            ..Options::default()
+        },
+        TsdbMetrics::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    let st = db.replay_stats();
+    println!(
+        " > WAL replay: {:.2} s for {} samples, {} series, {} bytes",
+        start.elapsed().as_secs_f64(),
+        st.samples,
+        db.head().num_series(),
+        st.bytes
+    );
+    db.close().map_err(|e| e.to_string())
+}

@@ -15,7 +15,57 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::head::Head;
 use super::wal::checkpoint;
 use super::wal::reader::{self, Damage};
-use super::wal::record::{self, RecordType};
+use super::wal::record::{self, RecordType, RefSample};
+
+/// Samples a replay thread buffers before sorting them by series and
+/// applying them (16 bytes each).
+const WINDOW: usize = 4 << 20;
+
+/// A window of replayed samples. In WAL order consecutive samples belong to
+/// different series, so with many series every sample would miss the CPU
+/// caches several times; sorting a window by series (stably, keeping each
+/// series' order) makes the misses once per series per window instead.
+#[derive(Default)]
+struct SortWindow {
+    buf: Vec<RefSample>,
+    sorted: Vec<RefSample>,
+    counts: Vec<u32>,
+}
+
+impl SortWindow {
+    /// Counting-sorts the buffer by series id and applies it; returns samples stored.
+    fn apply(&mut self, head: &Head, threads: usize) -> u64 {
+        if self.buf.is_empty() {
+            return 0;
+        }
+        let key = |s: &RefSample| s.id as usize / threads;
+        let max = self.buf.iter().map(key).max().unwrap_or(0);
+        self.counts.clear();
+        self.counts.resize(max + 2, 0);
+        for s in &self.buf {
+            self.counts[key(s) + 1] += 1;
+        }
+        for i in 0..=max {
+            self.counts[i + 1] += self.counts[i];
+        }
+        self.sorted.clear();
+        self.sorted.resize(
+            self.buf.len(),
+            RefSample {
+                id: 0,
+                t: 0,
+                v: 0.0,
+            },
+        );
+        for s in &self.buf {
+            let slot = &mut self.counts[key(s)];
+            self.sorted[*slot as usize] = *s;
+            *slot += 1;
+        }
+        self.buf.clear();
+        head.apply_runs(&self.sorted)
+    }
+}
 
 /// What a replay found.
 #[derive(Debug, Default, Clone)]
@@ -28,8 +78,10 @@ pub struct ReplayStats {
 
 /// Replays the WAL in `wal_dir` into `head`.
 pub fn replay(head: &Head, wal_dir: &Path) -> io::Result<ReplayStats> {
+    let started = std::time::Instant::now();
     let files = checkpoint::replay_files(wal_dir)?;
     let scan = reader::scan(&files, true)?;
+    let scanned = started.elapsed();
     let mut stats = ReplayStats {
         records: scan.records.len() as u64,
         bytes: scan.bytes(),
@@ -49,6 +101,7 @@ pub fn replay(head: &Head, wal_dir: &Path) -> io::Result<ReplayStats> {
         malformed += u64::from(res.is_err());
     }
 
+    let series_done = started.elapsed();
     let sample_records: Vec<_> = scan
         .records
         .iter()
@@ -71,30 +124,36 @@ pub fn replay(head: &Head, wal_dir: &Path) -> io::Result<ReplayStats> {
                 (&scan, &remap, &sample_records, &applied, &bad);
             s.spawn(move || {
                 let mut n = 0u64;
-                let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+                let mut window = SortWindow::default();
                 for r in sample_records.iter() {
-                    let res = record::decode_samples(scan.payload(r), |x| {
-                        let id = if remap.is_empty() {
-                            x.id
-                        } else {
-                            remap.get(&x.id).copied().unwrap_or(x.id)
-                        };
-                        if id as usize % threads == k && head.replay_sample(id, x.t, x.v) {
-                            n += 1;
-                            lo = lo.min(x.t);
-                            hi = hi.max(x.t);
+                    let res = record::decode_samples(scan.payload(r), |mut x| {
+                        if !remap.is_empty() {
+                            x.id = remap.get(&x.id).copied().unwrap_or(x.id);
+                        }
+                        if x.id as usize % threads == k {
+                            window.buf.push(x);
                         }
                     });
                     if k == 0 && res.is_err() {
                         bad.fetch_add(1, Ordering::Relaxed);
                     }
+                    if window.buf.len() >= WINDOW {
+                        n += window.apply(head, threads);
+                    }
                 }
-                head.extend_range(lo, hi);
+                n += window.apply(head, threads);
                 applied.fetch_add(n, Ordering::Relaxed);
             });
         }
     });
     stats.samples = applied.load(Ordering::Relaxed);
+    tracing::info!(
+        scan_seconds = scanned.as_secs_f64(),
+        series_seconds = (series_done - scanned).as_secs_f64(),
+        samples_seconds = (started.elapsed() - series_done).as_secs_f64(),
+        threads,
+        "WAL replay phases"
+    );
     malformed += bad.load(Ordering::Relaxed);
 
     for r in scan

@@ -7,10 +7,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use xxhash_rust::xxh3::Xxh3DefaultBuilder;
+
 /// An interned string table with reference counts.
 #[derive(Default)]
 pub struct Symbols {
-    ids: HashMap<Arc<str>, u32>,
+    /// xxh3 rather than SipHash: interning is on the series-creation and
+    /// WAL-replay paths, and label strings are hashed once each.
+    ids: HashMap<Arc<str>, u32, Xxh3DefaultBuilder>,
     strings: Vec<Option<(Arc<str>, u32)>>,
     free: Vec<u32>,
 }

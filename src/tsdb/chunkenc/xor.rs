@@ -32,6 +32,15 @@ impl XorChunk {
         }
     }
 
+    /// An empty chunk with room for `bytes`: a series' next chunk is usually
+    /// the size of its last, so sizing it so avoids regrowing it.
+    pub fn with_capacity(bytes: usize) -> Self {
+        XorChunk {
+            bytes: Vec::with_capacity(bytes),
+            ..Self::new()
+        }
+    }
+
     pub fn num_samples(&self) -> usize {
         self.num as usize
     }

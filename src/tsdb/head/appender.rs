@@ -10,7 +10,7 @@
 
 use std::sync::RwLockReadGuard;
 
-use super::{Head, STRIPES, SeriesRef, make_ref};
+use super::{Head, SeriesRef, make_ref};
 use crate::model::Labels;
 use crate::tsdb::metrics::TsdbMetrics;
 use crate::tsdb::wal::record::RefSample;
@@ -133,66 +133,9 @@ impl<'a> Appender<'a> {
             wal.log_samples(&batch)
                 .map_err(|e| AppendError::Wal(e.to_string()))?;
         }
-        let mut stats = CommitStats::default();
-        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
-        // Group by lock stripe (stable, so each series keeps its order) and
-        // take each stripe's lock once.
-        let mut starts = [0u32; STRIPES + 1];
-        for s in &batch {
-            starts[s.id as usize % STRIPES + 1] += 1;
-        }
-        for i in 0..STRIPES {
-            starts[i + 1] += starts[i];
-        }
-        let mut order = vec![0u32; batch.len()];
-        let mut next = starts;
-        for (i, s) in batch.iter().enumerate() {
-            let k = s.id as usize % STRIPES;
-            order[next[k] as usize] = i as u32;
-            next[k] += 1;
-        }
-        for k in 0..STRIPES {
-            let group = &order[starts[k] as usize..starts[k + 1] as usize];
-            if group.is_empty() {
-                continue;
-            }
-            let mut st = self.head.stripe_at(k);
-            for &i in group {
-                let s = &batch[i as usize];
-                let Some(ms) = st.get_mut(&s.id) else {
-                    continue;
-                };
-                self.apply(ms, s, &mut stats, &mut lo, &mut hi);
-            }
-        }
-        self.head.extend_range(lo, hi);
+        let stats = self.head.apply_batch(&batch);
         self.head.metrics.samples_appended.inc_by(stats.appended);
         Ok(stats)
-    }
-
-    fn apply(
-        &self,
-        ms: &mut super::series::MemSeries,
-        s: &RefSample,
-        stats: &mut CommitStats,
-        lo: &mut i64,
-        hi: &mut i64,
-    ) {
-        match self.head.append_locked(ms, s.t, s.v) {
-            Ok(()) => {
-                stats.appended += 1;
-                *lo = (*lo).min(s.t);
-                *hi = (*hi).max(s.t);
-            }
-            Err(AppendError::DuplicateSameValue) => {}
-            Err(e) => {
-                e.count(&self.head.metrics);
-                match e {
-                    AppendError::OutOfOrder => stats.out_of_order += 1,
-                    _ => stats.duplicate += 1,
-                }
-            }
-        }
     }
 }
 

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
-pub use appender::{AppendError, Appender};
+pub use appender::{AppendError, Appender, CommitStats};
 use chunk_disk::ChunkDisk;
 use series::{DoneChunk, MemSeries};
 use stripe::Stripe;
@@ -26,6 +26,7 @@ use super::metrics::TsdbMetrics;
 use super::symbols::Symbols;
 use super::tombstones::Intervals;
 use super::wal::Wal;
+use super::wal::record::RefSample;
 use crate::model::{Label, Labels, Matcher, Sample};
 
 /// Samples per head chunk before it is cut, as in Prometheus.
@@ -366,7 +367,8 @@ impl Head {
     }
 
     fn cut_chunk(&self, s: &mut MemSeries) {
-        let mut full = std::mem::replace(&mut s.head, crate::tsdb::chunkenc::XorChunk::new());
+        let next = crate::tsdb::chunkenc::XorChunk::with_capacity(s.head.bytes().len() + 8);
+        let mut full = std::mem::replace(&mut s.head, next);
         match self.disk.write(
             full.bytes(),
             full.min_time(),
@@ -394,21 +396,82 @@ impl Head {
         }
     }
 
-    /// Applies a replayed sample; rejections are counted like live ones.
-    /// Returns whether it was stored (the caller extends the head range).
-    pub fn replay_sample(&self, id: u32, t: i64, v: f64) -> bool {
-        let mut st = self.stripe(id);
-        let Some(s) = st.get_mut(&id) else {
-            return false;
-        };
-        match self.append_locked(s, t, v) {
-            Ok(()) => true,
-            Err(AppendError::DuplicateSameValue) => false,
-            Err(e) => {
-                e.count(&self.metrics);
-                false
+    /// Appends samples sorted by series (each series' samples consecutive and
+    /// in order), with one lock and lookup per series: the replay path.
+    /// Returns the number stored.
+    pub(crate) fn apply_runs(&self, sorted: &[RefSample]) -> u64 {
+        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+        let mut stored = 0u64;
+        for run in sorted.chunk_by(|a, b| a.id == b.id) {
+            let id = run[0].id;
+            let mut st = self.stripe(id);
+            let Some(ms) = st.get_mut(&id) else { continue };
+            for s in run {
+                match self.append_locked(ms, s.t, s.v) {
+                    Ok(()) => {
+                        stored += 1;
+                        lo = lo.min(s.t);
+                        hi = hi.max(s.t);
+                    }
+                    Err(AppendError::DuplicateSameValue) => {}
+                    Err(e) => e.count(&self.metrics),
+                }
             }
         }
+        self.extend_range(lo, hi);
+        stored
+    }
+
+    /// Appends a batch of samples to their series, taking each lock stripe's
+    /// lock once (grouping is stable, so each series keeps its order), and
+    /// widens the head's time range once. Rejections are counted.
+    pub(crate) fn apply_batch(&self, batch: &[RefSample]) -> CommitStats {
+        let mut stats = CommitStats::default();
+        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+        let mut starts = [0u32; STRIPES + 1];
+        for s in batch {
+            starts[s.id as usize % STRIPES + 1] += 1;
+        }
+        for i in 0..STRIPES {
+            starts[i + 1] += starts[i];
+        }
+        let mut order = vec![0u32; batch.len()];
+        let mut next = starts;
+        for (i, s) in batch.iter().enumerate() {
+            let k = s.id as usize % STRIPES;
+            order[next[k] as usize] = i as u32;
+            next[k] += 1;
+        }
+        for k in 0..STRIPES {
+            let group = &order[starts[k] as usize..starts[k + 1] as usize];
+            if group.is_empty() {
+                continue;
+            }
+            let mut st = self.stripe_at(k);
+            for &i in group {
+                let s = &batch[i as usize];
+                let Some(ms) = st.get_mut(&s.id) else {
+                    continue;
+                };
+                match self.append_locked(ms, s.t, s.v) {
+                    Ok(()) => {
+                        stats.appended += 1;
+                        lo = lo.min(s.t);
+                        hi = hi.max(s.t);
+                    }
+                    Err(AppendError::DuplicateSameValue) => {}
+                    Err(e) => {
+                        e.count(&self.metrics);
+                        match e {
+                            AppendError::OutOfOrder => stats.out_of_order += 1,
+                            _ => stats.duplicate += 1,
+                        }
+                    }
+                }
+            }
+        }
+        self.extend_range(lo, hi);
+        stats
     }
 
     /// Labels and samples in `[mint, maxt]` of the series matching `matchers`,

@@ -39,7 +39,8 @@ impl MemSeries {
     pub fn new(labels: Box<[(u32, u32)]>) -> Self {
         MemSeries {
             labels,
-            head: XorChunk::new(),
+            // Room for a typical first chunk's start; later chunks are sized from their predecessor.
+            head: XorChunk::with_capacity(48),
             done: Vec::new(),
         }
     }
