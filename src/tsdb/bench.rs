@@ -145,7 +145,7 @@ pub fn run(b: &WriteBench) -> Result<(), String> {
         retention_ms: None,
         ..Options::default()
     };
-    let db = Db::open(&b.out, opts.clone(), TsdbMetrics::default()).map_err(|e| e.to_string())?;
+    let db = Db::open(&b.out, opts, TsdbMetrics::default()).map_err(|e| e.to_string())?;
     println!(
         ">> ingesting {} series x {} scrapes",
         labels.len(),
@@ -212,17 +212,7 @@ pub fn run(b: &WriteBench) -> Result<(), String> {
 
     if b.replay {
         db.close().map_err(|e| e.to_string())?;
-        let start = Instant::now();
-        let db = Db::open(&b.out, opts, TsdbMetrics::default()).map_err(|e| e.to_string())?;
-        let st = db.replay_stats();
-        println!(
-            " > WAL replay: {:.2} s for {} samples, {} series, {} bytes",
-            start.elapsed().as_secs_f64(),
-            st.samples,
-            db.head().num_series(),
-            st.bytes
-        );
-        return Ok(());
+        return replay(&b.out);
     }
     let start = Instant::now();
     db.flush_head().map_err(|e| e.to_string())?;

@@ -2,15 +2,18 @@
 //!
 //! Pass 1 reads every file once, verifies checksums and recreates series in
 //! log order (cheap: series records are few). Pass 2 applies samples on all
-//! cores: each thread takes the series whose id falls in its share, so every
-//! series still sees its samples in log order and threads never contend for
-//! the same series lock. Prometheus replays on one goroutine per shard after a
-//! serial decode; here decoding is spread too.
+//! cores in rounds: each thread decodes its slice of a round's records and
+//! hands every sample to the thread owning its series (ids by share); each
+//! owner then applies what it received in log order, so every series sees its
+//! samples in order and threads never contend for the same series lock.
+//! Prometheus decodes serially and then applies per shard; here decoding is
+//! spread over the cores too.
 
 use std::collections::HashMap;
 use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Barrier, Mutex};
 
 use super::head::Head;
 use super::wal::checkpoint;
@@ -67,6 +70,34 @@ impl SortWindow {
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Splits the sample records into consecutive rounds of about one window per thread.
+fn plan_rounds(
+    scan: &reader::Scan,
+    records: &[&reader::RecordRef],
+    threads: usize,
+) -> Vec<std::ops::Range<usize>> {
+    // A sample takes about 12 bytes in a record.
+    let budget = WINDOW * 12 * threads;
+    let mut rounds = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, r) in records.iter().enumerate() {
+        bytes += scan.payload(r).len();
+        if bytes >= budget {
+            rounds.push(start..i + 1);
+            start = i + 1;
+            bytes = 0;
+        }
+    }
+    if start < records.len() {
+        rounds.push(start..records.len());
+    }
+    rounds
+}
+
 /// What a replay found.
 #[derive(Debug, Default, Clone)]
 pub struct ReplayStats {
@@ -118,30 +149,57 @@ pub fn replay(head: &Head, wal_dir: &Path) -> io::Result<ReplayStats> {
     };
     let applied = AtomicU64::new(0);
     let bad = AtomicU64::new(0);
+    let rounds = plan_rounds(&scan, &sample_records, threads);
+    // mail[src * threads + dst]: samples thread `src` decoded for thread `dst`.
+    let mail: Vec<Mutex<Vec<RefSample>>> = (0..threads * threads)
+        .map(|_| Mutex::new(Vec::new()))
+        .collect();
+    let barrier = Barrier::new(threads);
     std::thread::scope(|s| {
         for k in 0..threads {
-            let (scan, remap, sample_records, applied, bad) =
-                (&scan, &remap, &sample_records, &applied, &bad);
+            let (scan, remap, sample_records, rounds, mail, barrier, applied, bad) = (
+                &scan,
+                &remap,
+                &sample_records,
+                &rounds,
+                &mail,
+                &barrier,
+                &applied,
+                &bad,
+            );
             s.spawn(move || {
                 let mut n = 0u64;
                 let mut window = SortWindow::default();
-                for r in sample_records.iter() {
-                    let res = record::decode_samples(scan.payload(r), |mut x| {
-                        if !remap.is_empty() {
-                            x.id = remap.get(&x.id).copied().unwrap_or(x.id);
+                let mut outbox: Vec<Vec<RefSample>> = vec![Vec::new(); threads];
+                for round in rounds {
+                    // Decode this thread's slice of the round once, sorting
+                    // samples by the thread that owns their series.
+                    let recs = &sample_records[round.clone()];
+                    let per = recs.len().div_ceil(threads);
+                    for r in recs.iter().skip(k * per).take(per) {
+                        let res = record::decode_samples(scan.payload(r), |mut x| {
+                            if !remap.is_empty() {
+                                x.id = remap.get(&x.id).copied().unwrap_or(x.id);
+                            }
+                            outbox[x.id as usize % threads].push(x);
+                        });
+                        if res.is_err() {
+                            bad.fetch_add(1, Ordering::Relaxed);
                         }
-                        if x.id as usize % threads == k {
-                            window.buf.push(x);
-                        }
-                    });
-                    if k == 0 && res.is_err() {
-                        bad.fetch_add(1, Ordering::Relaxed);
                     }
-                    if window.buf.len() >= WINDOW {
-                        n += window.apply(head, threads);
+                    for (dst, out) in outbox.iter_mut().enumerate() {
+                        std::mem::swap(&mut *lock(&mail[k * threads + dst]), out);
                     }
+                    barrier.wait();
+                    // Collect in slice order, which is log order.
+                    for src in 0..threads {
+                        let mut m = lock(&mail[src * threads + k]);
+                        window.buf.extend_from_slice(&m);
+                        m.clear();
+                    }
+                    barrier.wait();
+                    n += window.apply(head, threads);
                 }
-                n += window.apply(head, threads);
                 applied.fetch_add(n, Ordering::Relaxed);
             });
         }

@@ -169,7 +169,7 @@ impl XorChunk {
         let v = if n == 64 { v } else { v & ((1u64 << n) - 1) };
         if self.bytes.capacity() - self.bytes.len() < 9 {
             // Grow gently: a chunk lives for its whole life in memory.
-            let extra = (self.bytes.len() / 4).max(16);
+            let extra = (self.bytes.len() / 2).max(32);
             self.bytes.reserve_exact(extra);
         }
         let fill = u32::from(self.bit_fill);
