@@ -129,8 +129,8 @@ fn replay_in_windows(head: &Head, wal_dir: &Path, window: usize) -> io::Result<R
 
     let mut remap: HashMap<u32, u32> = HashMap::new();
     for r in scan.records.iter().filter(|r| r.typ == RecordType::Series) {
-        let res = record::decode_series(scan.payload(r), |id, labels| {
-            let to = head.replay_series(id, &labels);
+        let res = record::decode_series_pairs(scan.payload(r), |id, pairs| {
+            let to = head.replay_series(id, pairs);
             if to != id {
                 remap.insert(id, to);
             }

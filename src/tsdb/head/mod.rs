@@ -111,6 +111,13 @@ impl HeadIndex {
         )
     }
 
+    fn same_pairs(&self, a: &[(u32, u32)], b: &[(&str, &str)]) -> bool {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(&(n, v), &(bn, bv))| self.symbols.get(n) == bn && self.symbols.get(v) == bv)
+    }
+
     fn same(&self, a: &[(u32, u32)], b: &Labels) -> bool {
         a.len() == b.len()
             && a.iter()
@@ -298,14 +305,19 @@ impl Head {
         if let Some(wal) = &self.wal {
             wal.log_series(id, labels)?;
         }
-        self.insert_series(&mut ix, id, labels, hash);
+        let pairs: Vec<(&str, &str)> = labels
+            .iter()
+            .map(|l| (l.name.as_str(), l.value.as_str()))
+            .collect();
+        self.insert_series(&mut ix, id, &pairs, hash);
         Ok((id, true))
     }
 
-    fn insert_series(&self, ix: &mut HeadIndex, id: u32, labels: &Labels, hash: u64) {
-        let syms: Box<[(u32, u32)]> = labels
+    /// Adds a series; `pairs` are sorted by name with non-empty values.
+    fn insert_series(&self, ix: &mut HeadIndex, id: u32, pairs: &[(&str, &str)], hash: u64) {
+        let syms: Box<[(u32, u32)]> = pairs
             .iter()
-            .map(|l| (ix.symbols.intern(&l.name), ix.symbols.intern(&l.value)))
+            .map(|&(n, v)| (ix.symbols.intern(n), ix.symbols.intern(v)))
             .collect();
         ix.add(id, &syms, hash);
         self.stripe(id).insert(id, MemSeries::new(syms));
@@ -316,14 +328,15 @@ impl Head {
     /// Recreates a series from the WAL with its logged id. Returns the id
     /// samples for it must go to: an existing series with the same labels
     /// (a series removed and created again is logged under a new id).
-    pub fn replay_series(&self, id: u32, labels: &Labels) -> u32 {
+    /// `pairs` are sorted by name with non-empty values, as [`Labels`] are.
+    pub fn replay_series(&self, id: u32, pairs: &[(&str, &str)]) -> u32 {
         let mut ix = self.index.write().unwrap_or_else(|p| p.into_inner());
-        let hash = labels.stable_hash();
+        let hash = crate::model::labels::hash_pairs(pairs.iter().copied());
         if let Some(ids) = ix.by_hash.get(&hash)
             && let Some(existing) = ids.iter().copied().find(|&i| {
                 self.stripe(i)
                     .get(&i)
-                    .is_some_and(|s| ix.same(&s.labels, labels))
+                    .is_some_and(|s| ix.same_pairs(&s.labels, pairs))
             })
         {
             return existing;
@@ -332,7 +345,7 @@ impl Head {
             // Same id with other labels: corrupt input; keep the first.
             return id;
         }
-        self.insert_series(&mut ix, id, labels, hash);
+        self.insert_series(&mut ix, id, pairs, hash);
         self.next_id.fetch_max(id + 1, Ordering::Relaxed);
         id
     }

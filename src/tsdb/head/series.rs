@@ -40,7 +40,7 @@ impl MemSeries {
         MemSeries {
             labels,
             // Room for a typical first chunk's start; later chunks are sized from their predecessor.
-            head: XorChunk::with_capacity(48),
+            head: XorChunk::with_capacity(128),
             done: Vec::new(),
         }
     }

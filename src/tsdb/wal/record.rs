@@ -67,6 +67,36 @@ pub fn encode_series(out: &mut Vec<u8>, id: u32, labels: &Labels) {
     }
 }
 
+/// Decodes series records without allocating: `f` gets the label pairs as
+/// borrowed strings, sorted by name with non-empty values (records written
+/// otherwise are normalised through [`Labels`]).
+pub fn decode_series_pairs(
+    payload: &[u8],
+    mut f: impl FnMut(u32, &[(&str, &str)]),
+) -> Result<(), DecodeError> {
+    let mut r = Reader::new(payload);
+    let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(16);
+    while !r.is_empty() {
+        let id = r.uvarint()? as u32;
+        let n = r.len_prefix()?;
+        pairs.clear();
+        for _ in 0..n {
+            pairs.push((r.str()?, r.str()?));
+        }
+        if pairs.windows(2).all(|w| w[0].0 < w[1].0) && pairs.iter().all(|p| !p.1.is_empty()) {
+            f(id, &pairs);
+        } else {
+            let l = Labels::from_pairs(pairs.iter().copied());
+            let norm: Vec<(&str, &str)> = l
+                .iter()
+                .map(|l| (l.name.as_str(), l.value.as_str()))
+                .collect();
+            f(id, &norm);
+        }
+    }
+    Ok(())
+}
+
 pub fn decode_series(payload: &[u8], mut f: impl FnMut(u32, Labels)) -> Result<(), DecodeError> {
     let mut r = Reader::new(payload);
     while !r.is_empty() {
