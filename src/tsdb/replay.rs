@@ -300,4 +300,46 @@ mod tests {
             head.select(&all, i64::MIN, i64::MAX)
         );
     }
+
+    /// A series removed and created again is logged under a new id; replay
+    /// folds both ids into one series with all samples in order.
+    #[test]
+    fn recreated_series_replay_into_one() {
+        use crate::tsdb::wal::record::RefSample;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let wal_dir = dir.path().join("wal");
+        let wal =
+            Wal::open(&wal_dir, 1 << 20, false, Box::new(TsdbMetrics::default())).expect("wal");
+        let l = Labels::from_pairs([("__name__", "up"), ("job", "a")]);
+        wal.log_series(1, &l).expect("series");
+        wal.log_samples(&[RefSample {
+            id: 1,
+            t: 10,
+            v: 1.0,
+        }])
+        .expect("samples");
+        wal.log_series(7, &l).expect("series");
+        wal.log_samples(&[RefSample {
+            id: 7,
+            t: 20,
+            v: 2.0,
+        }])
+        .expect("samples");
+        wal.sync().expect("sync");
+        let head = Head::new(
+            &dir.path().join("c"),
+            7_200_000,
+            None,
+            TsdbMetrics::default(),
+        )
+        .expect("head");
+        let stats = replay(&head, &wal_dir).expect("replay");
+        assert_eq!(stats.samples, 2);
+        let got = head.select(&[Matcher::equal("job", "a")], i64::MIN, i64::MAX);
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            got[0].1.iter().map(|s| (s.t, s.v)).collect::<Vec<_>>(),
+            vec![(10, 1.0), (20, 2.0)]
+        );
+    }
 }
