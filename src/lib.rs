@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod model;
+pub mod promql;
 pub mod scrape;
 pub mod server;
 pub mod tsdb;

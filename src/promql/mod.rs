@@ -1,0 +1,45 @@
+//! PromQL: parsing (promql-parser) and Hearth's own evaluator over the TSDB.
+//!
+//! - [`engine`]: query entry points, limits, the step evaluator, selectors,
+//!   binary operators and subqueries;
+//! - [`functions`]: every non-experimental PromQL function;
+//! - [`aggregate`]: aggregation operators;
+//! - [`value`]: the values expressions evaluate to;
+//! - [`promqltest`]: Prometheus' test-script format, for conformance.
+
+pub mod aggregate;
+pub mod engine;
+pub mod functions;
+pub mod promqltest;
+pub mod value;
+
+pub use engine::{Engine, EngineOptions, QueryError, QueryResult};
+pub use value::{EvalError, Sample, Series, Value};
+
+/// Warnings and infos attached to a result, as the Prometheus API returns them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Annotations {
+    pub warnings: Vec<String>,
+    pub infos: Vec<String>,
+}
+
+impl Annotations {
+    pub fn warn(&mut self, msg: impl Into<String>) {
+        let m = msg.into();
+        if !self.warnings.contains(&m) {
+            self.warnings.push(m);
+        }
+    }
+
+    pub fn info(&mut self, msg: impl Into<String>) {
+        let m = msg.into();
+        if !self.infos.contains(&m) {
+            self.infos.push(m);
+        }
+    }
+
+    pub fn extend(&mut self, other: Annotations) {
+        other.warnings.into_iter().for_each(|w| self.warn(w));
+        other.infos.into_iter().for_each(|i| self.info(i));
+    }
+}
