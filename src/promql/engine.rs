@@ -1,10 +1,27 @@
-//! Query entry points and the evaluator.
+//! Query entry points and the step evaluator.
+//!
+//! A query is parsed once, its selectors are planned and fetched once
+//! ([`super::selectors`]), then the expression is evaluated at each step from
+//! memory. Subtrees that do not depend on the step (literals, `@`-pinned
+//! selectors) are evaluated once; subquery inner results are memoized by
+//! absolute timestamp, so sliding subquery windows share work across steps.
 
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use promql_parser::parser::{self, Expr};
 
 use super::Annotations;
-use super::value::{EvalError, Value};
+use super::binary;
+use super::functions::{self, FnContext};
+use super::selectors::{self, Fetched, at_ms, ms, offset_ms, selector_key};
+use super::value::{EvalError, Sample, Series, Value};
+use crate::model::{Labels, Sample as Point};
 use crate::tsdb::Querier;
+
+/// Default step of subqueries written without one (Prometheus uses the global evaluation interval, 1m by default).
+const DEFAULT_SUBQUERY_STEP_MS: i64 = 60_000;
 
 /// Limits and defaults, named after Prometheus' flags.
 #[derive(Debug, Clone)]
@@ -21,7 +38,12 @@ pub struct EngineOptions {
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { lookback_ms: 300_000, max_samples: 50_000_000, timeout: Duration::from_secs(120), max_concurrent: 20 }
+        EngineOptions {
+            lookback_ms: 300_000,
+            max_samples: 50_000_000,
+            timeout: Duration::from_secs(120),
+            max_concurrent: 20,
+        }
     }
 }
 
@@ -42,29 +64,676 @@ pub enum QueryError {
     Eval(#[from] EvalError),
 }
 
-/// Evaluates PromQL over a storage view.
+/// Evaluates PromQL over a storage view, at most `max_concurrent` at a time.
 pub struct Engine {
     opts: EngineOptions,
+    active: Mutex<usize>,
+    freed: Condvar,
+}
+
+/// Per-query overrides (the HTTP API's `lookback_delta` parameter, for one).
+#[derive(Debug, Clone, Default)]
+pub struct QueryOptions {
+    pub lookback_ms: Option<i64>,
+}
+
+struct Slot<'a>(&'a Engine);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut n = self.0.active.lock().unwrap_or_else(|p| p.into_inner());
+        *n -= 1;
+        self.0.freed.notify_one();
+    }
 }
 
 impl Engine {
     pub fn new(opts: EngineOptions) -> Self {
-        Engine { opts }
+        Engine {
+            opts,
+            active: Mutex::new(0),
+            freed: Condvar::new(),
+        }
     }
 
     pub fn options(&self) -> &EngineOptions {
         &self.opts
     }
 
+    /// Waits for a free query slot, up to the query timeout.
+    fn slot(&self, deadline: Instant) -> Result<Slot<'_>, EvalError> {
+        let mut n = self.active.lock().unwrap_or_else(|p| p.into_inner());
+        while *n >= self.opts.max_concurrent.max(1) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(EvalError::Timeout);
+            }
+            n = self
+                .freed
+                .wait_timeout(n, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        *n += 1;
+        Ok(Slot(self))
+    }
+
     /// Evaluates `query` at `ts` (ms).
     pub fn instant(&self, q: &Querier, query: &str, ts: i64) -> Result<QueryResult, QueryError> {
-        let _ = (q, query, ts);
-        Err(QueryError::Eval(EvalError::exec("evaluator not written yet")))
+        self.instant_with(q, query, ts, &QueryOptions::default())
+    }
+
+    pub fn instant_with(
+        &self,
+        q: &Querier,
+        query: &str,
+        ts: i64,
+        o: &QueryOptions,
+    ) -> Result<QueryResult, QueryError> {
+        let expr = parser::parse(query).map_err(QueryError::Parse)?;
+        let deadline = Instant::now() + self.opts.timeout;
+        let _slot = self.slot(deadline)?;
+        let mut ev = Evaluator::new(
+            q,
+            &expr,
+            ts,
+            ts,
+            0,
+            o.lookback_ms.unwrap_or(self.opts.lookback_ms),
+            deadline,
+            self.opts.max_samples,
+        )?;
+        let value = ev.eval(&expr, ts)?;
+        let value = match value {
+            Value::Vector(v) => Value::Vector(finish_vector(v)?),
+            Value::Matrix(m) => Value::Matrix(finish_matrix(m)?),
+            other => other,
+        };
+        Ok(QueryResult {
+            value,
+            annotations: ev.annotations,
+        })
     }
 
     /// Evaluates `query` at every step from `start` to `end` (ms, inclusive).
-    pub fn range(&self, q: &Querier, query: &str, start: i64, end: i64, step: i64) -> Result<QueryResult, QueryError> {
-        let _ = (q, query, start, end, step);
-        Err(QueryError::Eval(EvalError::exec("evaluator not written yet")))
+    pub fn range(
+        &self,
+        q: &Querier,
+        query: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<QueryResult, QueryError> {
+        self.range_with(q, query, start, end, step, &QueryOptions::default())
+    }
+
+    pub fn range_with(
+        &self,
+        q: &Querier,
+        query: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+        o: &QueryOptions,
+    ) -> Result<QueryResult, QueryError> {
+        let expr = parser::parse(query).map_err(QueryError::Parse)?;
+        match expr.value_type() {
+            parser::value::ValueType::Vector | parser::value::ValueType::Scalar => {}
+            t => {
+                let name = if t == parser::value::ValueType::Matrix {
+                    "range vector".to_string()
+                } else {
+                    t.to_string()
+                };
+                return Err(QueryError::Eval(EvalError::exec(format!(
+                    "invalid expression type \"{name}\" for range query, must be Scalar or instant Vector"
+                ))));
+            }
+        }
+        if step <= 0 {
+            return Err(QueryError::Eval(EvalError::exec(
+                "zero or negative query resolution step widths are not accepted. Try a positive integer",
+            )));
+        }
+        let deadline = Instant::now() + self.opts.timeout;
+        let _slot = self.slot(deadline)?;
+        let mut ev = Evaluator::new(
+            q,
+            &expr,
+            start,
+            end,
+            step,
+            o.lookback_ms.unwrap_or(self.opts.lookback_ms),
+            deadline,
+            self.opts.max_samples,
+        )?;
+        let mut out: BTreeMap<Labels, Vec<Point>> = BTreeMap::new();
+        let mut ts = start;
+        while ts <= end {
+            match ev.eval(&expr, ts)? {
+                Value::Scalar { v, .. } => out
+                    .entry(Labels::empty())
+                    .or_default()
+                    .push(Point::new(ts, v)),
+                Value::Vector(v) => {
+                    for s in finish_vector(v)? {
+                        out.entry(s.metric).or_default().push(Point::new(ts, s.v));
+                        ev.count(1)?;
+                    }
+                }
+                other => {
+                    return Err(QueryError::Eval(EvalError::exec(format!(
+                        "unexpected {} in range query",
+                        other.type_name()
+                    ))));
+                }
+            }
+            ts += step;
+        }
+        let m = out
+            .into_iter()
+            .map(|(metric, points)| Series {
+                metric,
+                points,
+                drop_name: false,
+            })
+            .collect();
+        Ok(QueryResult {
+            value: Value::Matrix(m),
+            annotations: ev.annotations,
+        })
+    }
+}
+
+/// Drops names flagged for removal and rejects label-set collisions.
+fn finish_vector(mut v: Vec<Sample>) -> Result<Vec<Sample>, EvalError> {
+    let mut any = false;
+    for s in v.iter_mut().filter(|s| s.drop_name) {
+        s.metric = binary::without_name(&s.metric);
+        s.drop_name = false;
+        any = true;
+    }
+    if any || v.len() > 1 {
+        let mut seen = HashSet::with_capacity(v.len());
+        for s in &v {
+            if !seen.insert(&s.metric) {
+                return Err(EvalError::exec(
+                    "vector cannot contain metrics with the same labelset",
+                ));
+            }
+        }
+    }
+    Ok(v)
+}
+
+fn finish_matrix(mut m: Vec<Series>) -> Result<Vec<Series>, EvalError> {
+    for s in m.iter_mut().filter(|s| s.drop_name) {
+        s.metric = binary::without_name(&s.metric);
+        s.drop_name = false;
+    }
+    let mut seen = HashSet::with_capacity(m.len());
+    for s in &m {
+        if !seen.insert(&s.metric) {
+            return Err(EvalError::exec(
+                "vector cannot contain metrics with the same labelset",
+            ));
+        }
+    }
+    Ok(m)
+}
+
+/// Whether an expression's value is the same at every step.
+fn step_invariant(e: &Expr) -> bool {
+    match e {
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) => true,
+        Expr::VectorSelector(vs) => vs.at.is_some(),
+        Expr::MatrixSelector(m) => m.vs.at.is_some(),
+        Expr::Subquery(sq) => sq.at.is_some(),
+        Expr::Paren(p) => step_invariant(&p.expr),
+        Expr::Unary(u) => step_invariant(&u.expr),
+        Expr::Binary(b) => step_invariant(&b.lhs) && step_invariant(&b.rhs),
+        Expr::Aggregate(a) => {
+            step_invariant(&a.expr) && a.param.as_ref().is_none_or(|p| step_invariant(p))
+        }
+        Expr::Call(c) => {
+            // Functions of the evaluation time itself vary even with constant arguments.
+            let time_dependent = matches!(
+                c.func.name,
+                "time"
+                    | "minute"
+                    | "hour"
+                    | "day_of_week"
+                    | "day_of_month"
+                    | "day_of_year"
+                    | "days_in_month"
+                    | "month"
+                    | "year"
+            ) && (c.func.name == "time" || c.args.args.is_empty());
+            !time_dependent && c.args.args.iter().all(|a| step_invariant(a))
+        }
+        Expr::Extension(_) => false,
+    }
+}
+
+struct Evaluator {
+    start: i64,
+    end: i64,
+    lookback: i64,
+    deadline: Instant,
+    max_samples: usize,
+    samples: usize,
+    data: HashMap<String, Arc<Fetched>>,
+    invariant_cache: HashMap<usize, Value>,
+    subquery_cache: HashMap<(usize, i64), Value>,
+    annotations: Annotations,
+}
+
+impl Evaluator {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        q: &Querier,
+        expr: &Expr,
+        start: i64,
+        end: i64,
+        step: i64,
+        lookback: i64,
+        deadline: Instant,
+        max_samples: usize,
+    ) -> Result<Self, EvalError> {
+        let plan = selectors::plan(
+            expr,
+            start,
+            end,
+            lookback,
+            if step > 0 {
+                step
+            } else {
+                DEFAULT_SUBQUERY_STEP_MS
+            },
+        );
+        let mut samples = 0;
+        let data = plan.fetch(q, &mut samples, max_samples)?;
+        Ok(Evaluator {
+            start,
+            end,
+            lookback,
+            deadline,
+            max_samples,
+            samples,
+            data,
+            invariant_cache: HashMap::new(),
+            subquery_cache: HashMap::new(),
+            annotations: Annotations::default(),
+        })
+    }
+
+    /// Accounts for samples held in memory; fails past `--query.max-samples`.
+    fn count(&mut self, n: usize) -> Result<(), EvalError> {
+        self.samples += n;
+        if self.samples > self.max_samples {
+            return Err(EvalError::TooManySamples);
+        }
+        Ok(())
+    }
+
+    fn eval(&mut self, e: &Expr, ts: i64) -> Result<Value, EvalError> {
+        if Instant::now() > self.deadline {
+            return Err(EvalError::Timeout);
+        }
+        let key = e as *const Expr as usize;
+        let invariant =
+            step_invariant(e) && !matches!(e, Expr::NumberLiteral(_) | Expr::StringLiteral(_));
+        if invariant && let Some(v) = self.invariant_cache.get(&key) {
+            return Ok(restamp(v.clone(), ts));
+        }
+        let v = self.eval_uncached(e, ts)?;
+        if invariant {
+            self.invariant_cache.insert(key, v.clone());
+        }
+        Ok(v)
+    }
+
+    fn eval_uncached(&mut self, e: &Expr, ts: i64) -> Result<Value, EvalError> {
+        match e {
+            Expr::NumberLiteral(n) => Ok(Value::Scalar { t: ts, v: n.val }),
+            Expr::StringLiteral(s) => Ok(Value::String {
+                t: ts,
+                v: s.val.clone(),
+            }),
+            Expr::Paren(p) => self.eval(&p.expr, ts),
+            Expr::Unary(u) => match self.eval(&u.expr, ts)? {
+                Value::Scalar { v, .. } => Ok(Value::Scalar { t: ts, v: -v }),
+                Value::Vector(mut vs) => {
+                    for s in vs.iter_mut() {
+                        s.v = -s.v;
+                        s.t = ts;
+                        s.drop_name = true;
+                    }
+                    Ok(Value::Vector(vs))
+                }
+                other => Err(EvalError::exec(format!(
+                    "unary expression only allowed on expressions of type scalar or instant vector, got {}",
+                    other.type_name()
+                ))),
+            },
+            Expr::VectorSelector(vs) => {
+                let t = at_ms(&vs.at, self.start, self.end).unwrap_or(ts) - offset_ms(&vs.offset);
+                let f = self.fetched(&selector_key(vs))?;
+                let v = selectors::instant_vector(&f, t, self.lookback);
+                self.count(v.len())?;
+                Ok(Value::Vector(v))
+            }
+            Expr::MatrixSelector(m) => {
+                let t =
+                    at_ms(&m.vs.at, self.start, self.end).unwrap_or(ts) - offset_ms(&m.vs.offset);
+                let f = self.fetched(&selector_key(&m.vs))?;
+                Ok(Value::Matrix(selectors::range_vector(&f, t, ms(&m.range))))
+            }
+            Expr::Subquery(sq) => {
+                let base =
+                    at_ms(&sq.at, self.start, self.end).unwrap_or(ts) - offset_ms(&sq.offset);
+                let step = sq
+                    .step
+                    .as_ref()
+                    .map(ms)
+                    .filter(|&s| s > 0)
+                    .unwrap_or(DEFAULT_SUBQUERY_STEP_MS);
+                let range = ms(&sq.range);
+                // Steps at absolute multiples of `step` inside (base - range, base].
+                let mut t = (base - range).div_euclid(step) * step;
+                if t <= base - range {
+                    t += step;
+                }
+                let inner_key = &*sq.expr as *const Expr as usize;
+                let mut series: BTreeMap<Labels, (Vec<Point>, bool)> = BTreeMap::new();
+                while t <= base {
+                    let v = match self.subquery_cache.get(&(inner_key, t)) {
+                        Some(v) => v.clone(),
+                        None => {
+                            let v = self.eval(&sq.expr, t)?;
+                            self.subquery_cache.insert((inner_key, t), v.clone());
+                            v
+                        }
+                    };
+                    match v {
+                        Value::Vector(vs) => {
+                            self.count(vs.len())?;
+                            for s in vs {
+                                let e = series.entry(s.metric).or_default();
+                                e.0.push(Point::new(t, s.v));
+                                e.1 |= s.drop_name;
+                            }
+                        }
+                        Value::Scalar { v, .. } => series
+                            .entry(Labels::empty())
+                            .or_default()
+                            .0
+                            .push(Point::new(t, v)),
+                        other => {
+                            return Err(EvalError::exec(format!(
+                                "subquery is only allowed on instant vector, got {}",
+                                other.type_name()
+                            )));
+                        }
+                    }
+                    t += step;
+                }
+                Ok(Value::Matrix(
+                    series
+                        .into_iter()
+                        .map(|(metric, (points, drop_name))| Series {
+                            metric,
+                            points,
+                            drop_name,
+                        })
+                        .collect(),
+                ))
+            }
+            Expr::Aggregate(a) => {
+                let param = match &a.param {
+                    Some(p) => Some(self.eval(p, ts)?),
+                    None => None,
+                };
+                let input = match self.eval(&a.expr, ts)? {
+                    Value::Vector(v) => v,
+                    other => {
+                        return Err(EvalError::exec(format!(
+                            "expected instant vector in aggregation, got {}",
+                            other.type_name()
+                        )));
+                    }
+                };
+                let out = super::aggregate::aggregate(
+                    a.op,
+                    param.as_ref(),
+                    a.modifier.as_ref(),
+                    input,
+                    ts,
+                    &mut self.annotations,
+                )?;
+                Ok(Value::Vector(out))
+            }
+            Expr::Binary(b) => {
+                let l = self.eval(&b.lhs, ts)?;
+                let r = self.eval(&b.rhs, ts)?;
+                binary::eval(&b.op.to_string(), b.modifier.as_ref(), l, r, ts)
+            }
+            Expr::Call(c) => {
+                let mut args = Vec::with_capacity(c.args.args.len());
+                let mut range_ms = 0;
+                for a in &c.args.args {
+                    range_ms = match unparen(a) {
+                        Expr::MatrixSelector(m) => ms(&m.range),
+                        Expr::Subquery(sq) => ms(&sq.range),
+                        _ => range_ms,
+                    };
+                    args.push(self.eval(a, ts)?);
+                }
+                let mut ctx = FnContext {
+                    ts,
+                    range_ms,
+                    args: &c.args.args,
+                    annotations: &mut self.annotations,
+                };
+                functions::call(c.func.name, args, &mut ctx)
+            }
+            Expr::Extension(_) => Err(EvalError::exec("extension expressions are not supported")),
+        }
+    }
+
+    fn fetched(&self, key: &str) -> Result<Arc<Fetched>, EvalError> {
+        self.data
+            .get(key)
+            .cloned()
+            .ok_or_else(|| EvalError::exec(format!("selector {key} was not planned")))
+    }
+}
+
+fn unparen(e: &Expr) -> &Expr {
+    match e {
+        Expr::Paren(p) => unparen(&p.expr),
+        other => other,
+    }
+}
+
+/// A cached step-invariant value re-stamped for the current step.
+fn restamp(v: Value, ts: i64) -> Value {
+    match v {
+        Value::Scalar { v, .. } => Value::Scalar { t: ts, v },
+        Value::String { v, .. } => Value::String { t: ts, v },
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Labels, stale_nan};
+    use crate::tsdb::metrics::TsdbMetrics;
+    use crate::tsdb::{Db, Options};
+
+    /// Two series every 15s for 10 minutes: `m{i="0"}` = t/15s, `m{i="1"}` = 2*t/15s;
+    /// `m{i="1"}` goes stale at 5m.
+    fn db(dir: &std::path::Path) -> Db {
+        let db = Db::open(
+            dir,
+            Options {
+                retention_ms: None,
+                ..Options::default()
+            },
+            TsdbMetrics::default(),
+        )
+        .expect("open");
+        let mut app = db.appender();
+        for k in 0..=40i64 {
+            let t = k * 15_000;
+            app.append(
+                None,
+                &Labels::from_pairs([("__name__", "m"), ("i", "0")]),
+                t,
+                k as f64,
+            )
+            .expect("append");
+            let v = if t == 300_000 {
+                stale_nan()
+            } else {
+                2.0 * k as f64
+            };
+            if t <= 300_000 {
+                app.append(
+                    None,
+                    &Labels::from_pairs([("__name__", "m"), ("i", "1")]),
+                    t,
+                    v,
+                )
+                .expect("append");
+            }
+        }
+        app.commit().expect("commit");
+        db
+    }
+
+    fn vector(r: QueryResult) -> Vec<(String, f64)> {
+        match r.value {
+            Value::Vector(v) => {
+                let mut out: Vec<(String, f64)> =
+                    v.into_iter().map(|s| (s.metric.to_string(), s.v)).collect();
+                out.sort_by(|a, b| a.0.cmp(&b.0));
+                out
+            }
+            other => panic!("expected a vector, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn selectors_honour_lookback_staleness_offset_and_at() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = db(dir.path());
+        let e = Engine::new(EngineOptions::default());
+        let q = db.querier();
+        // At 4m both series exist; at 5m30s m{i="1"} is stale and disappears.
+        assert_eq!(
+            vector(e.instant(&q, "m", 240_000).expect("query")),
+            vec![(r#"m{i="0"}"#.into(), 16.0), (r#"m{i="1"}"#.into(), 32.0)]
+        );
+        assert_eq!(
+            vector(e.instant(&q, "m", 330_000).expect("query")),
+            vec![(r#"m{i="0"}"#.into(), 22.0)]
+        );
+        // Lookback: 5m after the last sample nothing is returned.
+        assert!(vector(e.instant(&q, "m", 600_000 + 300_000).expect("query")).is_empty());
+        assert_eq!(
+            vector(
+                e.instant(&q, r#"m{i="0"} offset 1m"#, 240_000)
+                    .expect("query")
+            ),
+            vec![(r#"m{i="0"}"#.into(), 12.0)]
+        );
+        assert_eq!(
+            vector(e.instant(&q, r#"m{i="0"} @ 60"#, 600_000).expect("query")),
+            vec![(r#"m{i="0"}"#.into(), 4.0)]
+        );
+    }
+
+    #[test]
+    fn binary_operators_match_and_drop_names() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = db(dir.path());
+        let e = Engine::new(EngineOptions::default());
+        let q = db.querier();
+        assert_eq!(
+            vector(e.instant(&q, r#"m{i="0"} * 2"#, 60_000).expect("query")),
+            vec![(r#"{i="0"}"#.into(), 8.0)]
+        );
+        assert_eq!(
+            vector(e.instant(&q, "m > 5", 60_000).expect("query")),
+            vec![(r#"m{i="1"}"#.into(), 8.0)]
+        );
+        assert_eq!(
+            vector(e.instant(&q, "m > bool 5", 60_000).expect("query")),
+            vec![(r#"{i="0"}"#.into(), 0.0), (r#"{i="1"}"#.into(), 1.0)]
+        );
+        assert_eq!(
+            vector(e.instant(&q, r#"m - on(i) m"#, 60_000).expect("query")),
+            vec![(r#"{i="0"}"#.into(), 0.0), (r#"{i="1"}"#.into(), 0.0)]
+        );
+        let err = e
+            .instant(&q, r#"m + ignoring(i) m"#, 60_000)
+            .expect_err("many-to-many");
+        assert!(
+            err.to_string()
+                .contains("many-to-many matching not allowed"),
+            "{err}"
+        );
+        assert_eq!(
+            vector(e.instant(&q, r#"m{i="0"} or m"#, 60_000).expect("query")).len(),
+            2
+        );
+        assert_eq!(
+            vector(
+                e.instant(&q, r#"m unless m{i="1"}"#, 60_000)
+                    .expect("query")
+            ),
+            vec![(r#"m{i="0"}"#.into(), 4.0)]
+        );
+        assert!(
+            matches!(e.instant(&q, "1 + 2 * 3", 0).expect("query").value, Value::Scalar { v, .. } if v == 7.0)
+        );
+    }
+
+    #[test]
+    fn range_queries_and_subqueries_walk_steps() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = db(dir.path());
+        let e = Engine::new(EngineOptions::default());
+        let q = db.querier();
+        let r = e
+            .range(&q, r#"m{i="0"}"#, 0, 120_000, 30_000)
+            .expect("range");
+        let Value::Matrix(m) = r.value else {
+            panic!("matrix")
+        };
+        assert_eq!(
+            m[0].points.iter().map(|p| p.v).collect::<Vec<_>>(),
+            vec![0.0, 2.0, 4.0, 6.0, 8.0]
+        );
+        let r = e
+            .instant(&q, r#"m{i="0"}[1m:30s]"#, 120_000)
+            .expect("subquery");
+        let Value::Matrix(m) = r.value else {
+            panic!("matrix")
+        };
+        assert_eq!(
+            m[0].points.iter().map(|p| (p.t, p.v)).collect::<Vec<_>>(),
+            vec![(90_000, 6.0), (120_000, 8.0)]
+        );
+        let err = e
+            .range(&q, "m[1m]", 0, 60_000, 15_000)
+            .expect_err("matrix not allowed");
+        assert!(
+            err.to_string()
+                .contains("invalid expression type \"range vector\""),
+            "{err}"
+        );
     }
 }

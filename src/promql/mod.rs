@@ -8,9 +8,11 @@
 //! - [`promqltest`]: Prometheus' test-script format, for conformance.
 
 pub mod aggregate;
+pub mod binary;
 pub mod engine;
 pub mod functions;
 pub mod promqltest;
+pub mod selectors;
 pub mod value;
 
 pub use engine::{Engine, EngineOptions, QueryError, QueryResult};
