@@ -58,6 +58,18 @@ struct ServerArgs {
     /// How often the WAL is fsynced in the background; 0s fsyncs every commit.
     #[arg(long = "storage.tsdb.wal-sync-interval", default_value = "1s", value_parser = parse_duration_ms)]
     wal_sync: i64,
+    /// Samples a query may select before it fails (protects memory).
+    #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
+    max_samples: usize,
+    /// Longest a query may run before it fails.
+    #[arg(long = "query.timeout", default_value = "2m", value_parser = parse_duration_ms)]
+    query_timeout: i64,
+    /// How far back a selector looks for a sample.
+    #[arg(long = "query.lookback-delta", default_value = "5m", value_parser = parse_duration_ms)]
+    lookback: i64,
+    /// Queries that may run at once; more wait.
+    #[arg(long = "query.max-concurrency", default_value_t = 20)]
+    max_concurrency: usize,
     /// How often the server records its own metrics into storage.
     #[arg(long = "self-scrape-interval", default_value = "15s", value_parser = parse_duration_ms)]
     self_scrape: i64,
@@ -168,11 +180,27 @@ fn run(cmd: Command) -> Result<(), String> {
             if let Some(m) = a.max_block {
                 storage.max_block_ms = m.max(storage.min_block_ms);
             }
+            // Flags as given, for /api/v1/status/flags.
+            let flags = std::env::args()
+                .skip(2)
+                .filter_map(|a| {
+                    let f = a.strip_prefix("--")?;
+                    Some(f.split_once('=').map_or((f.to_string(), String::new()), |(k, v)| (k.to_string(), v.to_string())))
+                })
+                .collect();
+            let engine = hearth::promql::EngineOptions {
+                lookback_ms: a.lookback.max(1),
+                max_samples: a.max_samples,
+                timeout: Duration::from_millis(a.query_timeout.max(1) as u64),
+                max_concurrent: a.max_concurrency.max(1),
+            };
             let cfg = ServerConfig {
                 listen: a.listen,
                 data_dir: a.path,
                 storage,
                 self_scrape_interval: Duration::from_millis(a.self_scrape.max(1) as u64),
+                engine,
+                flags,
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

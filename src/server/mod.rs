@@ -11,6 +11,7 @@ use std::time::Duration;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
+use crate::promql::{Engine, EngineOptions};
 use crate::tsdb::metrics::TsdbMetrics;
 use crate::tsdb::{Db, Options};
 use crate::web::{self, WebState};
@@ -25,6 +26,9 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     pub storage: Options,
     pub self_scrape_interval: Duration,
+    pub engine: EngineOptions,
+    /// Flags as given on the command line, for `/api/v1/status/flags`.
+    pub flags: std::collections::BTreeMap<String, String>,
 }
 
 /// The server could not start or stopped with an error.
@@ -69,6 +73,11 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
     let state = Arc::new(WebState {
         registry,
         ready: Default::default(),
+        db: Default::default(),
+        engine: Arc::new(Engine::new(cfg.engine.clone())),
+        flags: cfg.flags.clone(),
+        config_yaml: "global:\n  scrape_interval: 15s\n  evaluation_interval: 1m\n".to_string(),
+        started_rfc3339: crate::server::rfc3339_now(),
     });
     let app = web::router(state.clone());
     let shutdown = shutdown_signal();
@@ -81,6 +90,7 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
         .await
         .map_err(|e| ServerError::Task(e.to_string()))??;
     let db = Arc::new(db);
+    let _ = state.db.set(db.clone());
     state.ready.store(true, Ordering::Relaxed);
     tracing::info!("storage ready");
 
@@ -152,4 +162,21 @@ async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// The current time in RFC 3339 (UTC, seconds).
+pub fn rfc3339_now() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since the epoch (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }

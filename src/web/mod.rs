@@ -1,8 +1,11 @@
-//! The HTTP surface of `hearth server`: self-metrics and health endpoints
-//! (the Prometheus HTTP API joins them here).
+//! The HTTP surface of `hearth server`: the Prometheus HTTP API ([`api`]),
+//! self-metrics and health endpoints.
 
-use std::sync::Arc;
+pub mod api;
+
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::extract::State;
@@ -11,16 +14,37 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use prometheus_client::registry::Registry;
 
+use crate::promql::Engine;
+use crate::tsdb::Db;
+
 /// What handlers share.
 pub struct WebState {
     pub registry: Registry,
     /// Set once storage has opened and replayed, so `/-/ready` tells load balancers when to send traffic.
     pub ready: AtomicBool,
+    /// Storage, available once opened.
+    pub db: OnceLock<Arc<Db>>,
+    pub engine: Arc<Engine>,
+    /// Flags as given, for `/api/v1/status/flags`.
+    pub flags: BTreeMap<String, String>,
+    /// The running configuration, for `/api/v1/status/config`.
+    pub config_yaml: String,
+    pub started_rfc3339: String,
+}
+
+impl WebState {
+    /// Storage and engine, or 503 while storage is still opening.
+    pub fn query(&self) -> Result<(Arc<Db>, Arc<Engine>), api::ApiError> {
+        match self.db.get() {
+            Some(db) => Ok((db.clone(), self.engine.clone())),
+            None => Err(api::ApiError::not_ready()),
+        }
+    }
 }
 
 /// The router for all endpoints.
 pub fn router(state: Arc<WebState>) -> Router {
-    Router::new()
+    api::routes()
         .route("/metrics", get(metrics))
         .route("/-/healthy", get(healthy).head(healthy))
         .route("/-/ready", get(ready).head(ready))

@@ -171,6 +171,18 @@ impl IndexReader for HeadIndex {
     }
 }
 
+/// Head cardinality rankings (name, count), largest first.
+#[derive(Debug, Clone, Default)]
+pub struct Cardinality {
+    pub num_series: u64,
+    pub num_label_pairs: u64,
+    pub chunk_count: u64,
+    pub series_by_metric: Vec<(String, u64)>,
+    pub values_by_label: Vec<(String, u64)>,
+    pub bytes_by_label: Vec<(String, u64)>,
+    pub series_by_pair: Vec<(String, u64)>,
+}
+
 /// A reference to a head series for appenders to skip label hashing and
 /// lookups: the series id and the garbage-collection epoch it was issued in.
 /// While no series has been removed since, the id is known to be valid
@@ -628,6 +640,45 @@ impl Head {
         self.disk.truncate_before(mint)?;
         self.metrics.head_truncations.inc();
         Ok(())
+    }
+
+    /// Head cardinality for `/api/v1/status/tsdb`: the `limit` largest entries of each ranking.
+    pub fn cardinality(&self, limit: usize) -> Cardinality {
+        let ix = self.index();
+        let sym = |id: u32| ix.symbols.get(id).to_string();
+        let name_sym = ix.symbols.lookup(crate::model::labels::METRIC_NAME);
+        let mut by_metric = Vec::new();
+        let mut by_pair = Vec::new();
+        let mut values: std::collections::HashMap<u32, (u64, u64)> = std::collections::HashMap::new();
+        for (&(n, v), ids) in &ix.postings {
+            let count = ids.len() as u64;
+            if Some(n) == name_sym {
+                by_metric.push((sym(v), count));
+            }
+            by_pair.push((format!("{}={}", sym(n), sym(v)), count));
+            let e = values.entry(n).or_default();
+            e.0 += 1;
+            e.1 += ix.symbols.get(v).len() as u64 * count;
+        }
+        let top = |mut v: Vec<(String, u64)>| {
+            v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            v.truncate(limit);
+            v
+        };
+        let chunk_count = self
+            .stripes
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).values().map(|m| m.done.len() + usize::from(!m.head.is_empty())).sum::<usize>())
+            .sum::<usize>() as u64;
+        Cardinality {
+            num_series: ix.all.len() as u64,
+            num_label_pairs: ix.postings.len() as u64,
+            chunk_count,
+            series_by_metric: top(by_metric),
+            values_by_label: top(values.iter().map(|(&n, &(c, _))| (sym(n), c)).collect()),
+            bytes_by_label: top(values.iter().map(|(&n, &(_, b))| (sym(n), b)).collect()),
+            series_by_pair: top(by_pair),
+        }
     }
 
     /// Whether series `id` is still in the head (used by WAL checkpoints).

@@ -1,0 +1,508 @@
+//! The Prometheus HTTP API v1, as Grafana and other clients call it.
+//!
+//! Envelope: `{"status":"success","data":…,"warnings":[…],"infos":[…]}` or
+//! `{"status":"error","errorType":…,"error":…}` with 400 for bad parameters,
+//! 422 for execution errors and 503 for timeouts and cancellation.
+//! Timestamps are unix seconds (numbers), sample values strings formatted like
+//! Go's `strconv.FormatFloat(v, 'f', -1, 64)`.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value as Json, json};
+
+use super::WebState;
+use crate::model::{Labels, MatchOp, Matcher};
+use crate::promql::engine::QueryOptions;
+use crate::promql::{Annotations, EvalError, QueryError, Value};
+
+/// Most points a range query may return per series, as in Prometheus.
+const MAX_POINTS: i64 = 11_000;
+
+/// Routes under `/api/v1`.
+pub fn routes() -> Router<Arc<WebState>> {
+    Router::new()
+        .route("/api/v1/query", get(query).post(query))
+        .route("/api/v1/query_range", get(query_range).post(query_range))
+        .route("/api/v1/series", get(series).post(series))
+        .route("/api/v1/labels", get(labels).post(labels))
+        .route("/api/v1/label/{name}/values", get(label_values))
+        .route("/api/v1/metadata", get(metadata))
+        .route("/api/v1/format_query", get(format_query).post(format_query))
+        .route("/api/v1/parse_query", get(parse_query).post(parse_query))
+        .route("/api/v1/status/buildinfo", get(buildinfo))
+        .route("/api/v1/status/config", get(status_config))
+        .route("/api/v1/status/flags", get(status_flags))
+        .route("/api/v1/status/runtimeinfo", get(runtimeinfo))
+        .route("/api/v1/status/tsdb", get(status_tsdb))
+}
+
+/// An API error: its `errorType` and message.
+pub struct ApiError {
+    status: StatusCode,
+    kind: &'static str,
+    msg: String,
+}
+
+impl ApiError {
+    pub fn bad_data(msg: impl Into<String>) -> Self {
+        ApiError { status: StatusCode::BAD_REQUEST, kind: "bad_data", msg: msg.into() }
+    }
+
+    /// Storage has not finished opening (WAL replay).
+    pub fn not_ready() -> Self {
+        ApiError { status: StatusCode::SERVICE_UNAVAILABLE, kind: "unavailable", msg: "storage is still starting (WAL replay)".into() }
+    }
+
+    fn unavailable(msg: impl Into<String>) -> Self {
+        ApiError { status: StatusCode::SERVICE_UNAVAILABLE, kind: "unavailable", msg: msg.into() }
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(e: QueryError) -> Self {
+        match e {
+            QueryError::Parse(m) => ApiError::bad_data(format!("invalid parameter \"query\": parse error: {m}")),
+            QueryError::Eval(EvalError::Timeout) => ApiError { status: StatusCode::SERVICE_UNAVAILABLE, kind: "timeout", msg: EvalError::Timeout.to_string() },
+            QueryError::Eval(EvalError::Canceled) => ApiError { status: StatusCode::SERVICE_UNAVAILABLE, kind: "canceled", msg: EvalError::Canceled.to_string() },
+            QueryError::Eval(e) => ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, kind: "execution", msg: e.to_string() },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"status": "error", "errorType": self.kind, "error": self.msg});
+        (self.status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    }
+}
+
+fn success(data: Json, ann: Option<Annotations>) -> Response {
+    let mut body = json!({"status": "success", "data": data});
+    if let Some(a) = ann {
+        if !a.warnings.is_empty() {
+            body["warnings"] = json!(a.warnings);
+        }
+        if !a.infos.is_empty() {
+            body["infos"] = json!(a.infos);
+        }
+    }
+    ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+/// Request parameters from the query string and, for POST, the form body.
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn parse(method: &Method, headers: &HeaderMap, raw: Option<String>, body: &Bytes) -> Params {
+        let mut v = parse_urlencoded(raw.as_deref().unwrap_or(""));
+        let form = headers.get(header::CONTENT_TYPE).and_then(|c| c.to_str().ok()).is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+        if *method == Method::POST && form {
+            v.extend(parse_urlencoded(&String::from_utf8_lossy(body)));
+        }
+        Params(v)
+    }
+
+    fn get(&self, k: &str) -> Option<&str> {
+        self.0.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+    }
+
+    fn all(&self, k: &str) -> Vec<&str> {
+        self.0.iter().filter(|(n, _)| n == k).map(|(_, v)| v.as_str()).collect()
+    }
+}
+
+/// Decodes `application/x-www-form-urlencoded` pairs.
+pub fn parse_urlencoded(s: &str) -> Vec<(String, String)> {
+    s.split('&').filter(|p| !p.is_empty()).map(|p| {
+        let (k, v) = p.split_once('=').unwrap_or((p, ""));
+        (percent_decode(k), percent_decode(v))
+    }).collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(x) => {
+                        out.push(x);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Parses a timestamp as Prometheus does: unix seconds (fractional allowed) or RFC 3339.
+pub fn parse_time(s: &str) -> Result<i64, String> {
+    if let Ok(f) = s.parse::<f64>() {
+        if f.is_finite() {
+            return Ok((f * 1000.0).round() as i64);
+        }
+    }
+    parse_rfc3339(s).ok_or_else(|| format!("cannot parse {s:?} to a valid timestamp"))
+}
+
+/// Minimal RFC 3339: `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`.
+fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ') || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d, h, mi, sec) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    let mut i = 19;
+    let mut frac_ms = 0i64;
+    if b.get(i) == Some(&b'.') {
+        let start = i + 1;
+        i = start;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        let digits = s.get(start..i)?;
+        let ms_digits: String = digits.chars().chain(std::iter::repeat('0')).take(3).collect();
+        frac_ms = ms_digits.parse().ok()?;
+    }
+    let offset_min = match b.get(i)? {
+        b'Z' | b'z' => 0,
+        sign @ (b'+' | b'-') => {
+            let oh = num(i + 1..i + 3)?;
+            let om = num(i + 4..i + 6)?;
+            let m = oh * 60 + om;
+            if *sign == b'-' { -m } else { m }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(y, mo, d);
+    Some(((days * 86_400 + h * 3600 + mi * 60 + sec - offset_min * 60) * 1000) + frac_ms)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Parses a duration as Prometheus does: float seconds or a duration string.
+pub fn parse_duration(s: &str) -> Result<i64, String> {
+    if let Ok(f) = s.parse::<f64>() {
+        if f.is_finite() && f >= 0.0 {
+            return Ok((f * 1000.0).round() as i64);
+        }
+        return Err(format!("cannot parse {s:?} to a valid duration"));
+    }
+    crate::config::units::parse_duration_ms(s).map_err(|_| format!("cannot parse {s:?} to a valid duration"))
+}
+
+/// Formats a sample value like Go's `FormatFloat(v, 'f', -1, 64)`.
+pub fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        format!("{v}")
+    }
+}
+
+fn ts_json(ms: i64) -> Json {
+    if ms % 1000 == 0 { json!(ms / 1000) } else { json!(ms as f64 / 1000.0) }
+}
+
+fn labels_json(l: &Labels) -> Json {
+    Json::Object(l.iter().map(|x| (x.name.clone(), Json::String(x.value.clone()))).collect())
+}
+
+/// Renders a query result the way `/api/v1/query(_range)` returns it.
+pub fn value_json(v: &Value) -> Json {
+    match v {
+        Value::Scalar { t, v } => json!({"resultType": "scalar", "result": [ts_json(*t), format_value(*v)]}),
+        Value::String { t, v } => json!({"resultType": "string", "result": [ts_json(*t), v]}),
+        Value::Vector(vs) => json!({"resultType": "vector", "result": vs.iter().map(|s| json!({"metric": labels_json(&s.metric), "value": [ts_json(s.t), format_value(s.v)]})).collect::<Vec<_>>()}),
+        Value::Matrix(m) => json!({"resultType": "matrix", "result": m.iter().map(|s| json!({"metric": labels_json(&s.metric), "values": s.points.iter().map(|p| json!([ts_json(p.t), format_value(p.v)])).collect::<Vec<_>>()})).collect::<Vec<_>>()}),
+    }
+}
+
+fn query_options(p: &Params) -> Result<QueryOptions, ApiError> {
+    let lookback_ms = p.get("lookback_delta").map(parse_duration).transpose().map_err(ApiError::bad_data)?;
+    Ok(QueryOptions { lookback_ms })
+}
+
+fn limit_param(p: &Params) -> Result<Option<usize>, ApiError> {
+    match p.get("limit") {
+        None => Ok(None),
+        Some(s) => match s.parse::<i64>() {
+            Ok(0) => Ok(None),
+            Ok(n) if n > 0 => Ok(Some(n as usize)),
+            _ => Err(ApiError::bad_data(format!("invalid limit {s:?}: must be a non-negative integer"))),
+        },
+    }
+}
+
+async fn query(State(s): State<Arc<WebState>>, method: Method, headers: HeaderMap, RawQuery(raw): RawQuery, body: Bytes) -> Result<Response, ApiError> {
+    let p = Params::parse(&method, &headers, raw, &body);
+    let q = p.get("query").ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": no query provided"))?.to_string();
+    let ts = match p.get("time") {
+        Some(t) => parse_time(t).map_err(|e| ApiError::bad_data(format!("invalid parameter \"time\": {e}")))?,
+        None => now_ms(),
+    };
+    let opts = query_options(&p)?;
+    let limit = limit_param(&p)?;
+    let st = s.clone();
+    let res = tokio::task::spawn_blocking(move || {
+        let (db, engine) = st.query()?;
+        engine.instant_with(&db.querier(), &q, ts, &opts).map_err(ApiError::from)
+    })
+    .await
+    .map_err(|e| ApiError::unavailable(e.to_string()))??;
+    let mut value = res.value;
+    if let (Some(n), Value::Vector(v)) = (limit, &mut value) {
+        v.truncate(n);
+    }
+    Ok(success(value_json(&value), Some(res.annotations)))
+}
+
+async fn query_range(State(s): State<Arc<WebState>>, method: Method, headers: HeaderMap, RawQuery(raw): RawQuery, body: Bytes) -> Result<Response, ApiError> {
+    let p = Params::parse(&method, &headers, raw, &body);
+    let q = p.get("query").ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": no query provided"))?.to_string();
+    let req = |k: &str| p.get(k).ok_or_else(|| ApiError::bad_data(format!("invalid parameter \"{k}\": missing")));
+    let start = parse_time(req("start")?).map_err(|e| ApiError::bad_data(format!("invalid parameter \"start\": {e}")))?;
+    let end = parse_time(req("end")?).map_err(|e| ApiError::bad_data(format!("invalid parameter \"end\": {e}")))?;
+    if end < start {
+        return Err(ApiError::bad_data("invalid parameter \"end\": end timestamp must not be before start time"));
+    }
+    let step = parse_duration(req("step")?).map_err(|e| ApiError::bad_data(format!("invalid parameter \"step\": {e}")))?;
+    if step <= 0 {
+        return Err(ApiError::bad_data("invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer"));
+    }
+    if (end - start) / step >= MAX_POINTS {
+        return Err(ApiError::bad_data("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"));
+    }
+    let opts = query_options(&p)?;
+    let st = s.clone();
+    let res = tokio::task::spawn_blocking(move || {
+        let (db, engine) = st.query()?;
+        engine.range_with(&db.querier(), &q, start, end, step, &opts).map_err(ApiError::from)
+    })
+    .await
+    .map_err(|e| ApiError::unavailable(e.to_string()))??;
+    Ok(success(value_json(&res.value), Some(res.annotations)))
+}
+
+/// Parses `match[]` selectors into matcher lists.
+fn match_params(p: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
+    p.all("match[]").into_iter().map(parse_selector).collect()
+}
+
+/// Parses a series selector like `up{job="x"}` into storage matchers.
+pub fn parse_selector(s: &str) -> Result<Vec<Matcher>, ApiError> {
+    use promql_parser::label::MatchOp as P;
+    let expr = promql_parser::parser::parse(s).map_err(|e| ApiError::bad_data(format!("invalid parameter \"match[]\": {e}")))?;
+    let promql_parser::parser::Expr::VectorSelector(vs) = expr else {
+        return Err(ApiError::bad_data(format!("invalid parameter \"match[]\": {s:?} is not a series selector")));
+    };
+    let mut out = Vec::new();
+    for m in &vs.matchers.matchers {
+        let op = match m.op {
+            P::Equal => MatchOp::Equal,
+            P::NotEqual => MatchOp::NotEqual,
+            P::Re(_) => MatchOp::Regex,
+            P::NotRe(_) => MatchOp::NotRegex,
+        };
+        out.push(Matcher::new(op, m.name.clone(), m.value.clone()).map_err(|e| ApiError::bad_data(e.to_string()))?);
+    }
+    if let Some(n) = &vs.name {
+        out.push(Matcher::equal("__name__", n.clone()));
+    }
+    Ok(out)
+}
+
+fn time_range(p: &Params) -> Result<(i64, i64), ApiError> {
+    let start = p.get("start").map(parse_time).transpose().map_err(|e| ApiError::bad_data(format!("invalid parameter \"start\": {e}")))?.unwrap_or(i64::MIN / 2);
+    let end = p.get("end").map(parse_time).transpose().map_err(|e| ApiError::bad_data(format!("invalid parameter \"end\": {e}")))?.unwrap_or(i64::MAX / 2);
+    Ok((start, end))
+}
+
+async fn series(State(s): State<Arc<WebState>>, method: Method, headers: HeaderMap, RawQuery(raw): RawQuery, body: Bytes) -> Result<Response, ApiError> {
+    let p = Params::parse(&method, &headers, raw, &body);
+    let sets = match_params(&p)?;
+    if sets.is_empty() {
+        return Err(ApiError::bad_data("no match[] parameter provided"));
+    }
+    let (start, end) = time_range(&p)?;
+    let limit = limit_param(&p)?;
+    let (db, _) = s.query()?;
+    let q = db.querier();
+    let mut all = std::collections::BTreeSet::new();
+    for ms in sets {
+        all.extend(q.series(&ms, start, end));
+    }
+    let mut out: Vec<Json> = all.iter().map(labels_json).collect();
+    let mut ann = Annotations::default();
+    if let Some(n) = limit
+        && out.len() > n
+    {
+        out.truncate(n);
+        ann.warn("results truncated due to limit");
+    }
+    Ok(success(Json::Array(out), Some(ann)))
+}
+
+async fn labels(State(s): State<Arc<WebState>>, method: Method, headers: HeaderMap, RawQuery(raw): RawQuery, body: Bytes) -> Result<Response, ApiError> {
+    let p = Params::parse(&method, &headers, raw, &body);
+    let sets = match_params(&p)?;
+    let (start, end) = time_range(&p)?;
+    let limit = limit_param(&p)?;
+    let (db, _) = s.query()?;
+    let q = db.querier();
+    let mut names = std::collections::BTreeSet::new();
+    if sets.is_empty() {
+        names.extend(q.label_names(&[], start, end));
+    } else {
+        for ms in sets {
+            names.extend(q.label_names(&ms, start, end));
+        }
+    }
+    Ok(success(truncated(names.into_iter().collect(), limit), None))
+}
+
+fn truncated(mut v: Vec<String>, limit: Option<usize>) -> Json {
+    if let Some(n) = limit {
+        v.truncate(n);
+    }
+    json!(v)
+}
+
+async fn label_values(State(s): State<Arc<WebState>>, Path(name): Path<String>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+    let p = Params(parse_urlencoded(raw.as_deref().unwrap_or("")));
+    let sets = match_params(&p)?;
+    let (start, end) = time_range(&p)?;
+    let limit = limit_param(&p)?;
+    let (db, _) = s.query()?;
+    let q = db.querier();
+    let mut vals = std::collections::BTreeSet::new();
+    if sets.is_empty() {
+        vals.extend(q.label_values(&name, &[], start, end));
+    } else {
+        for ms in sets {
+            vals.extend(q.label_values(&name, &ms, start, end));
+        }
+    }
+    Ok(success(truncated(vals.into_iter().collect(), limit), None))
+}
+
+async fn metadata() -> Response {
+    // Metadata comes from scrapes; none are recorded yet.
+    success(json!({}), None)
+}
+
+async fn format_query(method: Method, headers: HeaderMap, RawQuery(raw): RawQuery, body: Bytes) -> Result<Response, ApiError> {
+    let p = Params::parse(&method, &headers, raw, &body);
+    let q = p.get("query").ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": no query provided"))?;
+    let e = promql_parser::parser::parse(q).map_err(|e| ApiError::bad_data(format!("invalid parameter \"query\": {e}")))?;
+    Ok(success(json!(e.prettify()), None))
+}
+
+async fn parse_query(method: Method, headers: HeaderMap, RawQuery(raw): RawQuery, body: Bytes) -> Result<Response, ApiError> {
+    let p = Params::parse(&method, &headers, raw, &body);
+    let q = p.get("query").ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": no query provided"))?;
+    let e = promql_parser::parser::parse(q).map_err(|e| ApiError::bad_data(format!("invalid parameter \"query\": {e}")))?;
+    let ast = serde_json::to_value(&e).map_err(|e| ApiError::bad_data(e.to_string()))?;
+    Ok(success(ast, None))
+}
+
+async fn buildinfo() -> Response {
+    // Grafana decides it talks to Prometheus (not Mimir/Cortex) when
+    // `features` is absent, and enables query features by this version.
+    success(
+        json!({
+            "version": "3.0.0",
+            "revision": concat!("hearth-", env!("CARGO_PKG_VERSION")),
+            "branch": "main",
+            "buildUser": "hearth",
+            "buildDate": "",
+            "goVersion": "none (Rust)",
+        }),
+        None,
+    )
+}
+
+async fn status_config(State(s): State<Arc<WebState>>) -> Response {
+    success(json!({"yaml": s.config_yaml.clone()}), None)
+}
+
+async fn status_flags(State(s): State<Arc<WebState>>) -> Response {
+    success(json!(s.flags), None)
+}
+
+async fn runtimeinfo(State(s): State<Arc<WebState>>) -> Response {
+    let cwd = std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default();
+    let corruptions = s.db.get().map_or(0, |d| d.metrics().wal_corruptions.get());
+    success(
+        json!({
+            "startTime": s.started_rfc3339,
+            "CWD": cwd,
+            "reloadConfigSuccess": true,
+            "lastConfigTime": s.started_rfc3339,
+            "corruptionCount": corruptions,
+            "goroutineCount": 0,
+            "GOMAXPROCS": std::thread::available_parallelism().map_or(1, |n| n.get()),
+            "GOMEMLIMIT": 0,
+            "GOGC": "",
+            "GODEBUG": "",
+            "storageRetention": s.flags.get("storage.tsdb.retention.time").cloned().unwrap_or_default(),
+        }),
+        None,
+    )
+}
+
+async fn status_tsdb(State(s): State<Arc<WebState>>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+    let p = Params(parse_urlencoded(raw.as_deref().unwrap_or("")));
+    let limit = p.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(10);
+    let (db, _) = s.query()?;
+    let stats = db.head().cardinality(limit);
+    let pairs = |v: Vec<(String, u64)>| v.into_iter().map(|(name, value)| json!({"name": name, "value": value})).collect::<Vec<_>>();
+    Ok(success(
+        json!({
+            "headStats": {
+                "numSeries": stats.num_series,
+                "numLabelPairs": stats.num_label_pairs,
+                "chunkCount": stats.chunk_count,
+                "minTime": db.head().min_time().min(db.head().max_time()),
+                "maxTime": db.head().max_time().max(db.head().min_time()),
+            },
+            "seriesCountByMetricName": pairs(stats.series_by_metric),
+            "labelValueCountByLabelName": pairs(stats.values_by_label),
+            "memoryInBytesByLabelName": pairs(stats.bytes_by_label),
+            "seriesCountByLabelValuePair": pairs(stats.series_by_pair),
+        }),
+        None,
+    ))
+}
