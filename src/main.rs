@@ -67,6 +67,9 @@ struct ServerArgs {
     /// How far back a selector looks for a sample.
     #[arg(long = "query.lookback-delta", default_value = "5m", value_parser = parse_duration_ms)]
     lookback: i64,
+    /// Serve /api/v1/admin/tsdb/* (snapshot, delete_series, clean_tombstones).
+    #[arg(long = "web.enable-admin-api")]
+    admin_api: bool,
     /// Queries that may run at once; more wait.
     #[arg(long = "query.max-concurrency", default_value_t = 20)]
     max_concurrency: usize,
@@ -201,6 +204,7 @@ fn run(cmd: Command) -> Result<(), String> {
                 self_scrape_interval: Duration::from_millis(a.self_scrape.max(1) as u64),
                 engine,
                 flags,
+                admin_api: a.admin_api,
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -22,6 +22,10 @@ impl Drop for Server {
 
 /// Starts a server scraping itself every 200ms and waits until `up` is queryable.
 fn server() -> Server {
+    server_with(&[])
+}
+
+fn server_with(extra: &[&str]) -> Server {
     let dir = tempfile::tempdir().expect("tempdir");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
     let addr = listener.local_addr().expect("addr").to_string();
@@ -29,6 +33,7 @@ fn server() -> Server {
     let child = Command::new(env!("CARGO_BIN_EXE_hearth"))
         .current_dir(dir.path())
         .args(["server", "--web.listen-address", &addr, "--self-scrape-interval", "200ms"])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -138,4 +143,32 @@ fn status_endpoints_answer() {
     assert!(body["data"]["seriesCountByMetricName"].as_array().is_some_and(|a| !a.is_empty()));
     let (_, body) = request(&s.addr, "GET", "/api/v1/status/flags", None).expect("flags");
     assert!(body["data"]["web.listen-address"].is_string(), "{body}");
+}
+
+#[test]
+fn admin_api_is_off_by_default_and_works_when_enabled() {
+    let s = server();
+    let (code, body) = request(&s.addr, "POST", "/api/v1/admin/tsdb/snapshot", Some("")).expect("request");
+    assert_eq!(code, 403);
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("--web.enable-admin-api")), "{body}");
+    drop(s);
+
+    let s = server_with(&["--web.enable-admin-api"]);
+    let (code, body) = request(&s.addr, "POST", "/api/v1/admin/tsdb/snapshot", Some("")).expect("snapshot");
+    assert_eq!(code, 200, "{body}");
+    let name = body["data"]["name"].as_str().expect("snapshot name").to_string();
+    let snap = s._dir.path().join("data/snapshots").join(&name);
+    let blocks = std::fs::read_dir(&snap).expect("snapshot dir").flatten().filter(|e| e.path().join("meta.json").exists()).count();
+    assert_eq!(blocks, 1, "the head was written into the snapshot as a block");
+
+    // Deleting `up` hides it from queries at once.
+    let (code, _) = request(&s.addr, "POST", "/api/v1/admin/tsdb/delete_series", Some("match[]=up")).expect("delete");
+    assert_eq!(code, 204);
+    let t = now();
+    let (_, body) = request(&s.addr, "GET", &format!("/api/v1/query?query=up&time={}", t - 0.3), None).expect("query");
+    assert_eq!(body["data"]["result"], serde_json::json!([]), "deleted data is hidden");
+    let (code, _) = request(&s.addr, "POST", "/api/v1/admin/tsdb/clean_tombstones", Some("")).expect("clean");
+    assert_eq!(code, 204);
+    let (code, _) = request(&s.addr, "POST", "/api/v1/admin/tsdb/delete_series", Some("")).expect("delete");
+    assert_eq!(code, 400, "match[] is required");
 }

@@ -27,6 +27,8 @@ pub struct ServerConfig {
     pub storage: Options,
     pub self_scrape_interval: Duration,
     pub engine: EngineOptions,
+    /// Serve the TSDB admin API (snapshots, deletion).
+    pub admin_api: bool,
     /// Flags as given on the command line, for `/api/v1/status/flags`.
     pub flags: std::collections::BTreeMap<String, String>,
 }
@@ -78,6 +80,7 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
         flags: cfg.flags.clone(),
         config_yaml: "global:\n  scrape_interval: 15s\n  evaluation_interval: 1m\n".to_string(),
         started_rfc3339: crate::server::rfc3339_now(),
+        admin_api: cfg.admin_api,
     });
     let app = web::router(state.clone());
     let shutdown = shutdown_signal();

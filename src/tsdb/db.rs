@@ -225,6 +225,44 @@ impl Db {
         Ok(())
     }
 
+    /// Writes a consistent copy of the data into `snapshots/<name>`: blocks are
+    /// hard-linked (cheap, immutable), and unless `skip_head` the head is
+    /// written as one more block. Returns the snapshot's name.
+    pub fn snapshot(&self, skip_head: bool) -> Result<String, DbError> {
+        let _g = self.compact_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let name = format!("{}-{}", crate::server::rfc3339_now().replace(['-', ':'], ""), &super::block::meta::new_ulid()[16..]);
+        let dir = self.dir.join("snapshots").join(&name);
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        for b in self.blocks() {
+            let dst = dir.join(&b.meta().ulid);
+            fs::create_dir_all(&dst).map_err(io_err(&dst))?;
+            for e in fs::read_dir(b.dir()).map_err(io_err(b.dir()))?.flatten() {
+                let to = dst.join(e.file_name());
+                fs::hard_link(e.path(), &to).or_else(|_| fs::copy(e.path(), &to).map(|_| ())).map_err(io_err(&to))?;
+            }
+        }
+        let (lo, hi) = (self.head.min_time(), self.head.max_time());
+        if !skip_head && lo <= hi {
+            compact::write_head_range(&self.head, &dir, lo, hi + 1, self.opts.zstd_level).map_err(io_err(&dir))?;
+        }
+        Ok(name)
+    }
+
+    /// Rewrites blocks that have deletions so the deleted data is gone from disk.
+    pub fn clean_tombstones(&self) -> Result<(), DbError> {
+        let _g = self.compact_lock.lock().unwrap_or_else(|p| p.into_inner());
+        for b in self.blocks().into_iter().filter(|b| b.has_tombstones()) {
+            let meta = compact::merge(std::slice::from_ref(&b), &self.dir, self.opts.zstd_level).map_err(io_err(&self.dir))?;
+            let new = match meta {
+                Some(m) => vec![Arc::new(Block::open(&self.dir.join(&m.ulid))?)],
+                None => Vec::new(),
+            };
+            self.add_blocks(new, std::slice::from_ref(&b));
+            delete_block_dir(b.dir()).map_err(io_err(b.dir()))?;
+        }
+        Ok(())
+    }
+
     /// Runs everything that is due: head → blocks, block merges, retention.
     /// Safe to call often; one run at a time.
     pub fn compact(&self) -> Result<(), DbError> {

@@ -55,6 +55,14 @@ impl ApiError {
         ApiError { status: StatusCode::BAD_REQUEST, kind: "bad_data", msg: msg.into() }
     }
 
+    pub fn forbidden(msg: impl Into<String>) -> Self {
+        ApiError { status: StatusCode::FORBIDDEN, kind: "unavailable", msg: msg.into() }
+    }
+
+    pub fn internal(msg: impl Into<String>) -> Self {
+        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, kind: "internal", msg: msg.into() }
+    }
+
     /// Storage has not finished opening (WAL replay).
     pub fn not_ready() -> Self {
         ApiError { status: StatusCode::SERVICE_UNAVAILABLE, kind: "unavailable", msg: "storage is still starting (WAL replay)".into() }
@@ -83,7 +91,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn success(data: Json, ann: Option<Annotations>) -> Response {
+pub fn success(data: Json, ann: Option<Annotations>) -> Response {
     let mut body = json!({"status": "success", "data": data});
     if let Some(a) = ann {
         if !a.warnings.is_empty() {
@@ -100,7 +108,7 @@ fn success(data: Json, ann: Option<Annotations>) -> Response {
 pub struct Params(Vec<(String, String)>);
 
 impl Params {
-    fn parse(method: &Method, headers: &HeaderMap, raw: Option<String>, body: &Bytes) -> Params {
+    pub fn parse(method: &Method, headers: &HeaderMap, raw: Option<String>, body: &Bytes) -> Params {
         let mut v = parse_urlencoded(raw.as_deref().unwrap_or(""));
         let form = headers.get(header::CONTENT_TYPE).and_then(|c| c.to_str().ok()).is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
         if *method == Method::POST && form {
@@ -109,11 +117,11 @@ impl Params {
         Params(v)
     }
 
-    fn get(&self, k: &str) -> Option<&str> {
+    pub fn get(&self, k: &str) -> Option<&str> {
         self.0.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
     }
 
-    fn all(&self, k: &str) -> Vec<&str> {
+    pub fn all(&self, k: &str) -> Vec<&str> {
         self.0.iter().filter(|(n, _)| n == k).map(|(_, v)| v.as_str()).collect()
     }
 }

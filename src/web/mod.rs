@@ -1,6 +1,7 @@
 //! The HTTP surface of `hearth server`: the Prometheus HTTP API ([`api`]),
 //! self-metrics and health endpoints.
 
+pub mod admin;
 pub mod api;
 
 use std::collections::BTreeMap;
@@ -30,6 +31,8 @@ pub struct WebState {
     /// The running configuration, for `/api/v1/status/config`.
     pub config_yaml: String,
     pub started_rfc3339: String,
+    /// `--web.enable-admin-api`.
+    pub admin_api: bool,
 }
 
 impl WebState {
@@ -45,6 +48,7 @@ impl WebState {
 /// The router for all endpoints.
 pub fn router(state: Arc<WebState>) -> Router {
     api::routes()
+        .merge(admin::routes())
         .route("/metrics", get(metrics))
         .route("/-/healthy", get(healthy).head(healthy))
         .route("/-/ready", get(ready).head(ready))
