@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use hearth::config::units::{parse_duration_ms, parse_size_bytes};
+use hearth::promql::promqltest;
 use hearth::server::{self, ServerConfig};
 use hearth::tsdb::{self, Options};
 
@@ -32,6 +33,15 @@ enum Command {
     Tsdb {
         #[command(subcommand)]
         command: TsdbCommand,
+    },
+    /// Run PromQL test scripts (Prometheus' promqltest format) against the evaluator.
+    Promqltest {
+        /// Also list the evals that were skipped, and why.
+        #[arg(long)]
+        verbose: bool,
+        /// Script files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
 }
 
@@ -67,6 +77,9 @@ struct ServerArgs {
     /// How far back a selector looks for a sample.
     #[arg(long = "query.lookback-delta", default_value = "5m", value_parser = parse_duration_ms)]
     lookback: i64,
+    /// Prometheus web configuration file: TLS and basic-auth users (re-read on change).
+    #[arg(long = "web.config.file")]
+    web_config: Option<PathBuf>,
     /// Serve /api/v1/admin/tsdb/* (snapshot, delete_series, clean_tombstones).
     #[arg(long = "web.enable-admin-api")]
     admin_api: bool,
@@ -150,12 +163,28 @@ enum BenchCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_level)
+    // Test runs open a database per load; keep their routine logs quiet.
+    let level = match cli.command {
+        Command::Promqltest { .. } if cli.log_level == "info" => "warn",
+        _ => cli.log_level.as_str(),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    if let Command::Promqltest { verbose, files } = &cli.command {
+        let mut out = std::io::stdout().lock();
+        return match promqltest::run_files(files, *verbose, &mut out) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -205,6 +234,7 @@ fn run(cmd: Command) -> Result<(), String> {
                 engine,
                 flags,
                 admin_api: a.admin_api,
+                web_config_file: a.web_config,
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -270,5 +300,7 @@ fn run(cmd: Command) -> Result<(), String> {
                 wal_sync,
             } => tsdb::bench::append_loop(&dir, series, Duration::from_millis(wal_sync as u64)),
         },
+        // Handled in main, which owns the exit status.
+        Command::Promqltest { .. } => Ok(()),
     }
 }

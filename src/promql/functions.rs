@@ -1,26 +1,1759 @@
-//! PromQL functions (being written; this is the agreed interface).
+//! Every non-experimental PromQL function of Prometheus 3.x, for float samples.
+//!
+//! The engine evaluates a call's arguments and hands them to [`call`] once per
+//! evaluation step, so every function here sees a single instant: instant
+//! vectors as `Value::Vector`, range vectors as `Value::Matrix` already cut to
+//! their window. The functions follow Prometheus' semantics to the bit where
+//! that matters (Kahan summation, extrapolation, quantile interpolation, Go's
+//! number formatting in annotations), because dashboards and alerts compare
+//! Hearth's answers with Prometheus'.
+//!
+//! Native histograms are not stored by Hearth, so the functions that only make
+//! sense for them fail with an explicit error, and experimental functions
+//! fail as they do in Prometheus when the experimental flag is off.
 
-use promql_parser::parser::Expr;
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::f64::consts::PI;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::promql::Annotations;
-use crate::promql::value::{EvalError, Value};
+use promql_parser::label::MatchOp as ParserMatchOp;
+use promql_parser::parser::{AtModifier, Expr, Offset};
+use regex::{Captures, Regex};
+
+use crate::model::Sample as Point;
+use crate::model::is_stale_nan;
+use crate::model::labels::{Labels, LabelsBuilder, METRIC_NAME};
+use crate::promql::{
+    Annotations,
+    value::{EvalError, Sample, Series, Value},
+};
 
 /// What a call gets besides its argument values.
+///
+/// Kept separate from the argument values because a few functions need more
+/// than values: the evaluation time, the range of their range-vector argument
+/// and the argument expressions themselves (`absent()` derives its labels from
+/// the selector, `rate()` its window from the selector's `offset`/`@`).
 pub struct FnContext<'a> {
-    /// Evaluation timestamp in ms.
+    /// Evaluation timestamp in ms: the step being evaluated, *not* adjusted
+    /// for `offset` or `@` (functions that need the end of a range-vector
+    /// window derive it from `args`, as Prometheus does).
     pub ts: i64,
-    /// For a range-vector argument: its range in ms; 0 otherwise.
+    /// For a range-vector argument: its range in ms (selector range or subquery range); 0 otherwise.
     pub range_ms: i64,
-    /// The argument expressions as parsed.
+    /// The argument expressions as parsed (absent/absent_over_time derive labels from them).
     pub args: &'a [Box<Expr>],
-    /// Where to add warnings/infos.
+    /// Where to add warnings/infos (Annotations::warn / ::info), worded like Prometheus' "PromQL warning: ..." / "PromQL info: ..." messages.
     pub annotations: &'a mut Annotations,
 }
 
-/// Calls function `name`.
-pub fn call(name: &str, args: Vec<Value>, ctx: &mut FnContext) -> Result<Value, EvalError> {
-    let _ = (args, ctx);
-    Err(EvalError::exec(format!(
-        "function {name} is not implemented yet"
-    )))
+/// Calls function `name` (the parser has already checked arity and argument types).
+///
+/// Returns the function's value at `ctx.ts`: a vector whose samples carry
+/// `t = ctx.ts` (or a scalar). Output samples whose metric name Prometheus
+/// drops are flagged with `drop_name` instead of losing the name here, so
+/// that `label_replace()` and friends further up can still read it.
+pub fn call(name: &str, args: Vec<Value>, ctx: &mut FnContext<'_>) -> Result<Value, EvalError> {
+    let mut args = args;
+    let a = &mut args;
+    match name {
+        // Plain math on each float.
+        "abs" => map_floats(a, ctx, f64::abs),
+        "ceil" => map_floats(a, ctx, f64::ceil),
+        "floor" => map_floats(a, ctx, f64::floor),
+        "exp" => map_floats(a, ctx, f64::exp),
+        "sqrt" => map_floats(a, ctx, f64::sqrt),
+        "ln" => map_floats(a, ctx, f64::ln),
+        "log2" => map_floats(a, ctx, go_log2),
+        "log10" => map_floats(a, ctx, go_log10),
+        "sin" => map_floats(a, ctx, f64::sin),
+        "cos" => map_floats(a, ctx, f64::cos),
+        "tan" => map_floats(a, ctx, f64::tan),
+        "asin" => map_floats(a, ctx, f64::asin),
+        "acos" => map_floats(a, ctx, f64::acos),
+        "atan" => map_floats(a, ctx, f64::atan),
+        "sinh" => map_floats(a, ctx, f64::sinh),
+        "cosh" => map_floats(a, ctx, f64::cosh),
+        "tanh" => map_floats(a, ctx, f64::tanh),
+        "asinh" => map_floats(a, ctx, f64::asinh),
+        "acosh" => map_floats(a, ctx, f64::acosh),
+        "atanh" => map_floats(a, ctx, f64::atanh),
+        "rad" => map_floats(a, ctx, |v| v * PI / 180.0),
+        "deg" => map_floats(a, ctx, |v| v * 180.0 / PI),
+        "sgn" => map_floats(a, ctx, sgn),
+        "round" => {
+            let to_nearest = if a.len() > 1 {
+                scalar_arg(a, 1, name)?
+            } else {
+                1.0
+            };
+            // Inverting first is what Prometheus does; it rounds ties up.
+            let inv = 1.0 / to_nearest;
+            map_floats(a, ctx, move |v| (v * inv + 0.5).floor() / inv)
+        }
+        "clamp" => {
+            let (lo, hi) = (scalar_arg(a, 1, name)?, scalar_arg(a, 2, name)?);
+            clamp(a, ctx, lo, hi)
+        }
+        "clamp_min" => {
+            let lo = scalar_arg(a, 1, name)?;
+            clamp(a, ctx, lo, f64::INFINITY)
+        }
+        "clamp_max" => {
+            let hi = scalar_arg(a, 1, name)?;
+            clamp(a, ctx, f64::NEG_INFINITY, hi)
+        }
+        "timestamp" => {
+            let v = take_vector(a, 0, name)?;
+            let ts = ctx.ts;
+            Ok(Value::Vector(
+                v.into_iter()
+                    .map(|s| Sample {
+                        metric: s.metric,
+                        t: ts,
+                        v: s.t as f64 / 1000.0,
+                        drop_name: true,
+                    })
+                    .collect(),
+            ))
+        }
+
+        // Conversions and constants.
+        "vector" => {
+            let v = scalar_arg(a, 0, name)?;
+            Ok(Value::Vector(vec![Sample::new(Labels::empty(), ctx.ts, v)]))
+        }
+        "scalar" => {
+            let v = take_vector(a, 0, name)?;
+            let v = if v.len() == 1 { v[0].v } else { f64::NAN };
+            Ok(Value::Scalar { t: ctx.ts, v })
+        }
+        "time" => Ok(Value::Scalar {
+            t: ctx.ts,
+            v: ctx.ts as f64 / 1000.0,
+        }),
+        "pi" => Ok(Value::Scalar { t: ctx.ts, v: PI }),
+
+        // Ordering.
+        "sort" => sort(a, ctx, false),
+        "sort_desc" => sort(a, ctx, true),
+
+        // Presence.
+        "absent" => {
+            let v = take_vector(a, 0, name)?;
+            if !v.is_empty() {
+                return Ok(Value::Vector(Vec::new()));
+            }
+            let metric = absent_labels(ctx.args.first().map(|e| &**e));
+            Ok(Value::Vector(vec![Sample::new(metric, ctx.ts, 1.0)]))
+        }
+        "absent_over_time" => {
+            let m = take_matrix(a, 0, name)?;
+            if m.iter().any(|s| !s.points.is_empty()) {
+                return Ok(Value::Vector(Vec::new()));
+            }
+            let metric = absent_labels(ctx.args.first().map(|e| &**e));
+            Ok(Value::Vector(vec![Sample {
+                metric,
+                t: ctx.ts,
+                v: 1.0,
+                drop_name: true,
+            }]))
+        }
+        "present_over_time" => over_time(a, 0, ctx, name, false, |_, _| Some(1.0)),
+
+        // Calendar.
+        "year" => date_fn(a, ctx, name, |c| c.year as f64),
+        "month" => date_fn(a, ctx, name, |c| c.month as f64),
+        "day_of_month" => date_fn(a, ctx, name, |c| c.day as f64),
+        "day_of_week" => date_fn(a, ctx, name, |c| c.weekday as f64),
+        "day_of_year" => date_fn(a, ctx, name, |c| c.yday as f64),
+        "hour" => date_fn(a, ctx, name, |c| c.hour as f64),
+        "minute" => date_fn(a, ctx, name, |c| c.minute as f64),
+        "days_in_month" => date_fn(a, ctx, name, |c| days_in_month(c.year, c.month) as f64),
+
+        // Labels.
+        "label_replace" => label_replace(a, ctx),
+        "label_join" => label_join(a, ctx),
+
+        // Classic histograms.
+        "histogram_quantile" => histogram_quantile(a, ctx),
+        "histogram_fraction" => histogram_fraction(a, ctx),
+        "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
+        | "histogram_stdvar" => Err(EvalError::exec(format!(
+            "{name}() works on native histograms only: native histograms are not supported"
+        ))),
+
+        // Counters and gauges over a range.
+        "rate" => extrapolated(a, ctx, name, true, true),
+        "increase" => extrapolated(a, ctx, name, true, false),
+        "delta" => extrapolated(a, ctx, name, false, false),
+        "irate" => over_time(a, 0, ctx, name, false, |s, _| {
+            instant_value(&s.points, true)
+        }),
+        "idelta" => over_time(a, 0, ctx, name, false, |s, _| {
+            instant_value(&s.points, false)
+        }),
+        "deriv" => over_time(a, 0, ctx, name, false, |s, _| {
+            let p = &s.points;
+            (p.len() >= 2).then(|| linear_regression(p, p[0].t).0)
+        }),
+        "predict_linear" => {
+            let secs = scalar_arg(a, 1, name)?;
+            let ts = ctx.ts;
+            over_time(a, 0, ctx, name, false, move |s, _| {
+                let p = &s.points;
+                if p.len() < 2 {
+                    return None;
+                }
+                let (slope, intercept) = linear_regression(p, ts);
+                Some(slope * secs + intercept)
+            })
+        }
+        "changes" => over_time(a, 0, ctx, name, false, |s, _| Some(changes(&s.points))),
+        "resets" => over_time(a, 0, ctx, name, false, |s, _| Some(resets(&s.points))),
+
+        // Aggregations over a range.
+        "avg_over_time" => over_time(a, 0, ctx, name, false, |s, _| Some(avg(&s.points))),
+        "sum_over_time" => over_time(a, 0, ctx, name, false, |s, _| Some(sum(&s.points))),
+        "count_over_time" => over_time(a, 0, ctx, name, false, |s, _| Some(s.points.len() as f64)),
+        "min_over_time" => over_time(a, 0, ctx, name, false, |s, _| {
+            Some(pick(&s.points, |cur, best| cur < best || best.is_nan()))
+        }),
+        "max_over_time" => over_time(a, 0, ctx, name, false, |s, _| {
+            Some(pick(&s.points, |cur, best| cur > best || best.is_nan()))
+        }),
+        "last_over_time" => over_time(a, 0, ctx, name, true, |s, _| s.points.last().map(|p| p.v)),
+        "first_over_time" => over_time(a, 0, ctx, name, true, |s, _| s.points.first().map(|p| p.v)),
+        "stdvar_over_time" => over_time(a, 0, ctx, name, false, |s, _| Some(variance(&s.points))),
+        "stddev_over_time" => over_time(a, 0, ctx, name, false, |s, _| {
+            Some(variance(&s.points).sqrt())
+        }),
+        "quantile_over_time" => {
+            let q = scalar_arg(a, 0, name)?;
+            over_time(a, 1, ctx, name, false, move |s, annos| {
+                if q.is_nan() || !(0.0..=1.0).contains(&q) {
+                    annos.warn(invalid_quantile_warning(q));
+                }
+                let mut values: Vec<f64> = s.points.iter().map(|p| p.v).collect();
+                Some(quantile(q, &mut values))
+            })
+        }
+
+        // Experimental in Prometheus 3 and therefore off by default there.
+        "double_exponential_smoothing"
+        | "holt_winters"
+        | "mad_over_time"
+        | "sort_by_label"
+        | "sort_by_label_desc"
+        | "ts_of_first_over_time"
+        | "ts_of_last_over_time"
+        | "ts_of_max_over_time"
+        | "ts_of_min_over_time"
+        | "histogram_quantiles"
+        | "info"
+        | "start"
+        | "end"
+        | "step"
+        | "range"
+        | "min_of"
+        | "max_of"
+        | "start_timestamp" => Err(EvalError::exec(format!(
+            "function \"{name}\" is not enabled"
+        ))),
+        _ => Err(EvalError::exec(format!(
+            "unknown function with name \"{name}\""
+        ))),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Argument access.
+
+fn arg_error(name: &str, i: usize, want: &str, got: Option<&Value>) -> EvalError {
+    match got {
+        Some(v) => EvalError::exec(format!(
+            "expected type {want} in call to function \"{name}\" (argument {}), got {}",
+            i + 1,
+            v.type_name()
+        )),
+        None => EvalError::exec(format!(
+            "missing argument {} of type {want} in call to function \"{name}\"",
+            i + 1
+        )),
+    }
+}
+
+fn take_vector(args: &mut [Value], i: usize, name: &str) -> Result<Vec<Sample>, EvalError> {
+    match args.get_mut(i) {
+        Some(Value::Vector(v)) => Ok(std::mem::take(v)),
+        other => Err(arg_error(name, i, "instant vector", other.map(|v| &*v))),
+    }
+}
+
+fn take_matrix(args: &mut [Value], i: usize, name: &str) -> Result<Vec<Series>, EvalError> {
+    match args.get_mut(i) {
+        Some(Value::Matrix(m)) => Ok(std::mem::take(m)),
+        other => Err(arg_error(name, i, "range vector", other.map(|v| &*v))),
+    }
+}
+
+fn scalar_arg(args: &[Value], i: usize, name: &str) -> Result<f64, EvalError> {
+    match args.get(i) {
+        Some(Value::Scalar { v, .. }) => Ok(*v),
+        other => Err(arg_error(name, i, "scalar", other)),
+    }
+}
+
+/// A string argument: its evaluated value, or else the literal as parsed.
+fn string_arg(
+    args: &[Value],
+    i: usize,
+    ctx: &FnContext<'_>,
+    name: &str,
+) -> Result<String, EvalError> {
+    if let Some(Value::String { v, .. }) = args.get(i) {
+        return Ok(v.clone());
+    }
+    if let Some(Expr::StringLiteral(s)) = ctx.args.get(i).map(|e| unwrap_parens(e)) {
+        return Ok(s.val.clone());
+    }
+    Err(arg_error(name, i, "string", args.get(i)))
+}
+
+fn unwrap_parens(mut e: &Expr) -> &Expr {
+    while let Expr::Paren(p) = e {
+        e = &p.expr;
+    }
+    e
+}
+
+fn duration_ms(d: &Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn offset_ms(o: Option<&Offset>) -> i64 {
+    match o {
+        Some(Offset::Pos(d)) => duration_ms(d),
+        Some(Offset::Neg(d)) => duration_ms(d).wrapping_neg(),
+        None => 0,
+    }
+}
+
+fn system_time_ms(t: &SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => duration_ms(&d),
+        Err(e) => duration_ms(&e.duration()).wrapping_neg(),
+    }
+}
+
+/// The range-vector argument's selector or subquery, if any.
+fn range_arg<'e>(ctx: &FnContext<'e>) -> Option<&'e Expr> {
+    ctx.args
+        .iter()
+        .map(|e| unwrap_parens(e))
+        .find(|e| matches!(e, Expr::MatrixSelector(_) | Expr::Subquery(_)))
+}
+
+/// The end of the range-vector argument's window (inclusive), in ms.
+///
+/// That is the evaluation time moved by the argument's `@` and `offset`;
+/// `@ start()`/`@ end()` cannot be resolved here and count as the evaluation
+/// time (exact for instant queries).
+fn window_end(ctx: &FnContext<'_>) -> i64 {
+    let (at, offset) = match range_arg(ctx) {
+        Some(Expr::MatrixSelector(ms)) => (ms.vs.at.as_ref(), ms.vs.offset.as_ref()),
+        Some(Expr::Subquery(sq)) => (sq.at.as_ref(), sq.offset.as_ref()),
+        _ => (None, None),
+    };
+    let base = match at {
+        Some(AtModifier::At(t)) => system_time_ms(t),
+        _ => ctx.ts,
+    };
+    base.wrapping_sub(offset_ms(offset))
+}
+
+/// The range of the range-vector argument in ms.
+fn window_range(ctx: &FnContext<'_>) -> i64 {
+    if ctx.range_ms != 0 {
+        return ctx.range_ms;
+    }
+    match range_arg(ctx) {
+        Some(Expr::MatrixSelector(ms)) => duration_ms(&ms.range),
+        Some(Expr::Subquery(sq)) => duration_ms(&sq.range),
+        _ => 0,
+    }
+}
+
+/// Converts milliseconds to seconds the way Go's `Duration.Seconds()` does
+/// (whole seconds plus the fraction), so results match Prometheus to the bit.
+fn ms_to_seconds(ms: i64) -> f64 {
+    (ms / 1000) as f64 + ((ms % 1000) * 1_000_000) as f64 / 1e9
+}
+
+// ---------------------------------------------------------------------------
+// Instant-vector functions.
+
+/// Applies `f` to every sample; the result loses its metric name.
+fn map_floats(
+    args: &mut [Value],
+    ctx: &FnContext<'_>,
+    f: impl Fn(f64) -> f64,
+) -> Result<Value, EvalError> {
+    let v = take_vector(args, 0, "function")?;
+    let ts = ctx.ts;
+    Ok(Value::Vector(
+        v.into_iter()
+            .map(|s| Sample {
+                metric: s.metric,
+                t: ts,
+                v: f(s.v),
+                drop_name: true,
+            })
+            .collect(),
+    ))
+}
+
+fn sgn(v: f64) -> f64 {
+    if v < 0.0 {
+        -1.0
+    } else if v > 0.0 {
+        1.0
+    } else {
+        v
+    }
+}
+
+/// Go's `math.Max`: +Inf wins over NaN, NaN over everything else, +0 over -0.
+fn go_max(x: f64, y: f64) -> f64 {
+    if x == f64::INFINITY || y == f64::INFINITY {
+        f64::INFINITY
+    } else if x.is_nan() || y.is_nan() {
+        f64::NAN
+    } else if x == 0.0 && y == 0.0 {
+        if x.is_sign_negative() { y } else { x }
+    } else if x > y {
+        x
+    } else {
+        y
+    }
+}
+
+/// Go's `math.Min`: -Inf wins over NaN, NaN over everything else, -0 over +0.
+fn go_min(x: f64, y: f64) -> f64 {
+    if x == f64::NEG_INFINITY || y == f64::NEG_INFINITY {
+        f64::NEG_INFINITY
+    } else if x.is_nan() || y.is_nan() {
+        f64::NAN
+    } else if x == 0.0 && y == 0.0 {
+        if x.is_sign_negative() { x } else { y }
+    } else if x < y {
+        x
+    } else {
+        y
+    }
+}
+
+fn clamp(args: &mut [Value], ctx: &FnContext<'_>, lo: f64, hi: f64) -> Result<Value, EvalError> {
+    if hi < lo {
+        return Ok(Value::Vector(Vec::new()));
+    }
+    map_floats(args, ctx, move |v| go_max(lo, go_min(hi, v)))
+}
+
+/// Go's `math.Frexp`: `f = frac * 2^exp` with `0.5 <= |frac| < 1`.
+fn frexp(f: f64) -> (f64, i32) {
+    if f == 0.0 || f.is_nan() || f.is_infinite() {
+        return (f, 0);
+    }
+    let (mut f, mut exp) = (f, 0);
+    if f.abs() < f64::MIN_POSITIVE {
+        // Subnormal: scale into the normal range first.
+        f *= (1u64 << 52) as f64;
+        exp = -52;
+    }
+    let bits = f.to_bits();
+    exp += ((bits >> 52) & 0x7ff) as i32 - 1022;
+    let frac = f64::from_bits((bits & !(0x7ff << 52)) | (1022 << 52));
+    (frac, exp)
+}
+
+/// `log2` computed the way Go's `math.Log2` does (exact for powers of two).
+fn go_log2(v: f64) -> f64 {
+    let (frac, exp) = frexp(v);
+    if frac == 0.5 {
+        return (exp - 1) as f64;
+    }
+    frac.ln() * std::f64::consts::LOG2_E + exp as f64
+}
+
+/// `log10` computed the way Go's `math.Log10` does (`ln(v) * (1/ln 10)`).
+fn go_log10(v: f64) -> f64 {
+    v.ln() * std::f64::consts::LOG10_E
+}
+
+/// Orders floats ascending with NaN last (`nan_first` puts NaN first).
+fn cmp_nan(a: f64, b: f64, nan_first: bool) -> Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) if nan_first => Ordering::Less,
+        (true, false) => Ordering::Greater,
+        (false, true) if nan_first => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        (false, false) => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
+    }
+}
+
+/// `sort`/`sort_desc`: NaN always sorts last; samples keep their name.
+fn sort(args: &mut [Value], ctx: &FnContext<'_>, desc: bool) -> Result<Value, EvalError> {
+    let mut v = take_vector(args, 0, if desc { "sort_desc" } else { "sort" })?;
+    v.sort_by(|a, b| {
+        if desc {
+            match (a.v.is_nan(), b.v.is_nan()) {
+                (false, false) => cmp_nan(b.v, a.v, false),
+                _ => cmp_nan(a.v, b.v, false),
+            }
+        } else {
+            cmp_nan(a.v, b.v, false)
+        }
+    });
+    for s in &mut v {
+        s.t = ctx.ts;
+    }
+    Ok(Value::Vector(v))
+}
+
+/// The labels `absent()`/`absent_over_time()` report: those pinned by an
+/// equality matcher on the argument selector, except names matched more than
+/// once (a historic quirk Prometheus keeps).
+fn absent_labels(arg: Option<&Expr>) -> Labels {
+    let vs = match arg.map(unwrap_parens) {
+        Some(Expr::VectorSelector(vs)) => vs,
+        Some(Expr::MatrixSelector(ms)) => &ms.vs,
+        _ => return Labels::empty(),
+    };
+    if !vs.matchers.or_matchers.is_empty() {
+        return Labels::empty();
+    }
+    let mut b = LabelsBuilder::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for m in &vs.matchers.matchers {
+        if m.name == METRIC_NAME {
+            continue;
+        }
+        if matches!(m.op, ParserMatchOp::Equal) && !seen.contains(&m.name.as_str()) {
+            b.set(m.name.as_str(), m.value.as_str());
+            seen.push(m.name.as_str());
+        } else {
+            b.del(&m.name);
+        }
+    }
+    b.build()
+}
+
+// ---------------------------------------------------------------------------
+// Calendar functions, computed like Go's `time` package in UTC.
+
+/// A broken-down UTC time, as Go's `time.Time` accessors report it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Civil {
+    year: i64,
+    month: u32,
+    day: u32,
+    /// 0 = Sunday.
+    weekday: u32,
+    /// 1-based.
+    yday: u32,
+    hour: u32,
+    minute: u32,
+    second: u32,
+}
+
+/// Years between the computation epoch (1 March of a year far in the past,
+/// a multiple of 400 years before year 0) and year 0. Counting days from
+/// there keeps every intermediate value unsigned; like Go, instants outside
+/// the representable span wrap rather than fail.
+const EPOCH_YEARS: u64 = 292_277_022_400;
+/// Seconds from the computation epoch to 1970-01-01T00:00:00Z.
+const UNIX_TO_EPOCH_SECS: u64 = {
+    // Whole 400-year cycles, then 1 March of year 0 to 1 January of year 1
+    // (306 days), then year 1 to 1970.
+    let to_year0 = EPOCH_YEARS / 400 * 146_097 + 306;
+    let year1_to_1970 = 1969 * 365 + 1969 / 4 - 1969 / 100 + 1969 / 400;
+    (to_year0 + year1_to_1970) * 86_400
+};
+
+fn civil_from_unix(secs: i64) -> Civil {
+    let abs = (secs as u64).wrapping_add(UNIX_TO_EPOCH_SECS);
+    let days = abs / 86_400;
+    let secs_of_day = abs % 86_400;
+    // Years start on 1 March, so leap days come last.
+    let d4 = days.wrapping_mul(4).wrapping_add(3);
+    let century = d4 / 146_097;
+    let c4 = (d4 % 146_097) | 3;
+    let cyear = c4 / 1461;
+    let ayday = (c4 % 1461) / 4; // 0 = 1 March
+    let m5 = 5 * ayday + 461;
+    let amonth = m5 / 153; // 3 = March ... 14 = February
+    let day = (m5 % 153) / 5 + 1;
+    let jan_feb = u64::from(ayday >= 306);
+    let leap = cyear % 4 == 0 && (cyear != 0 || century % 4 == 0);
+    let year = (century.wrapping_mul(100).wrapping_sub(EPOCH_YEARS) as i64)
+        .wrapping_add((cyear + jan_feb) as i64);
+    let yday = if jan_feb == 1 {
+        ayday + 60 - 365
+    } else {
+        ayday + 60 + u64::from(leap)
+    };
+    Civil {
+        year,
+        month: (amonth - 12 * jan_feb) as u32,
+        day: day as u32,
+        weekday: ((days % 7 + 3) % 7) as u32, // the epoch was a Wednesday
+        yday: yday as u32,
+        hour: (secs_of_day / 3600) as u32,
+        minute: (secs_of_day % 3600 / 60) as u32,
+        second: (secs_of_day % 60) as u32,
+    }
+}
+
+fn is_leap(year: i64) -> bool {
+    year.rem_euclid(4) == 0 && (year.rem_euclid(100) != 0 || year.rem_euclid(400) == 0)
+}
+
+fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        2 if is_leap(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Go's `int64(f)` on amd64: truncation, with NaN and out-of-range values
+/// becoming the minimum int64.
+fn go_f64_to_i64(f: f64) -> i64 {
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    if f.is_nan() || !(-TWO_63..TWO_63).contains(&f) {
+        i64::MIN
+    } else {
+        f as i64
+    }
+}
+
+/// RFC 3339 in UTC with second precision, as Go formats it.
+fn rfc3339(secs: i64) -> String {
+    let c = civil_from_unix(secs);
+    let year = if c.year < 0 {
+        format!("-{:04}", c.year.unsigned_abs())
+    } else {
+        format!("{:04}", c.year)
+    };
+    format!(
+        "{year}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        c.month, c.day, c.hour, c.minute, c.second
+    )
+}
+
+/// A calendar function: over its argument's values (seconds since the
+/// epoch), or over the evaluation time when called without one.
+fn date_fn(
+    args: &mut [Value],
+    ctx: &FnContext<'_>,
+    name: &str,
+    f: impl Fn(&Civil) -> f64,
+) -> Result<Value, EvalError> {
+    if args.is_empty() {
+        let c = civil_from_unix(ctx.ts / 1000);
+        return Ok(Value::Vector(vec![Sample::new(
+            Labels::empty(),
+            ctx.ts,
+            f(&c),
+        )]));
+    }
+    let v = take_vector(args, 0, name)?;
+    let ts = ctx.ts;
+    Ok(Value::Vector(
+        v.into_iter()
+            .map(|s| {
+                let c = civil_from_unix(go_f64_to_i64(s.v));
+                Sample {
+                    metric: s.metric,
+                    t: ts,
+                    v: f(&c),
+                    drop_name: true,
+                }
+            })
+            .collect(),
+    ))
+}
+
+// ---------------------------------------------------------------------------
+// Label functions.
+
+/// Prometheus 3 accepts any non-empty UTF-8 label name (Rust strings are
+/// always UTF-8).
+fn valid_label_name(name: &str) -> bool {
+    !name.is_empty()
+}
+
+fn duplicate_labelset_error() -> EvalError {
+    EvalError::exec("vector cannot contain metrics with the same labelset")
+}
+
+fn check_unique(v: &[Sample]) -> Result<(), EvalError> {
+    let mut seen = std::collections::HashSet::with_capacity(v.len());
+    if v.iter().all(|s| seen.insert(&s.metric)) {
+        Ok(())
+    } else {
+        Err(duplicate_labelset_error())
+    }
+}
+
+/// Sets `dst` on every sample; writing `__name__` keeps the name for good.
+fn relabel(s: &mut Sample, dst: &str, value: String) {
+    let mut b = LabelsBuilder::from_labels(&s.metric);
+    b.set(dst, value);
+    s.metric = b.build();
+    if dst == METRIC_NAME {
+        s.drop_name = false;
+    }
+}
+
+fn label_replace(args: &mut [Value], ctx: &FnContext<'_>) -> Result<Value, EvalError> {
+    const NAME: &str = "label_replace";
+    let dst = string_arg(args, 1, ctx, NAME)?;
+    let repl = string_arg(args, 2, ctx, NAME)?;
+    let src = string_arg(args, 3, ctx, NAME)?;
+    let pattern = string_arg(args, 4, ctx, NAME)?;
+    let re = Regex::new(&format!("^(?s:{pattern})$")).map_err(|_| {
+        EvalError::exec(format!(
+            "invalid regular expression in label_replace(): {pattern}"
+        ))
+    })?;
+    if !valid_label_name(&dst) {
+        return Err(EvalError::exec(format!(
+            "invalid destination label name in label_replace(): {dst}"
+        )));
+    }
+    let mut v = take_vector(args, 0, NAME)?;
+    for s in &mut v {
+        s.t = ctx.ts;
+        let value = s.metric.get(&src);
+        if let Some(caps) = re.captures(value) {
+            let res = go_expand(&re, &repl, &caps);
+            relabel(s, &dst, res);
+        }
+    }
+    check_unique(&v)?;
+    Ok(Value::Vector(v))
+}
+
+/// Expands `$1`, `${1}`, `$name`, `${name}` and `$$` in `template` the way
+/// Go's `Regexp.ExpandString` does: names are the longest run of letters,
+/// digits and `_`; unknown or unmatched groups expand to nothing; a `$` not
+/// starting a valid reference is kept as is.
+fn go_expand(re: &Regex, template: &str, caps: &Captures<'_>) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i + 1..];
+        if let Some(r) = rest.strip_prefix('$') {
+            out.push('$');
+            rest = r;
+            continue;
+        }
+        let Some((name, after)) = expand_ref(rest) else {
+            out.push('$');
+            continue;
+        };
+        rest = after;
+        let group = match ref_number(name) {
+            Some(n) => caps.get(n),
+            None => re
+                .capture_names()
+                .position(|n| n == Some(name))
+                .and_then(|i| caps.get(i)),
+        };
+        if let Some(m) = group {
+            out.push_str(m.as_str());
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Splits a reference name (`name` or `{name}`) off the front of `s`.
+fn expand_ref(s: &str) -> Option<(&str, &str)> {
+    let (body, braced) = match s.strip_prefix('{') {
+        Some(b) => (b, true),
+        None => (s, false),
+    };
+    let end = body
+        .char_indices()
+        .find(|&(_, c)| !(c.is_alphabetic() || c.is_numeric() || c == '_'))
+        .map_or(body.len(), |(i, _)| i);
+    if end == 0 {
+        return None;
+    }
+    let name = &body[..end];
+    let after = &body[end..];
+    if braced {
+        after.strip_prefix('}').map(|a| (name, a))
+    } else {
+        Some((name, after))
+    }
+}
+
+/// A group number: decimal, no leading zero, below 1e8 (Go's limits).
+fn ref_number(name: &str) -> Option<usize> {
+    if !name.bytes().all(|b| b.is_ascii_digit()) || (name.len() > 1 && name.starts_with('0')) {
+        return None;
+    }
+    let mut n: usize = 0;
+    for b in name.bytes() {
+        if n >= 100_000_000 {
+            return None;
+        }
+        n = n * 10 + usize::from(b - b'0');
+    }
+    Some(n)
+}
+
+fn label_join(args: &mut [Value], ctx: &FnContext<'_>) -> Result<Value, EvalError> {
+    const NAME: &str = "label_join";
+    let dst = string_arg(args, 1, ctx, NAME)?;
+    let sep = string_arg(args, 2, ctx, NAME)?;
+    let mut srcs = Vec::new();
+    for i in 3..args.len().max(ctx.args.len()) {
+        let src = string_arg(args, i, ctx, NAME)?;
+        if !valid_label_name(&src) {
+            return Err(EvalError::exec(format!(
+                "invalid source label name in label_join(): {src}"
+            )));
+        }
+        srcs.push(src);
+    }
+    if !valid_label_name(&dst) {
+        return Err(EvalError::exec(format!(
+            "invalid destination label name in label_join(): {dst}"
+        )));
+    }
+    let mut v = take_vector(args, 0, NAME)?;
+    for s in &mut v {
+        s.t = ctx.ts;
+        let joined = srcs
+            .iter()
+            .map(|l| s.metric.get(l))
+            .collect::<Vec<_>>()
+            .join(&sep);
+        relabel(s, &dst, joined);
+    }
+    check_unique(&v)?;
+    Ok(Value::Vector(v))
+}
+
+// ---------------------------------------------------------------------------
+// Range-vector functions.
+
+/// Runs `f` over every series of the range-vector argument `idx`; series
+/// for which `f` has no answer are left out. The result keeps the input's
+/// name flag when `keep_name` (first/last_over_time act like an offset) and
+/// drops the name otherwise.
+fn over_time(
+    args: &mut [Value],
+    idx: usize,
+    ctx: &mut FnContext<'_>,
+    name: &str,
+    keep_name: bool,
+    mut f: impl FnMut(&Series, &mut Annotations) -> Option<f64>,
+) -> Result<Value, EvalError> {
+    let m = take_matrix(args, idx, name)?;
+    let mut out = Vec::with_capacity(m.len());
+    for s in m {
+        if s.points.is_empty() {
+            continue;
+        }
+        if let Some(v) = f(&s, ctx.annotations) {
+            let drop_name = if keep_name { s.drop_name } else { true };
+            out.push(Sample {
+                metric: s.metric,
+                t: ctx.ts,
+                v,
+                drop_name,
+            });
+        }
+    }
+    Ok(Value::Vector(out))
+}
+
+/// `rate`, `increase` and `delta`.
+fn extrapolated(
+    args: &mut [Value],
+    ctx: &mut FnContext<'_>,
+    name: &str,
+    is_counter: bool,
+    is_rate: bool,
+) -> Result<Value, EvalError> {
+    let end = window_end(ctx);
+    let range = window_range(ctx);
+    let start = end.wrapping_sub(range);
+    over_time(args, 0, ctx, name, false, |s, annos| {
+        let v = extrapolated_rate(&s.points, start, end, range, is_counter, is_rate)?;
+        if is_counter {
+            let metric = s.metric.metric_name();
+            if !metric.is_empty()
+                && !["_total", "_sum", "_count", "_bucket"]
+                    .iter()
+                    .any(|x| metric.ends_with(x))
+            {
+                annos.info(format!(
+                    "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {}",
+                    go_quote(metric)
+                ));
+            }
+        }
+        Some(v)
+    })
+}
+
+/// The change over the window `(start, end]`, extrapolated towards its
+/// edges: all the way when the first/last sample is within 1.1 average
+/// sample intervals of an edge, otherwise by half an interval (the series
+/// presumably starts or ends inside the window). Counters are corrected for
+/// resets and never extrapolated below zero.
+fn extrapolated_rate(
+    points: &[Point],
+    start: i64,
+    end: i64,
+    range_ms: i64,
+    is_counter: bool,
+    is_rate: bool,
+) -> Option<f64> {
+    let (first, last) = (points.first()?, points.last()?);
+    if points.len() < 2 {
+        return None;
+    }
+    let mut result = last.v - first.v;
+    if is_counter {
+        for w in points.windows(2) {
+            if w[1].v < w[0].v {
+                result += w[0].v;
+            }
+        }
+    }
+    let mut to_start = first.t.wrapping_sub(start) as f64 / 1000.0;
+    let mut to_end = end.wrapping_sub(last.t) as f64 / 1000.0;
+    let sampled = last.t.wrapping_sub(first.t) as f64 / 1000.0;
+    let avg_step = sampled / (points.len() - 1) as f64;
+    let threshold = avg_step * 1.1;
+    if to_start >= threshold {
+        to_start = avg_step / 2.0;
+    }
+    if is_counter && result > 0.0 && first.v >= 0.0 {
+        // Where the counter would have been zero, if that is closer.
+        let to_zero = sampled * (first.v / result);
+        if to_zero < to_start {
+            to_start = to_zero;
+        }
+    }
+    if to_end >= threshold {
+        to_end = avg_step / 2.0;
+    }
+    let mut factor = 1.0;
+    if sampled != 0.0 {
+        factor = (sampled + to_start + to_end) / sampled;
+    }
+    if is_rate {
+        factor /= ms_to_seconds(range_ms);
+    }
+    Some(result * factor)
+}
+
+/// `irate`/`idelta`: from the last two samples.
+fn instant_value(points: &[Point], is_rate: bool) -> Option<f64> {
+    let n = points.len();
+    if n < 2 {
+        return None;
+    }
+    let (prev, last) = (points[n - 2], points[n - 1]);
+    let interval = last.t.wrapping_sub(prev.t);
+    if interval == 0 {
+        return None;
+    }
+    // On a counter reset the rate is taken from zero.
+    let mut v = last.v;
+    if !is_rate || last.v >= prev.v || last.v.is_nan() || prev.v.is_nan() {
+        v = last.v - prev.v;
+    }
+    if is_rate {
+        v /= interval as f64 / 1000.0;
+    }
+    Some(v)
+}
+
+/// Kahan–Babuška (Neumaier) summation step: adds `inc` to `sum` with
+/// compensation `c`; an infinite sum drops the compensation.
+fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+    let t = sum + inc;
+    let c = if t.is_infinite() {
+        0.0
+    } else if sum.abs() >= inc.abs() {
+        c + ((sum - t) + inc)
+    } else {
+        c + ((inc - t) + sum)
+    };
+    (t, c)
+}
+
+/// Least-squares fit of value against seconds relative to `intercept_t`:
+/// returns the slope (per second) and the value at `intercept_t`.
+fn linear_regression(points: &[Point], intercept_t: i64) -> (f64, f64) {
+    let (mut n, mut sum_x, mut c_x, mut sum_y, mut c_y) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    let (mut sum_xy, mut c_xy, mut sum_x2, mut c_x2) = (0.0, 0.0, 0.0, 0.0);
+    let init_y = points.first().map_or(f64::NAN, |p| p.v);
+    let mut const_y = true;
+    for (i, p) in points.iter().enumerate() {
+        if const_y && i > 0 && p.v != init_y {
+            const_y = false;
+        }
+        n += 1.0;
+        let x = p.t.wrapping_sub(intercept_t) as f64 / 1e3;
+        (sum_x, c_x) = kahan_inc(x, sum_x, c_x);
+        (sum_y, c_y) = kahan_inc(p.v, sum_y, c_y);
+        (sum_xy, c_xy) = kahan_inc(x * p.v, sum_xy, c_xy);
+        (sum_x2, c_x2) = kahan_inc(x * x, sum_x2, c_x2);
+    }
+    if const_y {
+        if init_y.is_infinite() {
+            return (f64::NAN, f64::NAN);
+        }
+        return (0.0, init_y);
+    }
+    sum_x += c_x;
+    sum_y += c_y;
+    sum_xy += c_xy;
+    sum_x2 += c_x2;
+    let cov_xy = sum_xy - sum_x * sum_y / n;
+    let var_x = sum_x2 - sum_x * sum_x / n;
+    let slope = cov_xy / var_x;
+    (slope, sum_y / n - slope * sum_x / n)
+}
+
+/// How often the value changed (NaN to NaN is no change).
+fn changes(points: &[Point]) -> f64 {
+    points
+        .windows(2)
+        .filter(|w| w[1].v != w[0].v && !(w[1].v.is_nan() && w[0].v.is_nan()))
+        .count() as f64
+}
+
+/// How often the value decreased.
+fn resets(points: &[Point]) -> f64 {
+    points.windows(2).filter(|w| w[1].v < w[0].v).count() as f64
+}
+
+/// The mean, summed directly with compensation while the sum stays finite
+/// and incrementally once it would overflow.
+fn avg(points: &[Point]) -> f64 {
+    let Some(first) = points.first() else {
+        return f64::NAN;
+    };
+    let (mut sum, mut count, mut mean, mut c) = (first.v, 1.0, 0.0, 0.0);
+    let mut incremental = false;
+    for (i, p) in points[1..].iter().enumerate() {
+        count = (i + 2) as f64;
+        if !incremental {
+            let (s, nc) = kahan_inc(p.v, sum, c);
+            if !s.is_infinite() {
+                (sum, c) = (s, nc);
+                continue;
+            }
+            incremental = true;
+            mean = sum / (count - 1.0);
+            c /= count - 1.0;
+        }
+        let q = (count - 1.0) / count;
+        (mean, c) = kahan_inc(p.v / count, q * mean, q * c);
+    }
+    if incremental {
+        mean + c
+    } else {
+        sum / count + c / count
+    }
+}
+
+fn sum(points: &[Point]) -> f64 {
+    let (mut s, mut c) = (0.0, 0.0);
+    for p in points {
+        (s, c) = kahan_inc(p.v, s, c);
+    }
+    if s.is_infinite() { s } else { s + c }
+}
+
+/// The value `better` prefers, starting from the first (NaN loses to anything).
+fn pick(points: &[Point], better: impl Fn(f64, f64) -> bool) -> f64 {
+    let mut best = points.first().map_or(f64::NAN, |p| p.v);
+    for p in points {
+        if better(p.v, best) {
+            best = p.v;
+        }
+    }
+    best
+}
+
+/// Population variance with compensated running mean (Welford).
+fn variance(points: &[Point]) -> f64 {
+    let (mut count, mut mean, mut c_mean, mut aux, mut c_aux) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for p in points {
+        count += 1.0;
+        let delta = p.v - (mean + c_mean);
+        (mean, c_mean) = kahan_inc(delta / count, mean, c_mean);
+        (aux, c_aux) = kahan_inc(delta * (p.v - (mean + c_mean)), aux, c_aux);
+    }
+    (aux + c_aux) / count
+}
+
+/// The φ-quantile of `values` (sorted in place, NaN first), interpolating
+/// linearly between the closest ranks.
+fn quantile(q: f64, values: &mut [f64]) -> f64 {
+    if values.is_empty() || q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    values.sort_by(|a, b| cmp_nan(*a, *b, true));
+    let n = values.len() as f64;
+    let rank = q * (n - 1.0);
+    let lower = rank.floor().max(0.0);
+    let upper = (lower + 1.0).min(n - 1.0);
+    let weight = rank - rank.floor();
+    values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
+}
+
+fn invalid_quantile_warning(q: f64) -> String {
+    format!(
+        "PromQL warning: quantile value should be between 0 and 1, got {}",
+        go_fmt_g(q, None)
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Classic histograms.
+
+const BUCKET_LABEL: &str = "le";
+/// Relative differences between neighbouring buckets below this are taken
+/// for floating point noise and ignored.
+const SMALL_DELTA_TOLERANCE: f64 = 1e-12;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Bucket {
+    upper: f64,
+    count: f64,
+}
+
+/// Groups `le`-labelled samples into histograms keyed by their other labels
+/// (metric name included), warning about samples whose `le` is missing or
+/// unparsable.
+fn group_buckets(v: Vec<Sample>, annos: &mut Annotations) -> Vec<(Labels, Vec<Bucket>)> {
+    let mut groups: Vec<(Labels, Vec<Bucket>)> = Vec::new();
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    for s in v {
+        let le = s.metric.get(BUCKET_LABEL);
+        let Some(upper) = parse_go_float(le) else {
+            let mut msg = format!(
+                "PromQL warning: bucket label \"le\" is missing or has a malformed value of {}",
+                go_quote(le)
+            );
+            let metric = s.metric.metric_name();
+            if !metric.is_empty() {
+                msg.push_str(&format!(" for metric name {}", go_quote(metric)));
+            }
+            annos.warn(msg);
+            continue;
+        };
+        let mut b = LabelsBuilder::from_labels(&s.metric);
+        b.del(BUCKET_LABEL);
+        let key = b.build();
+        let bucket = Bucket { upper, count: s.v };
+        match index.get(&key) {
+            Some(&i) => groups[i].1.push(bucket),
+            None => {
+                index.insert(key.clone(), groups.len());
+                groups.push((key, vec![bucket]));
+            }
+        }
+    }
+    groups
+}
+
+fn sort_buckets(buckets: &mut [Bucket]) {
+    buckets.sort_by(|a, b| a.upper.total_cmp(&b.upper));
+}
+
+/// Merges buckets with the same upper bound (sorted input).
+fn coalesce_buckets(buckets: &mut Vec<Bucket>) {
+    let mut out: Vec<Bucket> = Vec::with_capacity(buckets.len());
+    for b in buckets.iter() {
+        match out.last_mut() {
+            Some(last) if last.upper == b.upper => last.count += b.count,
+            _ => out.push(*b),
+        }
+    }
+    *buckets = out;
+}
+
+/// Prometheus' `almost.Equal`: relative difference below `eps`, NaNs equal.
+fn almost_equal(a: f64, b: f64, eps: f64) -> bool {
+    if is_stale_nan(a) || is_stale_nan(b) {
+        return is_stale_nan(a) && is_stale_nan(b);
+    }
+    if a.is_nan() && b.is_nan() {
+        return true;
+    }
+    if a == b {
+        return true;
+    }
+    let abs_sum = a.abs() + b.abs();
+    let diff = (a - b).abs();
+    if a == 0.0 || b == 0.0 || abs_sum < f64::MIN_POSITIVE {
+        return diff < eps * f64::MIN_POSITIVE;
+    }
+    diff / abs_sum.min(f64::MAX) < eps
+}
+
+/// Where monotonicity had to be forced: lowest and highest bucket touched
+/// and the largest decrease removed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Forced {
+    min_bucket: f64,
+    max_bucket: f64,
+    max_diff: f64,
+}
+
+/// Ignores tiny relative differences between neighbours, then raises every
+/// count that is below its predecessor's.
+fn ensure_monotonic(buckets: &mut [Bucket]) -> Option<Forced> {
+    let mut forced = None::<Forced>;
+    let mut prev = buckets.first()?.count;
+    for b in buckets.iter_mut().skip(1) {
+        let curr = b.count;
+        if curr == prev {
+            continue;
+        }
+        if almost_equal(prev, curr, SMALL_DELTA_TOLERANCE) {
+            b.count = prev;
+            continue;
+        }
+        if curr < prev {
+            b.count = prev;
+            let f = forced.get_or_insert(Forced {
+                min_bucket: f64::INFINITY,
+                max_bucket: f64::NEG_INFINITY,
+                max_diff: 0.0,
+            });
+            if b.upper < f.min_bucket {
+                f.min_bucket = b.upper;
+            }
+            if b.upper > f.max_bucket {
+                f.max_bucket = b.upper;
+            }
+            if prev - curr > f.max_diff {
+                f.max_diff = prev - curr;
+            }
+            continue;
+        }
+        prev = curr;
+    }
+    forced
+}
+
+/// The φ-quantile of a classic histogram, interpolating linearly inside the
+/// bucket it falls in (from 0 in the lowest bucket if that bucket's bound is
+/// positive). Needs a `+Inf` bucket and at least two buckets.
+fn bucket_quantile(q: f64, buckets: &mut Vec<Bucket>) -> (f64, Option<Forced>) {
+    if q.is_nan() {
+        return (f64::NAN, None);
+    }
+    if q < 0.0 {
+        return (f64::NEG_INFINITY, None);
+    }
+    if q > 1.0 {
+        return (f64::INFINITY, None);
+    }
+    sort_buckets(buckets);
+    if buckets.last().is_none_or(|b| b.upper != f64::INFINITY) {
+        return (f64::NAN, None);
+    }
+    coalesce_buckets(buckets);
+    let forced = ensure_monotonic(buckets);
+    let n = buckets.len();
+    if n < 2 {
+        return (f64::NAN, forced);
+    }
+    let observations = buckets[n - 1].count;
+    if observations == 0.0 {
+        return (f64::NAN, forced);
+    }
+    let mut rank = q * observations;
+    let b = buckets[..n - 1]
+        .iter()
+        .position(|b| b.count >= rank)
+        .unwrap_or(n - 1);
+    let v = if b == n - 1 {
+        buckets[n - 2].upper
+    } else if b == 0 && buckets[0].upper <= 0.0 {
+        buckets[0].upper
+    } else {
+        let mut bucket_start = 0.0;
+        let bucket_end = buckets[b].upper;
+        let mut count = buckets[b].count;
+        if b > 0 {
+            bucket_start = buckets[b - 1].upper;
+            count -= buckets[b - 1].count;
+            rank -= buckets[b - 1].count;
+        }
+        bucket_start + (bucket_end - bucket_start) * (rank / count)
+    };
+    (v, forced)
+}
+
+/// The fraction of observations between `lower` and `upper` in a classic
+/// histogram, interpolating linearly inside buckets.
+fn bucket_fraction(lower: f64, upper: f64, buckets: &mut Vec<Bucket>) -> f64 {
+    sort_buckets(buckets);
+    if buckets.last().is_none_or(|b| b.upper != f64::INFINITY) {
+        return f64::NAN;
+    }
+    coalesce_buckets(buckets);
+    let count = buckets.last().map_or(0.0, |b| b.count);
+    if count == 0.0 || lower.is_nan() || upper.is_nan() {
+        return f64::NAN;
+    }
+    if lower >= upper {
+        return 0.0;
+    }
+    let (mut rank, mut lower_rank, mut upper_rank) = (0.0, 0.0, 0.0);
+    let (mut lower_set, mut upper_set) = (false, false);
+    // With only positive bounds the lowest bucket starts at 0.
+    let mut lower_bound = if buckets[0].upper <= 0.0 {
+        f64::NEG_INFINITY
+    } else {
+        0.0
+    };
+    for (i, b) in buckets.iter().enumerate() {
+        if i > 0 {
+            lower_bound = buckets[i - 1].upper;
+        }
+        let upper_bound = b.upper;
+        let interpolate = |v: f64| {
+            if lower_bound == f64::NEG_INFINITY {
+                b.count
+            } else {
+                rank + (b.count - rank) * (v - lower_bound) / (upper_bound - lower_bound)
+            }
+        };
+        if !lower_set && lower_bound >= lower {
+            lower_rank = rank;
+            lower_set = true;
+        }
+        if !upper_set && lower_bound >= upper {
+            upper_rank = rank;
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        if !lower_set && lower_bound < lower && upper_bound > lower {
+            lower_rank = interpolate(lower);
+            lower_set = true;
+        }
+        if !upper_set && lower_bound < upper && upper_bound > upper {
+            upper_rank = interpolate(upper);
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        rank = b.count;
+    }
+    if !lower_set || lower_rank > count {
+        lower_rank = count;
+    }
+    if !upper_set || upper_rank > count {
+        upper_rank = count;
+    }
+    (upper_rank - lower_rank) / count
+}
+
+fn histogram_quantile(args: &mut [Value], ctx: &mut FnContext<'_>) -> Result<Value, EvalError> {
+    const NAME: &str = "histogram_quantile";
+    let q = scalar_arg(args, 0, NAME)?;
+    if q.is_nan() || !(0.0..=1.0).contains(&q) {
+        ctx.annotations.warn(invalid_quantile_warning(q));
+    }
+    let v = take_vector(args, 1, NAME)?;
+    let mut out = Vec::new();
+    for (metric, mut buckets) in group_buckets(v, ctx.annotations) {
+        let (value, forced) = bucket_quantile(q, &mut buckets);
+        if let Some(f) = forced {
+            add_monotonicity_info(ctx.annotations, metric.metric_name(), ctx.ts, f);
+        }
+        out.push(Sample {
+            metric,
+            t: ctx.ts,
+            v: value,
+            drop_name: true,
+        });
+    }
+    Ok(Value::Vector(out))
+}
+
+fn histogram_fraction(args: &mut [Value], ctx: &mut FnContext<'_>) -> Result<Value, EvalError> {
+    const NAME: &str = "histogram_fraction";
+    let lower = scalar_arg(args, 0, NAME)?;
+    let upper = scalar_arg(args, 1, NAME)?;
+    let v = take_vector(args, 2, NAME)?;
+    let mut out = Vec::new();
+    for (metric, mut buckets) in group_buckets(v, ctx.annotations) {
+        let value = bucket_fraction(lower, upper, &mut buckets);
+        out.push(Sample {
+            metric,
+            t: ctx.ts,
+            v: value,
+            drop_name: true,
+        });
+    }
+    Ok(Value::Vector(out))
+}
+
+/// Adds (or merges into an earlier one, as Prometheus merges them across
+/// steps and series of one metric) the info that bucket counts had to be
+/// made monotonic.
+fn add_monotonicity_info(annos: &mut Annotations, metric: &str, ts: i64, f: Forced) {
+    let mut base = String::from(
+        "PromQL info: input to histogram_quantile needed to be fixed for monotonicity \
+         (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile)",
+    );
+    if !metric.is_empty() {
+        base.push_str(&format!(" for metric name {}", go_quote(metric)));
+    }
+    let marker = format!("{base}, from buckets ");
+    let time = rfc3339(ts / 1000);
+    let mut info = MonotonicityInfo {
+        min_bucket: f.min_bucket,
+        max_bucket: f.max_bucket,
+        max_diff: f.max_diff,
+        samples: 1,
+        from: time.clone(),
+        to: time,
+    };
+    let existing = annos.infos.iter().position(|m| m.starts_with(&marker));
+    if let Some(prev) =
+        existing.and_then(|i| MonotonicityInfo::parse(&annos.infos[i][marker.len()..]))
+    {
+        info.min_bucket = info.min_bucket.min(prev.min_bucket);
+        info.max_bucket = info.max_bucket.max(prev.max_bucket);
+        info.max_diff = info.max_diff.max(prev.max_diff);
+        info.samples += prev.samples;
+        info.from = info.from.min(prev.from);
+        info.to = info.to.max(prev.to);
+    }
+    let msg = format!(
+        "{marker}{} to {}, with a max diff of {}, over {} samples from {} to {}",
+        go_fmt_g(info.min_bucket, None),
+        go_fmt_g(info.max_bucket, None),
+        go_fmt_g(info.max_diff, Some(2)),
+        info.samples,
+        info.from,
+        info.to
+    );
+    match existing {
+        Some(i) => annos.infos[i] = msg,
+        None => annos.info(msg),
+    }
+}
+
+/// The details of a monotonicity info, as printed after "from buckets ".
+struct MonotonicityInfo {
+    min_bucket: f64,
+    max_bucket: f64,
+    max_diff: f64,
+    samples: u64,
+    from: String,
+    to: String,
+}
+
+impl MonotonicityInfo {
+    fn parse(s: &str) -> Option<Self> {
+        let (min_bucket, s) = s.split_once(" to ")?;
+        let (max_bucket, s) = s.split_once(", with a max diff of ")?;
+        let (max_diff, s) = s.split_once(", over ")?;
+        let (samples, s) = s.split_once(" samples from ")?;
+        let (from, to) = s.split_once(" to ")?;
+        Some(MonotonicityInfo {
+            min_bucket: min_bucket.parse().ok()?,
+            max_bucket: max_bucket.parse().ok()?,
+            max_diff: max_diff.parse().ok()?,
+            samples: samples.parse().ok()?,
+            from: from.to_string(),
+            to: to.to_string(),
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Go-compatible number parsing and formatting.
+
+/// Parses a float the way Go's `strconv.ParseFloat(s, 64)` accepts it:
+/// decimal or hexadecimal (`0x1.8p3`) notation, `_` between digits,
+/// `inf`/`infinity`/`nan` in any case; values out of range are errors.
+fn parse_go_float(s: &str) -> Option<f64> {
+    let (neg, body) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let signed = |v: f64| if neg { -v } else { v };
+    if body.eq_ignore_ascii_case("inf") || body.eq_ignore_ascii_case("infinity") {
+        return Some(signed(f64::INFINITY));
+    }
+    if s.eq_ignore_ascii_case("nan") {
+        return Some(f64::NAN);
+    }
+    let cleaned;
+    let body = if body.contains('_') {
+        if !go_underscores_ok(body) {
+            return None;
+        }
+        cleaned = body.replace('_', "");
+        cleaned.as_str()
+    } else {
+        body
+    };
+    if body.len() > 2 && (body.starts_with("0x") || body.starts_with("0X")) {
+        return parse_hex_float(&body[2..]).map(signed);
+    }
+    if body.is_empty()
+        || !body
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
+    {
+        return None;
+    }
+    let v: f64 = body.parse().ok()?;
+    if v.is_infinite() {
+        return None; // out of range
+    }
+    Some(signed(v))
+}
+
+/// Underscores only between digits (or after a base prefix), as Go allows.
+fn go_underscores_ok(s: &str) -> bool {
+    let b = s.as_bytes();
+    let (mut i, mut saw, mut hex) = (0, b'^', false);
+    if b.len() >= 2 && b[0] == b'0' && matches!(b[1].to_ascii_lowercase(), b'b' | b'o' | b'x') {
+        i = 2;
+        saw = b'0';
+        hex = b[1].eq_ignore_ascii_case(&b'x');
+    }
+    while i < b.len() {
+        let c = b[i];
+        if c.is_ascii_digit() || (hex && c.is_ascii_hexdigit()) {
+            saw = b'0';
+        } else if c == b'_' {
+            if saw != b'0' {
+                return false;
+            }
+            saw = b'_';
+        } else {
+            if saw == b'_' {
+                return false;
+            }
+            saw = b'!';
+        }
+        i += 1;
+    }
+    saw != b'_'
+}
+
+/// Parses the part after `0x`: hex mantissa with optional point, then a
+/// mandatory binary exponent `p±N`.
+fn parse_hex_float(s: &str) -> Option<f64> {
+    let (mant, exp) = s.split_once(['p', 'P'])?;
+    let exp: i64 = {
+        let (neg, digits) = match exp.as_bytes().first() {
+            Some(b'-') => (true, &exp[1..]),
+            Some(b'+') => (false, &exp[1..]),
+            _ => (false, exp),
+        };
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let e = digits.parse::<i64>().unwrap_or(i64::MAX / 2);
+        if neg { -e } else { e }
+    };
+    let (int_part, frac_part) = mant.split_once('.').unwrap_or((mant, ""));
+    if int_part.is_empty() && frac_part.is_empty() {
+        return None;
+    }
+    let mut m: u64 = 0;
+    let mut e2: i64 = 0;
+    let mut sticky = false;
+    for (i, c) in int_part.chars().chain(frac_part.chars()).enumerate() {
+        let d = u64::from(c.to_digit(16)?);
+        let in_frac = i >= int_part.len();
+        if m >> 56 == 0 {
+            m = m * 16 + d;
+            if in_frac {
+                e2 -= 4;
+            }
+        } else {
+            sticky |= d != 0;
+            if !in_frac {
+                e2 += 4;
+            }
+        }
+    }
+    if sticky {
+        m |= 1;
+    }
+    let mut v = m as f64;
+    let mut e = exp.saturating_add(e2).clamp(-5000, 5000);
+    while e > 0 {
+        let step = e.min(1000);
+        v *= 2f64.powi(step as i32);
+        e -= step;
+    }
+    while e < 0 {
+        let step = e.max(-1000);
+        v *= 2f64.powi(step as i32);
+        e -= step;
+    }
+    if v.is_infinite() { None } else { Some(v) }
+}
+
+/// Formats like Go's `%g` (`prec` None: shortest round-trip digits) or
+/// `%.<prec>g`.
+fn go_fmt_g(f: f64, prec: Option<usize>) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "+Inf" } else { "-Inf" }.into();
+    }
+    let neg = f.is_sign_negative();
+    let a = f.abs();
+    // Decimal digits and the decimal point's position (value = 0.d1d2... * 10^dp).
+    let (digits, dp): (Vec<u8>, i64) = if a == 0.0 {
+        (Vec::new(), 0)
+    } else {
+        let s = match prec {
+            None => format!("{a:e}"),
+            Some(p) => format!("{a:.*e}", p.max(1) - 1),
+        };
+        let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
+        let exp: i64 = exp.parse().unwrap_or(0);
+        let mut d: Vec<u8> = mant.bytes().filter(u8::is_ascii_digit).collect();
+        while d.len() > 1 && d.last() == Some(&b'0') {
+            d.pop();
+        }
+        (d, exp + 1)
+    };
+    let nd = digits.len() as i64;
+    let mut p = match prec {
+        None => nd,
+        Some(p) => p.max(1) as i64,
+    };
+    let mut eprec = p;
+    if eprec > nd && nd >= dp {
+        eprec = nd;
+    }
+    if prec.is_none() {
+        eprec = 6;
+    }
+    let exp = dp - 1;
+    let mut out = String::new();
+    if neg {
+        out.push('-');
+    }
+    let digit = |i: i64| -> char {
+        if i >= 0 && i < nd {
+            digits[i as usize] as char
+        } else {
+            '0'
+        }
+    };
+    if exp < -4 || exp >= eprec {
+        if p > nd {
+            p = nd;
+        }
+        out.push(digit(0));
+        if p > 1 {
+            out.push('.');
+            for i in 1..p {
+                out.push(digit(i));
+            }
+        }
+        let e = if nd == 0 { 0 } else { exp };
+        out.push('e');
+        out.push(if e < 0 { '-' } else { '+' });
+        let e = e.unsigned_abs();
+        if e < 10 {
+            out.push('0');
+        }
+        out.push_str(&e.to_string());
+    } else {
+        if p > dp {
+            p = nd;
+        }
+        let decimals = (p - dp).max(0);
+        if dp > 0 {
+            for i in 0..dp {
+                out.push(digit(i));
+            }
+        } else {
+            out.push('0');
+        }
+        if decimals > 0 {
+            out.push('.');
+            for i in 1..=decimals {
+                out.push(digit(dp + i - 1));
+            }
+        }
+    }
+    out
+}
+
+/// Quotes like Go's `%q`: double quotes, backslash escapes for quotes,
+/// backslashes and control characters.
+fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{b}' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }

@@ -14,6 +14,7 @@ use prometheus_client::registry::Registry;
 use crate::promql::{Engine, EngineOptions};
 use crate::tsdb::metrics::TsdbMetrics;
 use crate::tsdb::{Db, Options};
+use crate::web::webconfig::{self, TlsListener, WebSecurity};
 use crate::web::{self, WebState};
 
 /// How often due compactions and retention run.
@@ -29,6 +30,8 @@ pub struct ServerConfig {
     pub engine: EngineOptions,
     /// Serve the TSDB admin API (snapshots, deletion).
     pub admin_api: bool,
+    /// `--web.config.file`: TLS and basic auth.
+    pub web_config_file: Option<PathBuf>,
     /// Flags as given on the command line, for `/api/v1/status/flags`.
     pub flags: std::collections::BTreeMap<String, String>,
 }
@@ -45,6 +48,8 @@ pub enum ServerError {
     },
     #[error("serving HTTP: {0}")]
     Serve(std::io::Error),
+    #[error("web configuration: {0}")]
+    WebConfig(String),
     #[error("internal task failed: {0}")]
     Task(String),
 }
@@ -82,10 +87,20 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
         started_rfc3339: crate::server::rfc3339_now(),
         admin_api: cfg.admin_api,
     });
-    let app = web::router(state.clone());
+    let security = match &cfg.web_config_file {
+        Some(p) => WebSecurity::from_file(p).map_err(ServerError::WebConfig)?,
+        None => WebSecurity::none(),
+    };
+    security.spawn_watcher(Duration::from_secs(1));
+    let app = web::router(state.clone()).layer(axum::middleware::from_fn_with_state(security.clone(), webconfig::middleware));
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
-    let mut server_task = tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut server_task = if security.tls_enabled() {
+        let tls = TlsListener::new(listener, security.clone()).map_err(|source| ServerError::Listen { addr: cfg.listen, source })?;
+        tokio::spawn(async move { axum::serve(tls, app).await })
+    } else {
+        tokio::spawn(async move { axum::serve(listener, app).await })
+    };
     tracing::info!(listen = %cfg.listen, data = %cfg.data_dir.display(), "hearth server starting");
 
     let (dir, opts) = (cfg.data_dir.clone(), cfg.storage.clone());

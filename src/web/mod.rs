@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod webconfig;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
