@@ -8,14 +8,7 @@ use hearth::tsdb::encoding::Reader;
 use hearth::tsdb::postings;
 
 fn samples(n: usize) -> Vec<Sample> {
-    (0..n)
-        .map(|i| {
-            Sample::new(
-                1_700_000_000_000 + i as i64 * 15_000 + (i as i64 * 7) % 3,
-                (1000 + i * 37) as f64 * 0.5,
-            )
-        })
-        .collect()
+    (0..n).map(|i| Sample::new(1_700_000_000_000 + i as i64 * 15_000 + (i as i64 * 7) % 3, (1000 + i * 37) as f64 * 0.5)).collect()
 }
 
 fn encodings(c: &mut Criterion) {
@@ -33,9 +26,7 @@ fn encodings(c: &mut Criterion) {
     });
     let mut ch = XorChunk::new();
     s.iter().for_each(|x| ch.append(x.t, x.v));
-    g.bench_function("xor_iterate_120", |b| {
-        b.iter(|| ch.iter().map(|x| x.v).sum::<f64>())
-    });
+    g.bench_function("xor_iterate_120", |b| b.iter(|| ch.iter().map(|x| x.v).sum::<f64>()));
     let big = samples(1024);
     g.throughput(Throughput::Elements(big.len() as u64));
     g.bench_function("decimal_encode_1024", |b| {
@@ -60,15 +51,9 @@ fn postings_ops(c: &mut Criterion) {
     let a: Vec<u32> = (0..100_000).map(|i| i * 3).collect();
     let b: Vec<u32> = (0..100_000).map(|i| i * 5).collect();
     let small: Vec<u32> = (0..100).map(|i| i * 2999).collect();
-    c.bench_function("postings_intersect_100k", |bch| {
-        bch.iter(|| postings::intersect(&a, &b).len())
-    });
-    c.bench_function("postings_intersect_gallop_100_vs_100k", |bch| {
-        bch.iter(|| postings::intersect(&small, &a).len())
-    });
-    c.bench_function("postings_union_2x100k", |bch| {
-        bch.iter(|| postings::union(&[&a, &b]).len())
-    });
+    c.bench_function("postings_intersect_100k", |bch| bch.iter(|| postings::intersect(&a, &b).len()));
+    c.bench_function("postings_intersect_gallop_100_vs_100k", |bch| bch.iter(|| postings::intersect(&small, &a).len()));
+    c.bench_function("postings_union_2x100k", |bch| bch.iter(|| postings::union(&[&a, &b]).len()));
 }
 
 criterion_group!(benches, encodings, postings_ops);

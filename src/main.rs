@@ -12,11 +12,7 @@ use hearth::server::{self, ServerConfig};
 use hearth::tsdb::{self, Options};
 
 #[derive(Parser)]
-#[command(
-    name = "hearth",
-    version,
-    about = "Kubernetes-native monitoring: a Prometheus-compatible time-series server and operator"
-)]
+#[command(name = "hearth", version, about = "Kubernetes-native monitoring: a Prometheus-compatible time-series server and operator")]
 struct Cli {
     /// Log level filter (error, warn, info, debug, trace or a tracing directive).
     #[arg(long = "log.level", global = true, default_value = "info")]
@@ -168,12 +164,8 @@ fn main() -> ExitCode {
         Command::Promqltest { .. } if cli.log_level == "info" => "warn",
         _ => cli.log_level.as_str(),
     };
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     if let Command::Promqltest { verbose, files } = &cli.command {
         let mut out = std::io::stdout().lock();
         return match promqltest::run_files(files, *verbose, &mut out) {
@@ -236,28 +228,13 @@ fn run(cmd: Command) -> Result<(), String> {
                 admin_api: a.admin_api,
                 web_config_file: a.web_config,
             };
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
             rt.block_on(server::run(cfg)).map_err(|e| e.to_string())
         }
         Command::Tsdb { command } => match command {
-            TsdbCommand::CreateBlocksFrom {
-                format:
-                    BackfillFormat::Openmetrics {
-                        input,
-                        output,
-                        block,
-                    },
-            } => {
-                let s = tsdb::backfill::create_blocks_from_openmetrics(
-                    &input,
-                    &output,
-                    block.max(1),
-                    Options::default().zstd_level,
-                )
-                .map_err(|e| e.to_string())?;
+            TsdbCommand::CreateBlocksFrom { format: BackfillFormat::Openmetrics { input, output, block } } => {
+                let s = tsdb::backfill::create_blocks_from_openmetrics(&input, &output, block.max(1), Options::default().zstd_level)
+                    .map_err(|e| e.to_string())?;
                 println!(
                     "wrote {} blocks, {} series, {} samples, {} bytes ({:.3} bytes/sample) to {}",
                     s.blocks,
@@ -269,36 +246,17 @@ fn run(cmd: Command) -> Result<(), String> {
                 );
                 Ok(())
             }
-            TsdbCommand::Bench {
-                command:
-                    BenchCommand::Write {
-                        metrics,
-                        scrapes,
-                        out,
-                        values,
-                        replay,
-                        file,
-                    },
-            } => tsdb::bench::run(&tsdb::bench::WriteBench {
-                metrics,
-                scrapes,
-                labels_file: file,
-                out,
-                values,
-                replay,
-            }),
-            TsdbCommand::Bench {
-                command: BenchCommand::Replay { dir },
-            } => tsdb::bench::replay(&dir),
+            TsdbCommand::Bench { command: BenchCommand::Write { metrics, scrapes, out, values, replay, file } } => {
+                tsdb::bench::run(&tsdb::bench::WriteBench { metrics, scrapes, labels_file: file, out, values, replay })
+            }
+            TsdbCommand::Bench { command: BenchCommand::Replay { dir } } => tsdb::bench::replay(&dir),
             TsdbCommand::Analyze { dir, limit } => {
                 print!("{}", tsdb::analyze::report(&dir, limit)?);
                 Ok(())
             }
-            TsdbCommand::AppendLoop {
-                dir,
-                series,
-                wal_sync,
-            } => tsdb::bench::append_loop(&dir, series, Duration::from_millis(wal_sync as u64)),
+            TsdbCommand::AppendLoop { dir, series, wal_sync } => {
+                tsdb::bench::append_loop(&dir, series, Duration::from_millis(wal_sync as u64))
+            }
         },
         // Handled in main, which owns the exit status.
         Command::Promqltest { .. } => Ok(()),

@@ -56,7 +56,11 @@ fn request(addr: &str, method: &str, path: &str, form: Option<&str>) -> std::io:
     let mut s = std::net::TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     match form {
-        Some(body) => write!(s, "{method} {path} HTTP/1.0\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}", body.len())?,
+        Some(body) => write!(
+            s,
+            "{method} {path} HTTP/1.0\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )?,
         None => write!(s, "{method} {path} HTTP/1.0\r\nHost: x\r\n\r\n")?,
     }
     let mut raw = String::new();
@@ -121,13 +125,21 @@ fn errors_use_prometheus_types_and_status_codes() {
     assert_eq!(code, 400);
     assert_eq!(body["error"], "no match[] parameter provided");
     let t = now();
-    let (code, body) = request(&s.addr, "GET", &format!("/api/v1/query_range?query=up&start={}&end={}&step=1", t - 20000.0, t), None).expect("request");
+    let (code, body) =
+        request(&s.addr, "GET", &format!("/api/v1/query_range?query=up&start={}&end={}&step=1", t - 20000.0, t), None).expect("request");
     assert_eq!(code, 400);
     assert!(body["error"].as_str().is_some_and(|e| e.contains("11,000 points")), "{body}");
-    let (code, _) = request(&s.addr, "GET", &format!("/api/v1/query_range?query=up&start={t}&end={}&step=1", t - 10.0), None).expect("request");
+    let (code, _) =
+        request(&s.addr, "GET", &format!("/api/v1/query_range?query=up&start={t}&end={}&step=1", t - 10.0), None).expect("request");
     assert_eq!(code, 400, "end before start");
     // Execution errors are 422.
-    let (code, body) = request(&s.addr, "GET", "/api/v1/query?query=up%20%2B%20ignoring(job)%20%7Bjob%3D~%22.%2B%22%2C__name__%3D~%22up%7Cscrape_duration_seconds%22%7D", None).expect("request");
+    let (code, body) = request(
+        &s.addr,
+        "GET",
+        "/api/v1/query?query=up%20%2B%20ignoring(job)%20%7Bjob%3D~%22.%2B%22%2C__name__%3D~%22up%7Cscrape_duration_seconds%22%7D",
+        None,
+    )
+    .expect("request");
     assert_eq!((code, body["errorType"].as_str()), (422, Some("execution")), "{body}");
 }
 

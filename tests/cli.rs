@@ -33,60 +33,28 @@ fn backfill_then_analyze_reports_what_was_written() {
     let mut text = String::from("# HELP reqs Requests.\n# TYPE reqs counter\n");
     // 3 hours at 15s for two series: two 2h blocks.
     for t in (0..3 * 3600).step_by(15) {
-        text.push_str(&format!(
-            "reqs_total{{code=\"200\"}} {} {t}\nreqs_total{{code=\"500\"}} {} {t}\n",
-            t * 3,
-            t / 60
-        ));
+        text.push_str(&format!("reqs_total{{code=\"200\"}} {} {t}\nreqs_total{{code=\"500\"}} {} {t}\n", t * 3, t / 60));
     }
     text.push_str("# EOF\n");
     std::fs::write(&input, text).expect("write input");
     let out_dir = dir.path().join("blocks");
-    let out = hearth()
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(&input)
-        .arg(&out_dir)
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = hearth().args(["tsdb", "create-blocks-from", "openmetrics"]).arg(&input).arg(&out_dir).output().expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("wrote 2 blocks, 2 series, 1440 samples"),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
 
-    let out = hearth()
-        .args(["tsdb", "analyze"])
-        .arg(&out_dir)
-        .output()
-        .expect("run");
+    let out = hearth().args(["tsdb", "analyze"]).arg(&out_dir).output().expect("run");
     let report = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(report.contains("blocks: 2  samples: 1440"), "{report}");
     assert!(report.contains("reqs_total"), "{report}");
 
     // The blocks are a usable data directory with exact values.
-    let db = Db::open(
-        &out_dir,
-        Options {
-            retention_ms: None,
-            ..Options::default()
-        },
-        TsdbMetrics::default(),
-    )
-    .expect("open");
-    let s = db
-        .querier()
-        .select(&[Matcher::equal("code", "200")], i64::MIN, i64::MAX)
-        .expect("select");
+    let db = Db::open(&out_dir, Options { retention_ms: None, ..Options::default() }, TsdbMetrics::default()).expect("open");
+    let s = db.querier().select(&[Matcher::equal("code", "200")], i64::MIN, i64::MAX).expect("select");
     assert_eq!(s[0].samples.len(), 720);
     assert_eq!(s[0].samples[10].t, 150_000);
     assert_eq!(s[0].samples[10].v, 450.0);
@@ -97,12 +65,7 @@ fn backfill_rejects_bad_input_naming_file_and_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = dir.path().join("bad.om");
     std::fs::write(&input, "ok 1 1\nbroken{ 2 2\n# EOF\n").expect("write");
-    let out = hearth()
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(&input)
-        .arg(dir.path().join("o"))
-        .output()
-        .expect("run");
+    let out = hearth().args(["tsdb", "create-blocks-from", "openmetrics"]).arg(&input).arg(dir.path().join("o")).output().expect("run");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("bad.om") && err.contains("line 2"), "{err}");
@@ -116,13 +79,7 @@ fn server_starts_scrapes_itself_and_keeps_data_across_restart() {
     let start = |addr: &str| {
         hearth()
             .current_dir(dir.path())
-            .args([
-                "server",
-                "--web.listen-address",
-                addr,
-                "--self-scrape-interval",
-                "200ms",
-            ])
+            .args(["server", "--web.listen-address", addr, "--self-scrape-interval", "200ms"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -149,23 +106,8 @@ fn server_starts_scrapes_itself_and_keeps_data_across_restart() {
     let status = child.wait().expect("wait");
     assert!(status.success(), "clean exit on SIGTERM: {status}");
 
-    let db = Db::open(
-        &dir.path().join("data"),
-        Options::default(),
-        TsdbMetrics::default(),
-    )
-    .expect("default ./data directory");
-    let up = db
-        .querier()
-        .select(
-            &[
-                Matcher::equal("__name__", "up"),
-                Matcher::equal("job", "hearth"),
-            ],
-            i64::MIN,
-            i64::MAX,
-        )
-        .expect("select");
+    let db = Db::open(&dir.path().join("data"), Options::default(), TsdbMetrics::default()).expect("default ./data directory");
+    let up = db.querier().select(&[Matcher::equal("__name__", "up"), Matcher::equal("job", "hearth")], i64::MIN, i64::MAX).expect("select");
     assert_eq!(up.len(), 1);
     assert!(up[0].samples.iter().all(|s| s.v == 1.0));
 }

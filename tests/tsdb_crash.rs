@@ -22,14 +22,7 @@ fn sigkill_during_appends_loses_no_acknowledged_sample() {
     let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
     for round in 0..ROUNDS {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
-            .args([
-                "tsdb",
-                "append-loop",
-                "--series",
-                &SERIES.to_string(),
-                "--wal-sync-interval",
-                "1s",
-            ])
+            .args(["tsdb", "append-loop", "--series", &SERIES.to_string(), "--wal-sync-interval", "1s"])
             .arg(dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -56,31 +49,16 @@ fn sigkill_during_appends_loses_no_acknowledged_sample() {
         let _ = child.wait();
         let last = last_acked.unwrap_or_else(|| panic!("round {round}: nothing was acknowledged"));
 
-        let db = Db::open(dir.path(), Options::default(), TsdbMetrics::default())
-            .expect("reopen after kill");
-        let got = db
-            .querier()
-            .select(
-                &[Matcher::equal("__name__", "crash_test")],
-                i64::MIN,
-                i64::MAX,
-            )
-            .expect("select");
+        let db = Db::open(dir.path(), Options::default(), TsdbMetrics::default()).expect("reopen after kill");
+        let got = db.querier().select(&[Matcher::equal("__name__", "crash_test")], i64::MIN, i64::MAX).expect("select");
         assert_eq!(got.len(), SERIES, "round {round}: every series survives");
         for s in &got {
             let ts: Vec<i64> = s.samples.iter().map(|x| x.t).collect();
             let max = *ts.last().expect("samples");
-            assert!(
-                max >= last,
-                "round {round}: {} lost acknowledged samples: newest {max} < acked {last}",
-                s.labels
-            );
+            assert!(max >= last, "round {round}: {} lost acknowledged samples: newest {max} < acked {last}", s.labels);
             let want: Vec<i64> = (1..=max).collect();
             assert_eq!(ts, want, "round {round}: {} has a gap", s.labels);
-            assert!(
-                s.samples.iter().all(|x| x.v == x.t as f64),
-                "round {round}: values intact"
-            );
+            assert!(s.samples.iter().all(|x| x.v == x.t as f64), "round {round}: values intact");
         }
         db.close().expect("close");
     }

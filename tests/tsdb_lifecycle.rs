@@ -8,28 +8,15 @@ use hearth::tsdb::{AppendError, Db, Options};
 const H: i64 = 3_600_000;
 
 fn opts() -> Options {
-    Options {
-        min_block_ms: H,
-        retention_ms: None,
-        wal_segment_bytes: 1 << 20,
-        ..Options::default()
-    }
+    Options { min_block_ms: H, retention_ms: None, wal_segment_bytes: 1 << 20, ..Options::default() }
 }
 
 fn series(i: usize) -> Labels {
-    Labels::from_pairs([
-        ("__name__", "m"),
-        ("i", &i.to_string()),
-        ("parity", if i % 2 == 0 { "even" } else { "odd" }),
-    ])
+    Labels::from_pairs([("__name__", "m"), ("i", &i.to_string()), ("parity", if i % 2 == 0 { "even" } else { "odd" })])
 }
 
 fn value(i: usize, t: i64) -> f64 {
-    if t % 997 == 0 {
-        stale_nan()
-    } else {
-        (i as f64) * 1.5 + (t / 1000) as f64 * 0.25
-    }
+    if t % 997 == 0 { stale_nan() } else { (i as f64) * 1.5 + (t / 1000) as f64 * 0.25 }
 }
 
 /// Appends `n` series every 15s over [from, to).
@@ -54,17 +41,11 @@ fn all() -> Vec<Matcher> {
 }
 
 fn check_all(db: &Db, n: usize, from: i64, to: i64) {
-    let got = db
-        .querier()
-        .select(&all(), i64::MIN, i64::MAX)
-        .expect("select");
+    let got = db.querier().select(&all(), i64::MIN, i64::MAX).expect("select");
     assert_eq!(got.len(), n);
     for s in &got {
         let i: usize = s.labels.get("i").parse().expect("i label");
-        let want: Vec<(i64, u64)> = (from..to)
-            .step_by(15_000)
-            .map(|t| (t, value(i, t).to_bits()))
-            .collect();
+        let want: Vec<(i64, u64)> = (from..to).step_by(15_000).map(|t| (t, value(i, t).to_bits())).collect();
         let have: Vec<(i64, u64)> = s.samples.iter().map(|x| (x.t, x.v.to_bits())).collect();
         assert_eq!(have, want, "series {}", s.labels);
     }
@@ -78,20 +59,8 @@ fn data_survives_compaction_restart_and_reads_across_head_and_blocks() {
         let db = Db::open(dir.path(), opts(), TsdbMetrics::default()).expect("open");
         fill(&db, n, 0, 5 * H);
         db.compact().expect("compact");
-        assert!(
-            !db.blocks().is_empty(),
-            "head older than 1.5 block ranges must be persisted"
-        );
-        assert!(
-            db.head().min_time()
-                >= db
-                    .blocks()
-                    .iter()
-                    .map(|b| b.meta().max_time)
-                    .max()
-                    .unwrap_or(0),
-            "head truncated behind blocks"
-        );
+        assert!(!db.blocks().is_empty(), "head older than 1.5 block ranges must be persisted");
+        assert!(db.head().min_time() >= db.blocks().iter().map(|b| b.meta().max_time).max().unwrap_or(0), "head truncated behind blocks");
         check_all(&db, n, 0, 5 * H);
         db.close().expect("close");
     }
@@ -99,24 +68,13 @@ fn data_survives_compaction_restart_and_reads_across_head_and_blocks() {
     check_all(&db, n, 0, 5 * H);
     // Stale markers come back bit for bit from blocks as well as the head.
     let q = db.querier().select(&all(), 0, 997 * 15).expect("select");
-    assert!(q.iter().all(|s| {
-        s.samples
-            .iter()
-            .any(|x| x.v.to_bits() == stale_nan().to_bits())
-    }));
+    assert!(q.iter().all(|s| { s.samples.iter().any(|x| x.v.to_bits() == stale_nan().to_bits()) }));
 
     let m = Matcher::new(MatchOp::Regex, "parity", "even").expect("matcher");
     let got = db.querier().select(&[m], H, 2 * H).expect("select");
     assert_eq!(got.len(), n / 2);
-    assert!(
-        got.iter()
-            .all(|s| s.samples.first().is_some_and(|x| x.t >= H)
-                && s.samples.last().is_some_and(|x| x.t <= 2 * H))
-    );
-    assert_eq!(
-        db.querier().label_values("parity", &[], i64::MIN, i64::MAX),
-        vec!["even", "odd"]
-    );
+    assert!(got.iter().all(|s| s.samples.first().is_some_and(|x| x.t >= H) && s.samples.last().is_some_and(|x| x.t <= 2 * H)));
+    assert_eq!(db.querier().label_values("parity", &[], i64::MIN, i64::MAX), vec!["even", "odd"]);
 }
 
 #[test]
@@ -126,10 +84,8 @@ fn wal_checkpoint_keeps_replay_bounded_and_correct() {
     fill(&db, 20, 0, 8 * H);
     db.compact().expect("compact");
     let wal = dir.path().join("wal");
-    let has_checkpoint = std::fs::read_dir(&wal)
-        .expect("wal dir")
-        .flatten()
-        .any(|e| e.file_name().to_string_lossy().starts_with("checkpoint."));
+    let has_checkpoint =
+        std::fs::read_dir(&wal).expect("wal dir").flatten().any(|e| e.file_name().to_string_lossy().starts_with("checkpoint."));
     assert!(has_checkpoint, "compaction must checkpoint the WAL");
     fill(&db, 20, 8 * H, 9 * H);
     db.close().expect("close");
@@ -158,10 +114,7 @@ fn out_of_order_duplicate_and_out_of_bounds_samples_are_rejected_and_counted() {
     fill(&db, 1, 2000, 4 * H);
     db.compact().expect("compact");
     let mut app = db.appender();
-    assert_eq!(
-        app.append(None, &l, 1500, 1.0),
-        Err(AppendError::OutOfBounds)
-    );
+    assert_eq!(app.append(None, &l, 1500, 1.0), Err(AppendError::OutOfBounds));
     assert_eq!(metrics.out_of_bound_samples.get(), 1);
 }
 
@@ -173,29 +126,16 @@ fn deletion_hides_data_at_once_and_survives_restart() {
         fill(&db, 4, 0, 4 * H);
         db.compact().expect("compact");
         let m = Matcher::equal("i", "1");
-        db.delete(std::slice::from_ref(&m), H / 2, 3 * H)
-            .expect("delete");
-        let s = db
-            .querier()
-            .select(&[m], i64::MIN, i64::MAX)
-            .expect("select");
-        assert!(
-            s[0].samples.iter().all(|x| x.t < H / 2 || x.t > 3 * H),
-            "deleted range in blocks and head is hidden"
-        );
+        db.delete(std::slice::from_ref(&m), H / 2, 3 * H).expect("delete");
+        let s = db.querier().select(&[m], i64::MIN, i64::MAX).expect("select");
+        assert!(s[0].samples.iter().all(|x| x.t < H / 2 || x.t > 3 * H), "deleted range in blocks and head is hidden");
         db.close().expect("close");
     }
     let db = Db::open(dir.path(), opts(), TsdbMetrics::default()).expect("reopen");
-    let s = db
-        .querier()
-        .select(&[Matcher::equal("i", "1")], i64::MIN, i64::MAX)
-        .expect("select");
+    let s = db.querier().select(&[Matcher::equal("i", "1")], i64::MIN, i64::MAX).expect("select");
     assert!(!s[0].samples.is_empty());
     assert!(s[0].samples.iter().all(|x| x.t < H / 2 || x.t > 3 * H));
-    let other = db
-        .querier()
-        .select(&[Matcher::equal("i", "2")], H, 2 * H)
-        .expect("select");
+    let other = db.querier().select(&[Matcher::equal("i", "2")], H, 2 * H).expect("select");
     assert_eq!(other[0].samples.len(), 241, "other series untouched");
 }
 
@@ -203,72 +143,37 @@ fn deletion_hides_data_at_once_and_survives_restart() {
 fn retention_deletes_whole_old_blocks_and_blocks_merge_by_level() {
     let dir = tempfile::tempdir().expect("tempdir");
     let metrics = TsdbMetrics::default();
-    let o = Options {
-        retention_ms: Some(6 * H),
-        max_block_ms: 3 * H,
-        ..opts()
-    };
+    let o = Options { retention_ms: Some(6 * H), max_block_ms: 3 * H, ..opts() };
     let db = Db::open(dir.path(), o, metrics.clone()).expect("open");
     fill(&db, 5, 0, 12 * H);
     db.compact().expect("compact");
     let blocks = db.blocks();
-    assert!(
-        metrics.time_retentions.get() > 0,
-        "blocks older than 6h before the newest data were deleted"
-    );
-    assert!(
-        blocks
-            .iter()
-            .all(|b| b.meta().max_time > 12 * H - 15_000 - 6 * H - 1)
-    );
-    assert!(
-        blocks.iter().any(|b| b.meta().compaction.level > 1),
-        "level-1 blocks were merged into larger ones"
-    );
+    assert!(metrics.time_retentions.get() > 0, "blocks older than 6h before the newest data were deleted");
+    assert!(blocks.iter().all(|b| b.meta().max_time > 12 * H - 15_000 - 6 * H - 1));
+    assert!(blocks.iter().any(|b| b.meta().compaction.level > 1), "level-1 blocks were merged into larger ones");
     for w in blocks.windows(2) {
-        assert!(
-            w[0].meta().max_time <= w[1].meta().min_time,
-            "no overlaps after compaction"
-        );
+        assert!(w[0].meta().max_time <= w[1].meta().min_time, "no overlaps after compaction");
     }
-    let on_disk = std::fs::read_dir(dir.path())
-        .expect("dir")
-        .flatten()
-        .filter(|e| e.path().join("meta.json").exists())
-        .count();
+    let on_disk = std::fs::read_dir(dir.path()).expect("dir").flatten().filter(|e| e.path().join("meta.json").exists()).count();
     assert_eq!(on_disk, blocks.len(), "deleted blocks are gone from disk");
 }
 
 #[test]
 fn size_retention_removes_oldest_blocks_first() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let o = Options {
-        retention_bytes: Some(1),
-        ..opts()
-    };
+    let o = Options { retention_bytes: Some(1), ..opts() };
     let db = Db::open(dir.path(), o, TsdbMetrics::default()).expect("open");
     fill(&db, 5, 0, 6 * H);
     db.compact().expect("compact");
     assert!(db.blocks().is_empty(), "every block exceeds a 1-byte limit");
-    let s = db
-        .querier()
-        .select(&all(), i64::MIN, i64::MAX)
-        .expect("select");
-    assert!(
-        s.iter().all(|s| s
-            .samples
-            .first()
-            .is_some_and(|x| x.t >= db.head().min_valid_time())),
-        "only head data remains"
-    );
+    let s = db.querier().select(&all(), i64::MIN, i64::MAX).expect("select");
+    assert!(s.iter().all(|s| s.samples.first().is_some_and(|x| x.t >= db.head().min_valid_time())), "only head data remains");
 }
 
 #[test]
 fn a_second_process_cannot_open_the_same_directory() {
     let dir = tempfile::tempdir().expect("tempdir");
     let _db = Db::open(dir.path(), opts(), TsdbMetrics::default()).expect("open");
-    let err = Db::open(dir.path(), opts(), TsdbMetrics::default())
-        .err()
-        .expect("second open fails");
+    let err = Db::open(dir.path(), opts(), TsdbMetrics::default()).err().expect("second open fails");
     assert!(err.to_string().contains("in use"), "{err}");
 }

@@ -22,11 +22,7 @@ fn last_segment(dir: &std::path::Path) -> std::path::PathBuf {
         .expect("wal")
         .flatten()
         .map(|e| e.path())
-        .filter(|p| {
-            std::fs::metadata(p)
-                .map(|m| m.is_file() && m.len() > 0)
-                .unwrap_or(false)
-        })
+        .filter(|p| std::fs::metadata(p).map(|m| m.is_file() && m.len() > 0).unwrap_or(false))
         .collect();
     segs.sort();
     segs.pop().expect("a segment with data")
@@ -47,30 +43,21 @@ fn truncated_final_segment_starts_with_every_complete_record() {
     write(dir.path(), 100);
     let seg = last_segment(dir.path());
     let len = std::fs::metadata(&seg).expect("meta").len();
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&seg)
-        .expect("open");
+    let f = std::fs::OpenOptions::new().write(true).open(&seg).expect("open");
     f.set_len(len - 5).expect("truncate");
     let metrics = TsdbMetrics::default();
-    let db = Db::open(dir.path(), Options::default(), metrics.clone())
-        .expect("starts despite a torn tail");
+    let db = Db::open(dir.path(), Options::default(), metrics.clone()).expect("starts despite a torn tail");
     assert_eq!(stored(&db), (1..=99).collect::<Vec<_>>());
     assert_eq!(metrics.wal_corruptions.get(), 1);
     // New appends after the repair replay cleanly next time.
     let mut app = db.appender();
-    app.append(None, &Labels::from_pairs([("__name__", "x")]), 200_000, 1.0)
-        .expect("append");
+    app.append(None, &Labels::from_pairs([("__name__", "x")]), 200_000, 1.0).expect("append");
     app.commit().expect("commit");
     db.close().expect("close");
     let metrics = TsdbMetrics::default();
     let db = Db::open(dir.path(), Options::default(), metrics.clone()).expect("reopen");
     assert_eq!(stored(&db).last(), Some(&200));
-    assert_eq!(
-        metrics.wal_corruptions.get(),
-        0,
-        "the torn tail was cut, not met again"
-    );
+    assert_eq!(metrics.wal_corruptions.get(), 0, "the torn tail was cut, not met again");
 }
 
 #[test]
@@ -83,8 +70,7 @@ fn bit_flip_in_final_segment_skips_only_the_damaged_record() {
     bytes[at] ^= 0x04;
     std::fs::write(&seg, &bytes).expect("write");
     let metrics = TsdbMetrics::default();
-    let db = Db::open(dir.path(), Options::default(), metrics.clone())
-        .expect("starts despite a flipped bit");
+    let db = Db::open(dir.path(), Options::default(), metrics.clone()).expect("starts despite a flipped bit");
     let got = stored(&db);
     assert_eq!(metrics.wal_corruptions.get(), 1);
     assert_eq!(got.len(), 99, "exactly one commit lost: {got:?}");

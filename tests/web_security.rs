@@ -48,9 +48,13 @@ fn client_config(pki: &Pki, with_cert: bool) -> Arc<rustls::ClientConfig> {
         roots.add(c.expect("ca pem")).expect("add root");
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let b = rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions().expect("versions").with_root_certificates(roots);
+    let b = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots);
     Arc::new(if with_cert {
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pki.client_cert_pem.as_bytes()).collect::<Result<_, _>>().expect("cert");
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(pki.client_cert_pem.as_bytes()).collect::<Result<_, _>>().expect("cert");
         let key = PrivateKeyDer::from_pem_slice(pki.client_key_pem.as_bytes()).expect("key");
         b.with_client_auth_cert(certs, key).expect("client auth")
     } else {
@@ -138,7 +142,10 @@ fn tls_client_certs_and_basic_auth_guard_every_endpoint() {
         assert!(!r.contains("\"up\"") && !r.contains("hearth"), "no data leaks on 401: {r}");
         assert!(r.to_ascii_lowercase().contains("www-authenticate: basic"));
     }
-    assert!(tls_get(&addr, client_config(&pki, false), "/-/healthy", Some(("alice", "secret"))).is_err(), "a client without a certificate is refused");
+    assert!(
+        tls_get(&addr, client_config(&pki, false), "/-/healthy", Some(("alice", "secret"))).is_err(),
+        "a client without a certificate is refused"
+    );
     let mut plain = TcpStream::connect(&addr).expect("connect");
     plain.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
     let _ = write!(plain, "GET /-/healthy HTTP/1.0\r\n\r\n");

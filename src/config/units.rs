@@ -12,25 +12,15 @@ pub struct DurationError {
 /// Parses a Prometheus duration into milliseconds: one or more `<int><unit>`
 /// terms with units `y`, `w`, `d`, `h`, `m`, `s`, `ms` in decreasing order.
 pub fn parse_duration_ms(s: &str) -> Result<i64, DurationError> {
-    let err = |reason| DurationError {
-        input: s.to_string(),
-        reason,
-    };
+    let err = |reason| DurationError { input: s.to_string(), reason };
     if s == "0" {
         return Ok(0);
     }
     if s.is_empty() {
         return Err(err("empty"));
     }
-    let units: [(&str, i64); 7] = [
-        ("y", 365 * 86_400_000),
-        ("w", 7 * 86_400_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("ms", 1),
-        ("m", 60_000),
-        ("s", 1000),
-    ];
+    let units: [(&str, i64); 7] =
+        [("y", 365 * 86_400_000), ("w", 7 * 86_400_000), ("d", 86_400_000), ("h", 3_600_000), ("ms", 1), ("m", 60_000), ("s", 1000)];
     let order = ["y", "w", "d", "h", "m", "s", "ms"];
     let mut rest = s;
     let mut total: i64 = 0;
@@ -40,24 +30,16 @@ pub fn parse_duration_ms(s: &str) -> Result<i64, DurationError> {
         if digits == 0 {
             return Err(err("expected a number"));
         }
-        let n: i64 = rest[..digits]
-            .parse()
-            .map_err(|_| err("number too large"))?;
+        let n: i64 = rest[..digits].parse().map_err(|_| err("number too large"))?;
         rest = &rest[digits..];
-        let (unit, mult) = units
-            .iter()
-            .find(|(u, _)| rest.starts_with(u))
-            .ok_or_else(|| err("expected a unit (y, w, d, h, m, s, ms)"))?;
+        let (unit, mult) = units.iter().find(|(u, _)| rest.starts_with(u)).ok_or_else(|| err("expected a unit (y, w, d, h, m, s, ms)"))?;
         let rank = order.iter().position(|o| o == unit);
         if last_rank.is_some_and(|l| rank <= Some(l)) {
             return Err(err("units must appear once each, largest first"));
         }
         last_rank = rank;
         rest = &rest[unit.len()..];
-        total = n
-            .checked_mul(*mult)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(|| err("duration too large"))?;
+        total = n.checked_mul(*mult).and_then(|v| total.checked_add(v)).ok_or_else(|| err("duration too large"))?;
     }
     Ok(total)
 }
@@ -72,9 +54,7 @@ pub struct SizeError {
 /// Parses a byte size like Prometheus' `--storage.tsdb.retention.size`
 /// (units are powers of 1024; `KiB`-style spellings are accepted too).
 pub fn parse_size_bytes(s: &str) -> Result<u64, SizeError> {
-    let err = || SizeError {
-        input: s.to_string(),
-    };
+    let err = || SizeError { input: s.to_string() };
     let digits = s.bytes().take_while(u8::is_ascii_digit).count();
     if digits == 0 {
         return Err(err());

@@ -19,10 +19,7 @@ pub struct Label {
 
 impl Label {
     pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
-        Label {
-            name: name.into(),
-            value: value.into(),
-        }
+        Label { name: name.into(), value: value.into() }
     }
 }
 
@@ -38,9 +35,7 @@ impl Labels {
 
     /// Builds a label set from pairs in any order. Later duplicates win and
     /// empty values are dropped, matching how Prometheus treats them.
-    pub fn from_pairs<N: Into<String>, V: Into<String>>(
-        pairs: impl IntoIterator<Item = (N, V)>,
-    ) -> Self {
+    pub fn from_pairs<N: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (N, V)>) -> Self {
         let mut b = LabelsBuilder::new();
         for (n, v) in pairs {
             b.set(n, v);
@@ -76,9 +71,7 @@ impl Labels {
     }
 
     pub fn has(&self, name: &str) -> bool {
-        self.0
-            .binary_search_by(|l| l.name.as_str().cmp(name))
-            .is_ok()
+        self.0.binary_search_by(|l| l.name.as_str().cmp(name)).is_ok()
     }
 
     /// The metric name, or "" when the series has none.
@@ -176,9 +169,7 @@ impl LabelsBuilder {
 
     /// Starts from an existing label set.
     pub fn from_labels(l: &Labels) -> Self {
-        LabelsBuilder {
-            labels: l.0.clone(),
-        }
+        LabelsBuilder { labels: l.0.clone() }
     }
 
     /// Sets `name` to `value`; an empty value deletes the label.
@@ -203,11 +194,7 @@ impl LabelsBuilder {
     }
 
     pub fn get(&self, name: &str) -> &str {
-        self.labels
-            .iter()
-            .find(|l| l.name == name)
-            .map(|l| l.value.as_str())
-            .unwrap_or("")
+        self.labels.iter().find(|l| l.name == name).map(|l| l.value.as_str()).unwrap_or("")
     }
 
     pub fn build(mut self) -> Labels {
@@ -243,9 +230,6 @@ mod tests {
         let l = Labels::from_pairs([("__name__", "up"), ("job", "a\"b")]);
         assert_eq!(l.to_string(), r#"up{job="a\"b"}"#);
         assert_eq!(Labels::from_pairs([("__name__", "up")]).to_string(), "up");
-        assert_eq!(
-            Labels::from_pairs([("job", "x")]).to_string(),
-            r#"{job="x"}"#
-        );
+        assert_eq!(Labels::from_pairs([("job", "x")]).to_string(), r#"{job="x"}"#);
     }
 }

@@ -60,12 +60,11 @@ impl FastRegex {
     fn new(name: &str, pattern: &str) -> Result<Self, MatcherError> {
         // Always compile, so invalid patterns are rejected even when a fast path
         // would accept them syntactically.
-        let compiled =
-            Regex::new(&format!("^(?s:{pattern})$")).map_err(|e| MatcherError::Regex {
-                name: name.to_string(),
-                pattern: pattern.to_string(),
-                source: Box::new(e),
-            })?;
+        let compiled = Regex::new(&format!("^(?s:{pattern})$")).map_err(|e| MatcherError::Regex {
+            name: name.to_string(),
+            pattern: pattern.to_string(),
+            source: Box::new(e),
+        })?;
         Ok(match pattern {
             ".*" => FastRegex::Any,
             ".+" => FastRegex::NonEmpty,
@@ -75,9 +74,7 @@ impl FastRegex {
                 v.dedup();
                 FastRegex::Literals(v)
             }
-            p if p.ends_with(".*") && is_plain_literal(&p[..p.len() - 2], false) => {
-                FastRegex::Prefix(p[..p.len() - 2].to_string())
-            }
+            p if p.ends_with(".*") && is_plain_literal(&p[..p.len() - 2], false) => FastRegex::Prefix(p[..p.len() - 2].to_string()),
             _ => FastRegex::Compiled(compiled),
         })
     }
@@ -95,12 +92,8 @@ impl FastRegex {
 
 /// True when `s` has no regex metacharacters (allowing `|` when `alternation`).
 fn is_plain_literal(s: &str, alternation: bool) -> bool {
-    s.chars().all(|c| {
-        !matches!(
-            c,
-            '\\' | '.' | '+' | '*' | '?' | '(' | ')' | '[' | ']' | '{' | '}' | '^' | '$'
-        ) && (alternation || c != '|')
-    })
+    s.chars()
+        .all(|c| !matches!(c, '\\' | '.' | '+' | '*' | '?' | '(' | ')' | '[' | ']' | '{' | '}' | '^' | '$') && (alternation || c != '|'))
 }
 
 /// A label matcher such as `job=~"api|web"`.
@@ -114,33 +107,19 @@ pub struct Matcher {
 
 impl Matcher {
     /// Builds a matcher; regex operators compile their pattern here, once.
-    pub fn new(
-        op: MatchOp,
-        name: impl Into<String>,
-        value: impl Into<String>,
-    ) -> Result<Self, MatcherError> {
+    pub fn new(op: MatchOp, name: impl Into<String>, value: impl Into<String>) -> Result<Self, MatcherError> {
         let name = name.into();
         let value = value.into();
         let re = match op {
             MatchOp::Regex | MatchOp::NotRegex => Some(FastRegex::new(&name, &value)?),
             _ => None,
         };
-        Ok(Matcher {
-            name,
-            op,
-            value,
-            re,
-        })
+        Ok(Matcher { name, op, value, re })
     }
 
     /// Shorthand for an equality matcher, which cannot fail.
     pub fn equal(name: impl Into<String>, value: impl Into<String>) -> Self {
-        Matcher {
-            name: name.into(),
-            op: MatchOp::Equal,
-            value: value.into(),
-            re: None,
-        }
+        Matcher { name: name.into(), op: MatchOp::Equal, value: value.into(), re: None }
     }
 
     /// Whether a label value (empty when the label is absent) satisfies the matcher.
@@ -170,13 +149,7 @@ impl Matcher {
 
 impl fmt::Display for Matcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}{}\"{}\"",
-            self.name,
-            self.op.as_str(),
-            super::labels::escape_label_value(&self.value)
-        )
+        write!(f, "{}{}\"{}\"", self.name, self.op.as_str(), super::labels::escape_label_value(&self.value))
     }
 }
 
@@ -198,13 +171,7 @@ mod tests {
 
     #[test]
     fn fast_paths_agree_with_the_compiled_regex() {
-        for (p, kind) in [
-            (".*", "any"),
-            (".+", "nonempty"),
-            ("a|bc|d", "lit"),
-            ("foo.*", "prefix"),
-            ("fo[o]", "re"),
-        ] {
+        for (p, kind) in [(".*", "any"), (".+", "nonempty"), ("a|bc|d", "lit"), ("foo.*", "prefix"), ("fo[o]", "re")] {
             let m = re(p);
             let shape = match m.fast_regex() {
                 Some(FastRegex::Any) => "any",
@@ -230,11 +197,7 @@ mod tests {
 
     #[test]
     fn negative_matchers_match_empty() {
-        assert!(
-            Matcher::new(MatchOp::NotEqual, "a", "x")
-                .expect("ok")
-                .matches_empty()
-        );
+        assert!(Matcher::new(MatchOp::NotEqual, "a", "x").expect("ok").matches_empty());
         assert!(!re(".+").matches_empty());
     }
 }

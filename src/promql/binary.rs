@@ -36,48 +36,22 @@ fn elem(op: &str, l: f64, r: f64) -> Result<(f64, bool), EvalError> {
         ">=" => (l, l >= r),
         "<=" => (l, l <= r),
         _ => {
-            return Err(EvalError::exec(format!(
-                "operator \"{op}\" not allowed for float operations"
-            )));
+            return Err(EvalError::exec(format!("operator \"{op}\" not allowed for float operations")));
         }
     })
 }
 
 /// Evaluates `lhs op rhs` at time `ts`.
-pub fn eval(
-    op: &str,
-    modifier: Option<&BinModifier>,
-    lhs: Value,
-    rhs: Value,
-    ts: i64,
-) -> Result<Value, EvalError> {
+pub fn eval(op: &str, modifier: Option<&BinModifier>, lhs: Value, rhs: Value, ts: i64) -> Result<Value, EvalError> {
     let return_bool = modifier.is_some_and(|m| m.return_bool);
     match (lhs, rhs) {
         (Value::Scalar { v: l, .. }, Value::Scalar { v: r, .. }) => {
             let (v, keep) = elem(op, l, r)?;
-            let v = if is_comparison(op) {
-                f64::from(u8::from(keep))
-            } else {
-                v
-            };
+            let v = if is_comparison(op) { f64::from(u8::from(keep)) } else { v };
             Ok(Value::Scalar { t: ts, v })
         }
-        (Value::Vector(vs), Value::Scalar { v: s, .. }) => Ok(Value::Vector(vector_scalar(
-            op,
-            vs,
-            s,
-            false,
-            return_bool,
-            ts,
-        )?)),
-        (Value::Scalar { v: s, .. }, Value::Vector(vs)) => Ok(Value::Vector(vector_scalar(
-            op,
-            vs,
-            s,
-            true,
-            return_bool,
-            ts,
-        )?)),
+        (Value::Vector(vs), Value::Scalar { v: s, .. }) => Ok(Value::Vector(vector_scalar(op, vs, s, false, return_bool, ts)?)),
+        (Value::Scalar { v: s, .. }, Value::Vector(vs)) => Ok(Value::Vector(vector_scalar(op, vs, s, true, return_bool, ts)?)),
         (Value::Vector(l), Value::Vector(r)) => {
             let default = BinModifier::default();
             let m = modifier.unwrap_or(&default);
@@ -86,22 +60,11 @@ pub fn eval(
             }
             Ok(Value::Vector(vector_vector(op, l, r, m, return_bool, ts)?))
         }
-        (l, r) => Err(EvalError::exec(format!(
-            "binary operator \"{op}\" not allowed between {} and {}",
-            l.type_name(),
-            r.type_name()
-        ))),
+        (l, r) => Err(EvalError::exec(format!("binary operator \"{op}\" not allowed between {} and {}", l.type_name(), r.type_name()))),
     }
 }
 
-fn vector_scalar(
-    op: &str,
-    vs: Vec<Sample>,
-    s: f64,
-    swap: bool,
-    return_bool: bool,
-    ts: i64,
-) -> Result<Vec<Sample>, EvalError> {
+fn vector_scalar(op: &str, vs: Vec<Sample>, s: f64, swap: bool, return_bool: bool, ts: i64) -> Result<Vec<Sample>, EvalError> {
     let cmp = is_comparison(op);
     let mut out = Vec::with_capacity(vs.len());
     for mut x in vs {
@@ -130,53 +93,28 @@ fn vector_scalar(
 /// labels and the metric name.
 fn signature(l: &Labels, matching: Option<&LabelModifier>) -> Labels {
     match matching {
-        Some(LabelModifier::Include(names)) => Labels::from_sorted(
-            l.iter()
-                .filter(|x| names.labels.iter().any(|n| *n == x.name))
-                .cloned()
-                .collect(),
-        ),
-        Some(LabelModifier::Exclude(names)) => Labels::from_sorted(
-            l.iter()
-                .filter(|x| x.name != METRIC_NAME && !names.labels.iter().any(|n| *n == x.name))
-                .cloned()
-                .collect(),
-        ),
-        None => Labels::from_sorted(
-            l.iter()
-                .filter(|x| x.name != METRIC_NAME)
-                .cloned()
-                .collect(),
-        ),
+        Some(LabelModifier::Include(names)) => Labels::from_sorted(l.iter().filter(|x| names.labels.contains(&x.name)).cloned().collect()),
+        Some(LabelModifier::Exclude(names)) => {
+            Labels::from_sorted(l.iter().filter(|x| x.name != METRIC_NAME && !names.labels.contains(&x.name)).cloned().collect())
+        }
+        None => Labels::from_sorted(l.iter().filter(|x| x.name != METRIC_NAME).cloned().collect()),
     }
 }
 
-fn set_op(
-    op: &str,
-    l: Vec<Sample>,
-    r: Vec<Sample>,
-    matching: Option<&LabelModifier>,
-) -> Vec<Sample> {
+fn set_op(op: &str, l: Vec<Sample>, r: Vec<Sample>, matching: Option<&LabelModifier>) -> Vec<Sample> {
     match op {
         "and" => {
             let rs: HashSet<Labels> = r.iter().map(|s| signature(&s.metric, matching)).collect();
-            l.into_iter()
-                .filter(|s| rs.contains(&signature(&s.metric, matching)))
-                .collect()
+            l.into_iter().filter(|s| rs.contains(&signature(&s.metric, matching))).collect()
         }
         "unless" => {
             let rs: HashSet<Labels> = r.iter().map(|s| signature(&s.metric, matching)).collect();
-            l.into_iter()
-                .filter(|s| !rs.contains(&signature(&s.metric, matching)))
-                .collect()
+            l.into_iter().filter(|s| !rs.contains(&signature(&s.metric, matching))).collect()
         }
         _ => {
             let ls: HashSet<Labels> = l.iter().map(|s| signature(&s.metric, matching)).collect();
             let mut out = l;
-            out.extend(
-                r.into_iter()
-                    .filter(|s| !ls.contains(&signature(&s.metric, matching))),
-            );
+            out.extend(r.into_iter().filter(|s| !ls.contains(&signature(&s.metric, matching))));
             out
         }
     }
@@ -198,19 +136,19 @@ fn vector_vector(
     };
     let one_to_one = include.is_none();
     // With group_right the roles swap: the left side is the "one" side.
-    let (many, one) = if card_one_to_many {
-        (rhs, lhs)
-    } else {
-        (lhs, rhs)
-    };
+    let (many, one) = if card_one_to_many { (rhs, lhs) } else { (lhs, rhs) };
     let one_side = if card_one_to_many { "left" } else { "right" };
     let mut one_by_sig: HashMap<Labels, Sample> = HashMap::with_capacity(one.len());
     for s in one {
         let sig = signature(&s.metric, matching);
         if let Some(prev) = one_by_sig.get(&sig) {
+            let mut pair = [go_labels(&prev.metric), go_labels(&s.metric)];
+            pair.sort();
             return Err(EvalError::exec(format!(
                 "found duplicate series for the match group {} on the {one_side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
-                sig, prev.metric, s.metric
+                go_labels(&sig),
+                pair[0],
+                pair[1]
             )));
         }
         one_by_sig.insert(sig, s);
@@ -219,16 +157,18 @@ fn vector_vector(
     let drop_name = !cmp || return_bool;
     let mut out = Vec::new();
     let mut inserted: HashMap<Labels, ()> = HashMap::new();
+    let mut matched: HashMap<Labels, ()> = HashMap::new();
     for s in many {
         let sig = signature(&s.metric, matching);
         let Some(o) = one_by_sig.get(&sig) else {
             continue;
         };
-        let (l, r) = if card_one_to_many {
-            (o.v, s.v)
-        } else {
-            (s.v, o.v)
-        };
+        // One-to-one: a second series on the "many" side is an error even when
+        // the comparison would filter it out.
+        if one_to_one && matched.insert(sig.clone(), ()).is_some() {
+            return Err(EvalError::exec("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"));
+        }
+        let (l, r) = if card_one_to_many { (o.v, s.v) } else { (s.v, o.v) };
         let (mut v, keep) = elem(op, l, r)?;
         if return_bool {
             v = f64::from(u8::from(keep));
@@ -239,58 +179,30 @@ fn vector_vector(
         if cmp && !return_bool {
             v = s.v;
         }
-        let metric = result_metric(
-            &s.metric,
-            &o.metric,
-            one_to_one,
-            matching,
-            include.map(|l| l.labels.as_slice()),
-        );
-        let key = if one_to_one {
-            sig.clone()
-        } else {
-            metric.clone()
-        };
+        let metric = result_metric(&s.metric, &o.metric, one_to_one, matching, include.map(|l| l.labels.as_slice()));
+        let key = if one_to_one { sig.clone() } else { metric.clone() };
         if inserted.insert(key, ()).is_some() {
             return Err(EvalError::exec(if one_to_one {
                 "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".to_string()
             } else {
-                "multiple matches for labels: grouping labels must ensure unique matches"
-                    .to_string()
+                "multiple matches for labels: grouping labels must ensure unique matches".to_string()
             }));
         }
-        out.push(Sample {
-            metric,
-            t: ts,
-            v,
-            drop_name: drop_name || s.drop_name && cmp,
-        });
+        out.push(Sample { metric, t: ts, v, drop_name: drop_name || s.drop_name && cmp });
     }
     Ok(out)
 }
 
 /// Labels of a result sample, taken from the "many" side.
-fn result_metric(
-    many: &Labels,
-    one: &Labels,
-    one_to_one: bool,
-    matching: Option<&LabelModifier>,
-    include: Option<&[String]>,
-) -> Labels {
+fn result_metric(many: &Labels, one: &Labels, one_to_one: bool, matching: Option<&LabelModifier>, include: Option<&[String]>) -> Labels {
     if one_to_one {
         return match matching {
-            Some(LabelModifier::Include(names)) => Labels::from_sorted(
-                many.iter()
-                    .filter(|x| names.labels.iter().any(|n| *n == x.name) || x.name == METRIC_NAME)
-                    .cloned()
-                    .collect(),
-            ),
-            Some(LabelModifier::Exclude(names)) => Labels::from_sorted(
-                many.iter()
-                    .filter(|x| !names.labels.iter().any(|n| *n == x.name))
-                    .cloned()
-                    .collect(),
-            ),
+            Some(LabelModifier::Include(names)) => {
+                Labels::from_sorted(many.iter().filter(|x| names.labels.contains(&x.name) || x.name == METRIC_NAME).cloned().collect())
+            }
+            Some(LabelModifier::Exclude(names)) => {
+                Labels::from_sorted(many.iter().filter(|x| !names.labels.contains(&x.name)).cloned().collect())
+            }
             None => many.clone(),
         };
     }
@@ -306,15 +218,17 @@ fn result_metric(
     b.build()
 }
 
+/// Formats labels as Go's `labels.Labels.String()` does: `{a="b", c="d"}`,
+/// the metric name included as `__name__`.
+pub fn go_labels(l: &Labels) -> String {
+    let parts: Vec<String> = l.iter().map(|x| format!("{}=\"{}\"", x.name, crate::model::labels::escape_label_value(&x.value))).collect();
+    format!("{{{}}}", parts.join(", "))
+}
+
 /// Removes `__name__` from a label set.
 pub fn without_name(l: &Labels) -> Labels {
     if !l.has(METRIC_NAME) {
         return l.clone();
     }
-    Labels::from_sorted(
-        l.iter()
-            .filter(|x| x.name != METRIC_NAME)
-            .cloned()
-            .collect::<Vec<Label>>(),
-    )
+    Labels::from_sorted(l.iter().filter(|x| x.name != METRIC_NAME).cloned().collect::<Vec<Label>>())
 }

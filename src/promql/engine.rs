@@ -38,12 +38,7 @@ pub struct EngineOptions {
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions {
-            lookback_ms: 300_000,
-            max_samples: 50_000_000,
-            timeout: Duration::from_secs(120),
-            max_concurrent: 20,
-        }
+        EngineOptions { lookback_ms: 300_000, max_samples: 50_000_000, timeout: Duration::from_secs(120), max_concurrent: 20 }
     }
 }
 
@@ -89,11 +84,7 @@ impl Drop for Slot<'_> {
 
 impl Engine {
     pub fn new(opts: EngineOptions) -> Self {
-        Engine {
-            opts,
-            active: Mutex::new(0),
-            freed: Condvar::new(),
-        }
+        Engine { opts, active: Mutex::new(0), freed: Condvar::new() }
     }
 
     pub fn options(&self) -> &EngineOptions {
@@ -108,11 +99,7 @@ impl Engine {
             if left.is_zero() {
                 return Err(EvalError::Timeout);
             }
-            n = self
-                .freed
-                .wait_timeout(n, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            n = self.freed.wait_timeout(n, left).unwrap_or_else(|p| p.into_inner()).0;
         }
         *n += 1;
         Ok(Slot(self))
@@ -123,47 +110,23 @@ impl Engine {
         self.instant_with(q, query, ts, &QueryOptions::default())
     }
 
-    pub fn instant_with(
-        &self,
-        q: &Querier,
-        query: &str,
-        ts: i64,
-        o: &QueryOptions,
-    ) -> Result<QueryResult, QueryError> {
+    pub fn instant_with(&self, q: &Querier, query: &str, ts: i64, o: &QueryOptions) -> Result<QueryResult, QueryError> {
         let expr = parser::parse(query).map_err(QueryError::Parse)?;
         let deadline = Instant::now() + self.opts.timeout;
         let _slot = self.slot(deadline)?;
-        let mut ev = Evaluator::new(
-            q,
-            &expr,
-            ts,
-            ts,
-            0,
-            o.lookback_ms.unwrap_or(self.opts.lookback_ms),
-            deadline,
-            self.opts.max_samples,
-        )?;
+        let mut ev =
+            Evaluator::new(q, query, &expr, ts, ts, 0, o.lookback_ms.unwrap_or(self.opts.lookback_ms), deadline, self.opts.max_samples)?;
         let value = ev.eval(&expr, ts)?;
         let value = match value {
             Value::Vector(v) => Value::Vector(finish_vector(v)?),
             Value::Matrix(m) => Value::Matrix(finish_matrix(m)?),
             other => other,
         };
-        Ok(QueryResult {
-            value,
-            annotations: ev.annotations,
-        })
+        Ok(QueryResult { value, annotations: ev.annotations })
     }
 
     /// Evaluates `query` at every step from `start` to `end` (ms, inclusive).
-    pub fn range(
-        &self,
-        q: &Querier,
-        query: &str,
-        start: i64,
-        end: i64,
-        step: i64,
-    ) -> Result<QueryResult, QueryError> {
+    pub fn range(&self, q: &Querier, query: &str, start: i64, end: i64, step: i64) -> Result<QueryResult, QueryError> {
         self.range_with(q, query, start, end, step, &QueryOptions::default())
     }
 
@@ -180,11 +143,7 @@ impl Engine {
         match expr.value_type() {
             parser::value::ValueType::Vector | parser::value::ValueType::Scalar => {}
             t => {
-                let name = if t == parser::value::ValueType::Matrix {
-                    "range vector".to_string()
-                } else {
-                    t.to_string()
-                };
+                let name = if t == parser::value::ValueType::Matrix { "range vector".to_string() } else { t.to_string() };
                 return Err(QueryError::Eval(EvalError::exec(format!(
                     "invalid expression type \"{name}\" for range query, must be Scalar or instant Vector"
                 ))));
@@ -199,6 +158,7 @@ impl Engine {
         let _slot = self.slot(deadline)?;
         let mut ev = Evaluator::new(
             q,
+            query,
             &expr,
             start,
             end,
@@ -211,10 +171,7 @@ impl Engine {
         let mut ts = start;
         while ts <= end {
             match ev.eval(&expr, ts)? {
-                Value::Scalar { v, .. } => out
-                    .entry(Labels::empty())
-                    .or_default()
-                    .push(Point::new(ts, v)),
+                Value::Scalar { v, .. } => out.entry(Labels::empty()).or_default().push(Point::new(ts, v)),
                 Value::Vector(v) => {
                     for s in finish_vector(v)? {
                         out.entry(s.metric).or_default().push(Point::new(ts, s.v));
@@ -222,26 +179,24 @@ impl Engine {
                     }
                 }
                 other => {
-                    return Err(QueryError::Eval(EvalError::exec(format!(
-                        "unexpected {} in range query",
-                        other.type_name()
-                    ))));
+                    return Err(QueryError::Eval(EvalError::exec(format!("unexpected {} in range query", other.type_name()))));
                 }
             }
             ts += step;
         }
-        let m = out
-            .into_iter()
-            .map(|(metric, points)| Series {
-                metric,
-                points,
-                drop_name: false,
-            })
-            .collect();
-        Ok(QueryResult {
-            value: Value::Matrix(m),
-            annotations: ev.annotations,
-        })
+        let m = out.into_iter().map(|(metric, points)| Series { metric, points, drop_name: false }).collect();
+        let mut annotations = ev.annotations;
+        let mut fns = Vec::new();
+        called_functions(&expr, &mut fns);
+        for f in ["sort", "sort_desc", "sort_by_label", "sort_by_label_desc"] {
+            if fns.contains(&f) {
+                annotations.warn(format!(
+                    "PromQL warning: sort is ineffective for range queries since results are always ordered by labels{}",
+                    call_position(query, f)
+                ));
+            }
+        }
+        Ok(QueryResult { value: Value::Matrix(m), annotations })
     }
 }
 
@@ -257,9 +212,7 @@ fn finish_vector(mut v: Vec<Sample>) -> Result<Vec<Sample>, EvalError> {
         let mut seen = HashSet::with_capacity(v.len());
         for s in &v {
             if !seen.insert(&s.metric) {
-                return Err(EvalError::exec(
-                    "vector cannot contain metrics with the same labelset",
-                ));
+                return Err(EvalError::exec("vector cannot contain metrics with the same labelset"));
             }
         }
     }
@@ -274,9 +227,7 @@ fn finish_matrix(mut m: Vec<Series>) -> Result<Vec<Series>, EvalError> {
     let mut seen = HashSet::with_capacity(m.len());
     for s in &m {
         if !seen.insert(&s.metric) {
-            return Err(EvalError::exec(
-                "vector cannot contain metrics with the same labelset",
-            ));
+            return Err(EvalError::exec("vector cannot contain metrics with the same labelset"));
         }
     }
     Ok(m)
@@ -292,14 +243,15 @@ fn step_invariant(e: &Expr) -> bool {
         Expr::Paren(p) => step_invariant(&p.expr),
         Expr::Unary(u) => step_invariant(&u.expr),
         Expr::Binary(b) => step_invariant(&b.lhs) && step_invariant(&b.rhs),
-        Expr::Aggregate(a) => {
-            step_invariant(&a.expr) && a.param.as_ref().is_none_or(|p| step_invariant(p))
-        }
+        Expr::Aggregate(a) => step_invariant(&a.expr) && a.param.as_ref().is_none_or(|p| step_invariant(p)),
         Expr::Call(c) => {
-            // Functions of the evaluation time itself vary even with constant arguments.
+            // Functions that read the evaluation time (Prometheus' "@ modifier
+            // unsafe" functions) vary even with step-invariant arguments.
             let time_dependent = matches!(
                 c.func.name,
                 "time"
+                    | "timestamp"
+                    | "predict_linear"
                     | "minute"
                     | "hour"
                     | "day_of_week"
@@ -308,7 +260,7 @@ fn step_invariant(e: &Expr) -> bool {
                     | "days_in_month"
                     | "month"
                     | "year"
-            ) && (c.func.name == "time" || c.args.args.is_empty());
+            );
             !time_dependent && c.args.args.iter().all(|a| step_invariant(a))
         }
         Expr::Extension(_) => false,
@@ -316,6 +268,8 @@ fn step_invariant(e: &Expr) -> bool {
 }
 
 struct Evaluator {
+    /// The query text, for annotation positions.
+    query: String,
     start: i64,
     end: i64,
     lookback: i64,
@@ -332,6 +286,7 @@ impl Evaluator {
     #[allow(clippy::too_many_arguments)]
     fn new(
         q: &Querier,
+        query: &str,
         expr: &Expr,
         start: i64,
         end: i64,
@@ -340,20 +295,11 @@ impl Evaluator {
         deadline: Instant,
         max_samples: usize,
     ) -> Result<Self, EvalError> {
-        let plan = selectors::plan(
-            expr,
-            start,
-            end,
-            lookback,
-            if step > 0 {
-                step
-            } else {
-                DEFAULT_SUBQUERY_STEP_MS
-            },
-        );
+        let plan = selectors::plan(expr, start, end, lookback, if step > 0 { step } else { DEFAULT_SUBQUERY_STEP_MS });
         let mut samples = 0;
         let data = plan.fetch(q, &mut samples, max_samples)?;
         Ok(Evaluator {
+            query: query.to_string(),
             start,
             end,
             lookback,
@@ -381,10 +327,11 @@ impl Evaluator {
             return Err(EvalError::Timeout);
         }
         let key = e as *const Expr as usize;
-        let invariant =
-            step_invariant(e) && !matches!(e, Expr::NumberLiteral(_) | Expr::StringLiteral(_));
+        let invariant = step_invariant(e) && !matches!(e, Expr::NumberLiteral(_) | Expr::StringLiteral(_));
         if invariant && let Some(v) = self.invariant_cache.get(&key) {
-            return Ok(restamp(v.clone(), ts));
+            // Selector samples keep their stored timestamps (for `timestamp()`);
+            // computed samples carry the evaluation time.
+            return Ok(if matches!(e, Expr::VectorSelector(_)) { v.clone() } else { restamp(v.clone(), ts) });
         }
         let v = self.eval_uncached(e, ts)?;
         if invariant {
@@ -396,10 +343,7 @@ impl Evaluator {
     fn eval_uncached(&mut self, e: &Expr, ts: i64) -> Result<Value, EvalError> {
         match e {
             Expr::NumberLiteral(n) => Ok(Value::Scalar { t: ts, v: n.val }),
-            Expr::StringLiteral(s) => Ok(Value::String {
-                t: ts,
-                v: s.val.clone(),
-            }),
+            Expr::StringLiteral(s) => Ok(Value::String { t: ts, v: s.val.clone() }),
             Expr::Paren(p) => self.eval(&p.expr, ts),
             Expr::Unary(u) => match self.eval(&u.expr, ts)? {
                 Value::Scalar { v, .. } => Ok(Value::Scalar { t: ts, v: -v }),
@@ -424,20 +368,13 @@ impl Evaluator {
                 Ok(Value::Vector(v))
             }
             Expr::MatrixSelector(m) => {
-                let t =
-                    at_ms(&m.vs.at, self.start, self.end).unwrap_or(ts) - offset_ms(&m.vs.offset);
+                let t = at_ms(&m.vs.at, self.start, self.end).unwrap_or(ts) - offset_ms(&m.vs.offset);
                 let f = self.fetched(&selector_key(&m.vs))?;
                 Ok(Value::Matrix(selectors::range_vector(&f, t, ms(&m.range))))
             }
             Expr::Subquery(sq) => {
-                let base =
-                    at_ms(&sq.at, self.start, self.end).unwrap_or(ts) - offset_ms(&sq.offset);
-                let step = sq
-                    .step
-                    .as_ref()
-                    .map(ms)
-                    .filter(|&s| s > 0)
-                    .unwrap_or(DEFAULT_SUBQUERY_STEP_MS);
+                let base = at_ms(&sq.at, self.start, self.end).unwrap_or(ts) - offset_ms(&sq.offset);
+                let step = sq.step.as_ref().map(ms).filter(|&s| s > 0).unwrap_or(DEFAULT_SUBQUERY_STEP_MS);
                 let range = ms(&sq.range);
                 // Steps at absolute multiples of `step` inside (base - range, base].
                 let mut t = (base - range).div_euclid(step) * step;
@@ -464,30 +401,14 @@ impl Evaluator {
                                 e.1 |= s.drop_name;
                             }
                         }
-                        Value::Scalar { v, .. } => series
-                            .entry(Labels::empty())
-                            .or_default()
-                            .0
-                            .push(Point::new(t, v)),
+                        Value::Scalar { v, .. } => series.entry(Labels::empty()).or_default().0.push(Point::new(t, v)),
                         other => {
-                            return Err(EvalError::exec(format!(
-                                "subquery is only allowed on instant vector, got {}",
-                                other.type_name()
-                            )));
+                            return Err(EvalError::exec(format!("subquery is only allowed on instant vector, got {}", other.type_name())));
                         }
                     }
                     t += step;
                 }
-                Ok(Value::Matrix(
-                    series
-                        .into_iter()
-                        .map(|(metric, (points, drop_name))| Series {
-                            metric,
-                            points,
-                            drop_name,
-                        })
-                        .collect(),
-                ))
+                Ok(Value::Matrix(series.into_iter().map(|(metric, (points, drop_name))| Series { metric, points, drop_name }).collect()))
             }
             Expr::Aggregate(a) => {
                 let param = match &a.param {
@@ -497,20 +418,15 @@ impl Evaluator {
                 let input = match self.eval(&a.expr, ts)? {
                     Value::Vector(v) => v,
                     other => {
-                        return Err(EvalError::exec(format!(
-                            "expected instant vector in aggregation, got {}",
-                            other.type_name()
-                        )));
+                        return Err(EvalError::exec(format!("expected instant vector in aggregation, got {}", other.type_name())));
                     }
                 };
-                let out = super::aggregate::aggregate(
-                    a.op,
-                    param.as_ref(),
-                    a.modifier.as_ref(),
-                    input,
-                    ts,
-                    &mut self.annotations,
-                )?;
+                let before = (self.annotations.warnings.len(), self.annotations.infos.len());
+                let out = super::aggregate::aggregate(a.op, param.as_ref(), a.modifier.as_ref(), input, ts, &mut self.annotations)?;
+                if (self.annotations.warnings.len(), self.annotations.infos.len()) != before {
+                    let positions = call_arg_positions(&self.query, &a.op.to_string());
+                    position_new_annotations(&mut self.annotations, before, &positions, positions.len().saturating_sub(1));
+                }
                 Ok(Value::Vector(out))
             }
             Expr::Binary(b) => {
@@ -529,23 +445,33 @@ impl Evaluator {
                     };
                     args.push(self.eval(a, ts)?);
                 }
-                let mut ctx = FnContext {
-                    ts,
-                    range_ms,
-                    args: &c.args.args,
-                    annotations: &mut self.annotations,
-                };
-                functions::call(c.func.name, args, &mut ctx)
+                if matches!(c.func.name, "label_replace" | "label_join")
+                    && let Some(dst) = call_arg_texts(&self.query, c.func.name).get(1)
+                    && literal_has_raw_high_bytes(dst)
+                {
+                    return Err(EvalError::exec(format!("invalid destination label name in {}(): {dst}", c.func.name)));
+                }
+                let before = (self.annotations.warnings.len(), self.annotations.infos.len());
+                let mut ctx = FnContext { ts, range_ms, args: &c.args.args, annotations: &mut self.annotations };
+                let out = functions::call(c.func.name, args, &mut ctx);
+                if (self.annotations.warnings.len(), self.annotations.infos.len()) != before {
+                    let positions = call_arg_positions(&self.query, c.func.name);
+                    let data_arg = c
+                        .args
+                        .args
+                        .iter()
+                        .rposition(|a| !matches!(unparen(a), Expr::NumberLiteral(_) | Expr::StringLiteral(_)))
+                        .unwrap_or(0);
+                    position_new_annotations(&mut self.annotations, before, &positions, data_arg);
+                }
+                out
             }
             Expr::Extension(_) => Err(EvalError::exec("extension expressions are not supported")),
         }
     }
 
     fn fetched(&self, key: &str) -> Result<Arc<Fetched>, EvalError> {
-        self.data
-            .get(key)
-            .cloned()
-            .ok_or_else(|| EvalError::exec(format!("selector {key} was not planned")))
+        self.data.get(key).cloned().ok_or_else(|| EvalError::exec(format!("selector {key} was not planned")))
     }
 }
 
@@ -561,7 +487,165 @@ fn restamp(v: Value, ts: i64) -> Value {
     match v {
         Value::Scalar { v, .. } => Value::Scalar { t: ts, v },
         Value::String { v, .. } => Value::String { t: ts, v },
+        Value::Vector(mut vs) => {
+            vs.iter_mut().for_each(|s| s.t = ts);
+            Value::Vector(vs)
+        }
         other => other,
+    }
+}
+
+/// Byte offset of the first call of `func` in `query`.
+fn find_call(query: &str, func: &str) -> Option<usize> {
+    let bytes = query.as_bytes();
+    let mut from = 0;
+    while let Some(i) = query[from..].find(func).map(|i| i + from) {
+        let before_ok = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
+        if before_ok && query[i + func.len()..].trim_start().starts_with('(') {
+            return Some(i);
+        }
+        from = i + func.len();
+    }
+    None
+}
+
+/// ` (line:col)` of a byte offset, as Prometheus appends to annotations.
+fn position(query: &str, i: usize) -> String {
+    let line = query[..i].matches('\n').count() + 1;
+    let col = query[..i].rfind('\n').map_or(i, |n| i - n - 1) + 1;
+    format!(" ({line}:{col})")
+}
+
+/// Position of the first call of `func`; "" when not found.
+pub fn call_position(query: &str, func: &str) -> String {
+    find_call(query, func).map(|i| position(query, i)).unwrap_or_default()
+}
+
+/// Positions of the arguments of the first call of `func`: the call's text is
+/// split at top-level commas (outside brackets and string literals).
+pub fn call_arg_positions(query: &str, func: &str) -> Vec<String> {
+    let Some(start) = find_call(query, func) else { return Vec::new() };
+    let Some(open) = query[start..].find('(').map(|o| start + o) else { return Vec::new() };
+    let bytes = query.as_bytes();
+    let mut out = Vec::new();
+    let mut depth = 0i32;
+    let mut quote: Option<u8> = None;
+    let mut arg_start = Some(open + 1);
+    let mut i = open + 1;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if let Some(q) = quote {
+            if c == b'\\' {
+                i += 1;
+            } else if c == q {
+                quote = None;
+            }
+        } else {
+            if let Some(s) = arg_start
+                && !c.is_ascii_whitespace()
+            {
+                out.push(position(query, s.max(i)));
+                arg_start = None;
+            }
+            match c {
+                b'"' | b'\'' | b'`' => quote = Some(c),
+                b'(' | b'[' | b'{' => depth += 1,
+                b')' | b']' | b'}' if depth == 0 => break,
+                b')' | b']' | b'}' => depth -= 1,
+                b',' if depth == 0 => arg_start = Some(i + 1),
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Raw text of the arguments of the first call of `func`.
+fn call_arg_texts<'q>(query: &'q str, func: &str) -> Vec<&'q str> {
+    let Some(start) = find_call(query, func) else { return Vec::new() };
+    let Some(open) = query[start..].find('(').map(|o| start + o) else { return Vec::new() };
+    let bytes = query.as_bytes();
+    let (mut out, mut depth, mut quote, mut from) = (Vec::new(), 0i32, None::<u8>, open + 1);
+    let mut i = open + 1;
+    while i < bytes.len() {
+        let c = bytes[i];
+        match quote {
+            Some(_) if c == b'\\' => i += 1,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None => match c {
+                b'"' | b'\'' | b'`' => quote = Some(c),
+                b'(' | b'[' | b'{' => depth += 1,
+                b')' | b']' | b'}' if depth == 0 => {
+                    out.push(query[from..i].trim());
+                    break;
+                }
+                b')' | b']' | b'}' => depth -= 1,
+                b',' if depth == 0 => {
+                    out.push(query[from..i].trim());
+                    from = i + 1;
+                }
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Whether a quoted literal, read as Go reads it, holds bytes that are not
+/// UTF-8 (`"\xff"`): the parser turns such escapes into characters, Go keeps bytes.
+fn literal_has_raw_high_bytes(lit: &str) -> bool {
+    let b = lit.as_bytes();
+    (0..b.len().saturating_sub(3)).any(|i| {
+        b[i] == b'\\'
+            && ((b[i + 1] == b'x' && b[i + 2].is_ascii_hexdigit() && u8::from_str_radix(&lit[i + 2..i + 3], 16).is_ok_and(|d| d >= 8))
+                || (matches!(b[i + 1], b'2' | b'3') && b[i + 2].is_ascii_digit()))
+    })
+}
+
+/// Appends positions to the annotations a call added: the φ argument for
+/// quantile warnings, otherwise the data (last non-literal) argument.
+fn position_new_annotations(ann: &mut Annotations, before: (usize, usize), positions: &[String], data_arg: usize) {
+    let fix = |m: &mut String| {
+        if m.ends_with(')')
+            && m.rsplit_once(" (").is_some_and(|(_, p)| {
+                p.split(':').count() == 2 && p.trim_end_matches(')').split(':').all(|n| n.chars().all(|c| c.is_ascii_digit()))
+            })
+        {
+            return;
+        }
+        let idx = if m.contains("quantile value should be between 0 and 1") { 0 } else { data_arg };
+        if let Some(p) = positions.get(idx) {
+            m.push_str(p);
+        }
+    };
+    ann.warnings.iter_mut().skip(before.0).for_each(fix);
+    ann.infos.iter_mut().skip(before.1).for_each(fix);
+}
+
+/// Names of the functions called anywhere in `e`.
+fn called_functions(e: &Expr, out: &mut Vec<&'static str>) {
+    match e {
+        Expr::Call(c) => {
+            out.push(c.func.name);
+            c.args.args.iter().for_each(|a| called_functions(a, out));
+        }
+        Expr::Aggregate(a) => {
+            called_functions(&a.expr, out);
+            if let Some(p) = &a.param {
+                called_functions(p, out);
+            }
+        }
+        Expr::Binary(b) => {
+            called_functions(&b.lhs, out);
+            called_functions(&b.rhs, out);
+        }
+        Expr::Paren(p) => called_functions(&p.expr, out),
+        Expr::Unary(u) => called_functions(&u.expr, out),
+        Expr::Subquery(s) => called_functions(&s.expr, out),
+        _ => {}
     }
 }
 
@@ -575,38 +659,14 @@ mod tests {
     /// Two series every 15s for 10 minutes: `m{i="0"}` = t/15s, `m{i="1"}` = 2*t/15s;
     /// `m{i="1"}` goes stale at 5m.
     fn db(dir: &std::path::Path) -> Db {
-        let db = Db::open(
-            dir,
-            Options {
-                retention_ms: None,
-                ..Options::default()
-            },
-            TsdbMetrics::default(),
-        )
-        .expect("open");
+        let db = Db::open(dir, Options { retention_ms: None, ..Options::default() }, TsdbMetrics::default()).expect("open");
         let mut app = db.appender();
         for k in 0..=40i64 {
             let t = k * 15_000;
-            app.append(
-                None,
-                &Labels::from_pairs([("__name__", "m"), ("i", "0")]),
-                t,
-                k as f64,
-            )
-            .expect("append");
-            let v = if t == 300_000 {
-                stale_nan()
-            } else {
-                2.0 * k as f64
-            };
+            app.append(None, &Labels::from_pairs([("__name__", "m"), ("i", "0")]), t, k as f64).expect("append");
+            let v = if t == 300_000 { stale_nan() } else { 2.0 * k as f64 };
             if t <= 300_000 {
-                app.append(
-                    None,
-                    &Labels::from_pairs([("__name__", "m"), ("i", "1")]),
-                    t,
-                    v,
-                )
-                .expect("append");
+                app.append(None, &Labels::from_pairs([("__name__", "m"), ("i", "1")]), t, v).expect("append");
             }
         }
         app.commit().expect("commit");
@@ -616,8 +676,7 @@ mod tests {
     fn vector(r: QueryResult) -> Vec<(String, f64)> {
         match r.value {
             Value::Vector(v) => {
-                let mut out: Vec<(String, f64)> =
-                    v.into_iter().map(|s| (s.metric.to_string(), s.v)).collect();
+                let mut out: Vec<(String, f64)> = v.into_iter().map(|s| (s.metric.to_string(), s.v)).collect();
                 out.sort_by(|a, b| a.0.cmp(&b.0));
                 out
             }
@@ -632,27 +691,12 @@ mod tests {
         let e = Engine::new(EngineOptions::default());
         let q = db.querier();
         // At 4m both series exist; at 5m30s m{i="1"} is stale and disappears.
-        assert_eq!(
-            vector(e.instant(&q, "m", 240_000).expect("query")),
-            vec![(r#"m{i="0"}"#.into(), 16.0), (r#"m{i="1"}"#.into(), 32.0)]
-        );
-        assert_eq!(
-            vector(e.instant(&q, "m", 330_000).expect("query")),
-            vec![(r#"m{i="0"}"#.into(), 22.0)]
-        );
+        assert_eq!(vector(e.instant(&q, "m", 240_000).expect("query")), vec![(r#"m{i="0"}"#.into(), 16.0), (r#"m{i="1"}"#.into(), 32.0)]);
+        assert_eq!(vector(e.instant(&q, "m", 330_000).expect("query")), vec![(r#"m{i="0"}"#.into(), 22.0)]);
         // Lookback: 5m after the last sample nothing is returned.
         assert!(vector(e.instant(&q, "m", 600_000 + 300_000).expect("query")).is_empty());
-        assert_eq!(
-            vector(
-                e.instant(&q, r#"m{i="0"} offset 1m"#, 240_000)
-                    .expect("query")
-            ),
-            vec![(r#"m{i="0"}"#.into(), 12.0)]
-        );
-        assert_eq!(
-            vector(e.instant(&q, r#"m{i="0"} @ 60"#, 600_000).expect("query")),
-            vec![(r#"m{i="0"}"#.into(), 4.0)]
-        );
+        assert_eq!(vector(e.instant(&q, r#"m{i="0"} offset 1m"#, 240_000).expect("query")), vec![(r#"m{i="0"}"#.into(), 12.0)]);
+        assert_eq!(vector(e.instant(&q, r#"m{i="0"} @ 60"#, 600_000).expect("query")), vec![(r#"m{i="0"}"#.into(), 4.0)]);
     }
 
     #[test]
@@ -661,14 +705,8 @@ mod tests {
         let db = db(dir.path());
         let e = Engine::new(EngineOptions::default());
         let q = db.querier();
-        assert_eq!(
-            vector(e.instant(&q, r#"m{i="0"} * 2"#, 60_000).expect("query")),
-            vec![(r#"{i="0"}"#.into(), 8.0)]
-        );
-        assert_eq!(
-            vector(e.instant(&q, "m > 5", 60_000).expect("query")),
-            vec![(r#"m{i="1"}"#.into(), 8.0)]
-        );
+        assert_eq!(vector(e.instant(&q, r#"m{i="0"} * 2"#, 60_000).expect("query")), vec![(r#"{i="0"}"#.into(), 8.0)]);
+        assert_eq!(vector(e.instant(&q, "m > 5", 60_000).expect("query")), vec![(r#"m{i="1"}"#.into(), 8.0)]);
         assert_eq!(
             vector(e.instant(&q, "m > bool 5", 60_000).expect("query")),
             vec![(r#"{i="0"}"#.into(), 0.0), (r#"{i="1"}"#.into(), 1.0)]
@@ -677,28 +715,11 @@ mod tests {
             vector(e.instant(&q, r#"m - on(i) m"#, 60_000).expect("query")),
             vec![(r#"{i="0"}"#.into(), 0.0), (r#"{i="1"}"#.into(), 0.0)]
         );
-        let err = e
-            .instant(&q, r#"m + ignoring(i) m"#, 60_000)
-            .expect_err("many-to-many");
-        assert!(
-            err.to_string()
-                .contains("many-to-many matching not allowed"),
-            "{err}"
-        );
-        assert_eq!(
-            vector(e.instant(&q, r#"m{i="0"} or m"#, 60_000).expect("query")).len(),
-            2
-        );
-        assert_eq!(
-            vector(
-                e.instant(&q, r#"m unless m{i="1"}"#, 60_000)
-                    .expect("query")
-            ),
-            vec![(r#"m{i="0"}"#.into(), 4.0)]
-        );
-        assert!(
-            matches!(e.instant(&q, "1 + 2 * 3", 0).expect("query").value, Value::Scalar { v, .. } if v == 7.0)
-        );
+        let err = e.instant(&q, r#"m + ignoring(i) m"#, 60_000).expect_err("many-to-many");
+        assert!(err.to_string().contains("many-to-many matching not allowed"), "{err}");
+        assert_eq!(vector(e.instant(&q, r#"m{i="0"} or m"#, 60_000).expect("query")).len(), 2);
+        assert_eq!(vector(e.instant(&q, r#"m unless m{i="1"}"#, 60_000).expect("query")), vec![(r#"m{i="0"}"#.into(), 4.0)]);
+        assert!(matches!(e.instant(&q, "1 + 2 * 3", 0).expect("query").value, Value::Scalar { v, .. } if v == 7.0));
     }
 
     #[test]
@@ -707,33 +728,13 @@ mod tests {
         let db = db(dir.path());
         let e = Engine::new(EngineOptions::default());
         let q = db.querier();
-        let r = e
-            .range(&q, r#"m{i="0"}"#, 0, 120_000, 30_000)
-            .expect("range");
-        let Value::Matrix(m) = r.value else {
-            panic!("matrix")
-        };
-        assert_eq!(
-            m[0].points.iter().map(|p| p.v).collect::<Vec<_>>(),
-            vec![0.0, 2.0, 4.0, 6.0, 8.0]
-        );
-        let r = e
-            .instant(&q, r#"m{i="0"}[1m:30s]"#, 120_000)
-            .expect("subquery");
-        let Value::Matrix(m) = r.value else {
-            panic!("matrix")
-        };
-        assert_eq!(
-            m[0].points.iter().map(|p| (p.t, p.v)).collect::<Vec<_>>(),
-            vec![(90_000, 6.0), (120_000, 8.0)]
-        );
-        let err = e
-            .range(&q, "m[1m]", 0, 60_000, 15_000)
-            .expect_err("matrix not allowed");
-        assert!(
-            err.to_string()
-                .contains("invalid expression type \"range vector\""),
-            "{err}"
-        );
+        let r = e.range(&q, r#"m{i="0"}"#, 0, 120_000, 30_000).expect("range");
+        let Value::Matrix(m) = r.value else { panic!("matrix") };
+        assert_eq!(m[0].points.iter().map(|p| p.v).collect::<Vec<_>>(), vec![0.0, 2.0, 4.0, 6.0, 8.0]);
+        let r = e.instant(&q, r#"m{i="0"}[1m:30s]"#, 120_000).expect("subquery");
+        let Value::Matrix(m) = r.value else { panic!("matrix") };
+        assert_eq!(m[0].points.iter().map(|p| (p.t, p.v)).collect::<Vec<_>>(), vec![(90_000, 6.0), (120_000, 8.0)]);
+        let err = e.range(&q, "m[1m]", 0, 60_000, 15_000).expect_err("matrix not allowed");
+        assert!(err.to_string().contains("invalid expression type \"range vector\""), "{err}");
     }
 }

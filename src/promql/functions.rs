@@ -83,11 +83,7 @@ pub fn call(name: &str, args: Vec<Value>, ctx: &mut FnContext<'_>) -> Result<Val
         "deg" => map_floats(a, ctx, |v| v * 180.0 / PI),
         "sgn" => map_floats(a, ctx, sgn),
         "round" => {
-            let to_nearest = if a.len() > 1 {
-                scalar_arg(a, 1, name)?
-            } else {
-                1.0
-            };
+            let to_nearest = if a.len() > 1 { scalar_arg(a, 1, name)? } else { 1.0 };
             // Inverting first is what Prometheus does; it rounds ties up.
             let inv = 1.0 / to_nearest;
             map_floats(a, ctx, move |v| (v * inv + 0.5).floor() / inv)
@@ -107,16 +103,7 @@ pub fn call(name: &str, args: Vec<Value>, ctx: &mut FnContext<'_>) -> Result<Val
         "timestamp" => {
             let v = take_vector(a, 0, name)?;
             let ts = ctx.ts;
-            Ok(Value::Vector(
-                v.into_iter()
-                    .map(|s| Sample {
-                        metric: s.metric,
-                        t: ts,
-                        v: s.t as f64 / 1000.0,
-                        drop_name: true,
-                    })
-                    .collect(),
-            ))
+            Ok(Value::Vector(v.into_iter().map(|s| Sample { metric: s.metric, t: ts, v: s.t as f64 / 1000.0, drop_name: true }).collect()))
         }
 
         // Conversions and constants.
@@ -129,10 +116,7 @@ pub fn call(name: &str, args: Vec<Value>, ctx: &mut FnContext<'_>) -> Result<Val
             let v = if v.len() == 1 { v[0].v } else { f64::NAN };
             Ok(Value::Scalar { t: ctx.ts, v })
         }
-        "time" => Ok(Value::Scalar {
-            t: ctx.ts,
-            v: ctx.ts as f64 / 1000.0,
-        }),
+        "time" => Ok(Value::Scalar { t: ctx.ts, v: ctx.ts as f64 / 1000.0 }),
         "pi" => Ok(Value::Scalar { t: ctx.ts, v: PI }),
 
         // Ordering.
@@ -154,12 +138,7 @@ pub fn call(name: &str, args: Vec<Value>, ctx: &mut FnContext<'_>) -> Result<Val
                 return Ok(Value::Vector(Vec::new()));
             }
             let metric = absent_labels(ctx.args.first().map(|e| &**e));
-            Ok(Value::Vector(vec![Sample {
-                metric,
-                t: ctx.ts,
-                v: 1.0,
-                drop_name: true,
-            }]))
+            Ok(Value::Vector(vec![Sample { metric, t: ctx.ts, v: 1.0, drop_name: true }]))
         }
         "present_over_time" => over_time(a, 0, ctx, name, false, |_, _| Some(1.0)),
 
@@ -180,21 +159,16 @@ pub fn call(name: &str, args: Vec<Value>, ctx: &mut FnContext<'_>) -> Result<Val
         // Classic histograms.
         "histogram_quantile" => histogram_quantile(a, ctx),
         "histogram_fraction" => histogram_fraction(a, ctx),
-        "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
-        | "histogram_stdvar" => Err(EvalError::exec(format!(
-            "{name}() works on native histograms only: native histograms are not supported"
-        ))),
+        "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev" | "histogram_stdvar" => {
+            Err(EvalError::exec(format!("{name}() works on native histograms only: native histograms are not supported")))
+        }
 
         // Counters and gauges over a range.
         "rate" => extrapolated(a, ctx, name, true, true),
         "increase" => extrapolated(a, ctx, name, true, false),
         "delta" => extrapolated(a, ctx, name, false, false),
-        "irate" => over_time(a, 0, ctx, name, false, |s, _| {
-            instant_value(&s.points, true)
-        }),
-        "idelta" => over_time(a, 0, ctx, name, false, |s, _| {
-            instant_value(&s.points, false)
-        }),
+        "irate" => over_time(a, 0, ctx, name, false, |s, _| instant_value(&s.points, true)),
+        "idelta" => over_time(a, 0, ctx, name, false, |s, _| instant_value(&s.points, false)),
         "deriv" => over_time(a, 0, ctx, name, false, |s, _| {
             let p = &s.points;
             (p.len() >= 2).then(|| linear_regression(p, p[0].t).0)
@@ -218,18 +192,12 @@ pub fn call(name: &str, args: Vec<Value>, ctx: &mut FnContext<'_>) -> Result<Val
         "avg_over_time" => over_time(a, 0, ctx, name, false, |s, _| Some(avg(&s.points))),
         "sum_over_time" => over_time(a, 0, ctx, name, false, |s, _| Some(sum(&s.points))),
         "count_over_time" => over_time(a, 0, ctx, name, false, |s, _| Some(s.points.len() as f64)),
-        "min_over_time" => over_time(a, 0, ctx, name, false, |s, _| {
-            Some(pick(&s.points, |cur, best| cur < best || best.is_nan()))
-        }),
-        "max_over_time" => over_time(a, 0, ctx, name, false, |s, _| {
-            Some(pick(&s.points, |cur, best| cur > best || best.is_nan()))
-        }),
+        "min_over_time" => over_time(a, 0, ctx, name, false, |s, _| Some(pick(&s.points, |cur, best| cur < best || best.is_nan()))),
+        "max_over_time" => over_time(a, 0, ctx, name, false, |s, _| Some(pick(&s.points, |cur, best| cur > best || best.is_nan()))),
         "last_over_time" => over_time(a, 0, ctx, name, true, |s, _| s.points.last().map(|p| p.v)),
         "first_over_time" => over_time(a, 0, ctx, name, true, |s, _| s.points.first().map(|p| p.v)),
         "stdvar_over_time" => over_time(a, 0, ctx, name, false, |s, _| Some(variance(&s.points))),
-        "stddev_over_time" => over_time(a, 0, ctx, name, false, |s, _| {
-            Some(variance(&s.points).sqrt())
-        }),
+        "stddev_over_time" => over_time(a, 0, ctx, name, false, |s, _| Some(variance(&s.points).sqrt())),
         "quantile_over_time" => {
             let q = scalar_arg(a, 0, name)?;
             over_time(a, 1, ctx, name, false, move |s, annos| {
@@ -243,7 +211,6 @@ pub fn call(name: &str, args: Vec<Value>, ctx: &mut FnContext<'_>) -> Result<Val
 
         // Experimental in Prometheus 3 and therefore off by default there.
         "double_exponential_smoothing"
-        | "holt_winters"
         | "mad_over_time"
         | "sort_by_label"
         | "sort_by_label_desc"
@@ -259,12 +226,8 @@ pub fn call(name: &str, args: Vec<Value>, ctx: &mut FnContext<'_>) -> Result<Val
         | "range"
         | "min_of"
         | "max_of"
-        | "start_timestamp" => Err(EvalError::exec(format!(
-            "function \"{name}\" is not enabled"
-        ))),
-        _ => Err(EvalError::exec(format!(
-            "unknown function with name \"{name}\""
-        ))),
+        | "start_timestamp" => Err(EvalError::exec(format!("function \"{name}\" is not enabled"))),
+        _ => Err(EvalError::exec(format!("unknown function with name \"{name}\""))),
     }
 }
 
@@ -273,15 +236,10 @@ pub fn call(name: &str, args: Vec<Value>, ctx: &mut FnContext<'_>) -> Result<Val
 
 fn arg_error(name: &str, i: usize, want: &str, got: Option<&Value>) -> EvalError {
     match got {
-        Some(v) => EvalError::exec(format!(
-            "expected type {want} in call to function \"{name}\" (argument {}), got {}",
-            i + 1,
-            v.type_name()
-        )),
-        None => EvalError::exec(format!(
-            "missing argument {} of type {want} in call to function \"{name}\"",
-            i + 1
-        )),
+        Some(v) => {
+            EvalError::exec(format!("expected type {want} in call to function \"{name}\" (argument {}), got {}", i + 1, v.type_name()))
+        }
+        None => EvalError::exec(format!("missing argument {} of type {want} in call to function \"{name}\"", i + 1)),
     }
 }
 
@@ -307,12 +265,7 @@ fn scalar_arg(args: &[Value], i: usize, name: &str) -> Result<f64, EvalError> {
 }
 
 /// A string argument: its evaluated value, or else the literal as parsed.
-fn string_arg(
-    args: &[Value],
-    i: usize,
-    ctx: &FnContext<'_>,
-    name: &str,
-) -> Result<String, EvalError> {
+fn string_arg(args: &[Value], i: usize, ctx: &FnContext<'_>, name: &str) -> Result<String, EvalError> {
     if let Some(Value::String { v, .. }) = args.get(i) {
         return Ok(v.clone());
     }
@@ -350,10 +303,7 @@ fn system_time_ms(t: &SystemTime) -> i64 {
 
 /// The range-vector argument's selector or subquery, if any.
 fn range_arg<'e>(ctx: &FnContext<'e>) -> Option<&'e Expr> {
-    ctx.args
-        .iter()
-        .map(|e| unwrap_parens(e))
-        .find(|e| matches!(e, Expr::MatrixSelector(_) | Expr::Subquery(_)))
+    ctx.args.iter().map(|e| unwrap_parens(e)).find(|e| matches!(e, Expr::MatrixSelector(_) | Expr::Subquery(_)))
 }
 
 /// The end of the range-vector argument's window (inclusive), in ms.
@@ -396,23 +346,10 @@ fn ms_to_seconds(ms: i64) -> f64 {
 // Instant-vector functions.
 
 /// Applies `f` to every sample; the result loses its metric name.
-fn map_floats(
-    args: &mut [Value],
-    ctx: &FnContext<'_>,
-    f: impl Fn(f64) -> f64,
-) -> Result<Value, EvalError> {
+fn map_floats(args: &mut [Value], ctx: &FnContext<'_>, f: impl Fn(f64) -> f64) -> Result<Value, EvalError> {
     let v = take_vector(args, 0, "function")?;
     let ts = ctx.ts;
-    Ok(Value::Vector(
-        v.into_iter()
-            .map(|s| Sample {
-                metric: s.metric,
-                t: ts,
-                v: f(s.v),
-                drop_name: true,
-            })
-            .collect(),
-    ))
+    Ok(Value::Vector(v.into_iter().map(|s| Sample { metric: s.metric, t: ts, v: f(s.v), drop_name: true }).collect()))
 }
 
 fn sgn(v: f64) -> f64 {
@@ -599,13 +536,8 @@ fn civil_from_unix(secs: i64) -> Civil {
     let day = (m5 % 153) / 5 + 1;
     let jan_feb = u64::from(ayday >= 306);
     let leap = cyear % 4 == 0 && (cyear != 0 || century % 4 == 0);
-    let year = (century.wrapping_mul(100).wrapping_sub(EPOCH_YEARS) as i64)
-        .wrapping_add((cyear + jan_feb) as i64);
-    let yday = if jan_feb == 1 {
-        ayday + 60 - 365
-    } else {
-        ayday + 60 + u64::from(leap)
-    };
+    let year = (century.wrapping_mul(100).wrapping_sub(EPOCH_YEARS) as i64).wrapping_add((cyear + jan_feb) as i64);
+    let yday = if jan_feb == 1 { ayday + 60 - 365 } else { ayday + 60 + u64::from(leap) };
     Civil {
         year,
         month: (amonth - 12 * jan_feb) as u32,
@@ -635,42 +567,22 @@ fn days_in_month(year: i64, month: u32) -> u32 {
 /// becoming the minimum int64.
 fn go_f64_to_i64(f: f64) -> i64 {
     const TWO_63: f64 = 9_223_372_036_854_775_808.0;
-    if f.is_nan() || !(-TWO_63..TWO_63).contains(&f) {
-        i64::MIN
-    } else {
-        f as i64
-    }
+    if f.is_nan() || !(-TWO_63..TWO_63).contains(&f) { i64::MIN } else { f as i64 }
 }
 
 /// RFC 3339 in UTC with second precision, as Go formats it.
 fn rfc3339(secs: i64) -> String {
     let c = civil_from_unix(secs);
-    let year = if c.year < 0 {
-        format!("-{:04}", c.year.unsigned_abs())
-    } else {
-        format!("{:04}", c.year)
-    };
-    format!(
-        "{year}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        c.month, c.day, c.hour, c.minute, c.second
-    )
+    let year = if c.year < 0 { format!("-{:04}", c.year.unsigned_abs()) } else { format!("{:04}", c.year) };
+    format!("{year}-{:02}-{:02}T{:02}:{:02}:{:02}Z", c.month, c.day, c.hour, c.minute, c.second)
 }
 
 /// A calendar function: over its argument's values (seconds since the
 /// epoch), or over the evaluation time when called without one.
-fn date_fn(
-    args: &mut [Value],
-    ctx: &FnContext<'_>,
-    name: &str,
-    f: impl Fn(&Civil) -> f64,
-) -> Result<Value, EvalError> {
+fn date_fn(args: &mut [Value], ctx: &FnContext<'_>, name: &str, f: impl Fn(&Civil) -> f64) -> Result<Value, EvalError> {
     if args.is_empty() {
         let c = civil_from_unix(ctx.ts / 1000);
-        return Ok(Value::Vector(vec![Sample::new(
-            Labels::empty(),
-            ctx.ts,
-            f(&c),
-        )]));
+        return Ok(Value::Vector(vec![Sample::new(Labels::empty(), ctx.ts, f(&c))]));
     }
     let v = take_vector(args, 0, name)?;
     let ts = ctx.ts;
@@ -678,12 +590,7 @@ fn date_fn(
         v.into_iter()
             .map(|s| {
                 let c = civil_from_unix(go_f64_to_i64(s.v));
-                Sample {
-                    metric: s.metric,
-                    t: ts,
-                    v: f(&c),
-                    drop_name: true,
-                }
+                Sample { metric: s.metric, t: ts, v: f(&c), drop_name: true }
             })
             .collect(),
     ))
@@ -704,11 +611,7 @@ fn duplicate_labelset_error() -> EvalError {
 
 fn check_unique(v: &[Sample]) -> Result<(), EvalError> {
     let mut seen = std::collections::HashSet::with_capacity(v.len());
-    if v.iter().all(|s| seen.insert(&s.metric)) {
-        Ok(())
-    } else {
-        Err(duplicate_labelset_error())
-    }
+    if v.iter().all(|s| seen.insert(&s.metric)) { Ok(()) } else { Err(duplicate_labelset_error()) }
 }
 
 /// Sets `dst` on every sample; writing `__name__` keeps the name for good.
@@ -727,15 +630,10 @@ fn label_replace(args: &mut [Value], ctx: &FnContext<'_>) -> Result<Value, EvalE
     let repl = string_arg(args, 2, ctx, NAME)?;
     let src = string_arg(args, 3, ctx, NAME)?;
     let pattern = string_arg(args, 4, ctx, NAME)?;
-    let re = Regex::new(&format!("^(?s:{pattern})$")).map_err(|_| {
-        EvalError::exec(format!(
-            "invalid regular expression in label_replace(): {pattern}"
-        ))
-    })?;
+    let re = Regex::new(&format!("^(?s:{pattern})$"))
+        .map_err(|_| EvalError::exec(format!("invalid regular expression in label_replace(): {pattern}")))?;
     if !valid_label_name(&dst) {
-        return Err(EvalError::exec(format!(
-            "invalid destination label name in label_replace(): {dst}"
-        )));
+        return Err(EvalError::exec(format!("invalid destination label name in label_replace(): {dst}")));
     }
     let mut v = take_vector(args, 0, NAME)?;
     for s in &mut v {
@@ -772,10 +670,7 @@ fn go_expand(re: &Regex, template: &str, caps: &Captures<'_>) -> String {
         rest = after;
         let group = match ref_number(name) {
             Some(n) => caps.get(n),
-            None => re
-                .capture_names()
-                .position(|n| n == Some(name))
-                .and_then(|i| caps.get(i)),
+            None => re.capture_names().position(|n| n == Some(name)).and_then(|i| caps.get(i)),
         };
         if let Some(m) = group {
             out.push_str(m.as_str());
@@ -791,20 +686,13 @@ fn expand_ref(s: &str) -> Option<(&str, &str)> {
         Some(b) => (b, true),
         None => (s, false),
     };
-    let end = body
-        .char_indices()
-        .find(|&(_, c)| !(c.is_alphabetic() || c.is_numeric() || c == '_'))
-        .map_or(body.len(), |(i, _)| i);
+    let end = body.char_indices().find(|&(_, c)| !(c.is_alphabetic() || c.is_numeric() || c == '_')).map_or(body.len(), |(i, _)| i);
     if end == 0 {
         return None;
     }
     let name = &body[..end];
     let after = &body[end..];
-    if braced {
-        after.strip_prefix('}').map(|a| (name, a))
-    } else {
-        Some((name, after))
-    }
+    if braced { after.strip_prefix('}').map(|a| (name, a)) } else { Some((name, after)) }
 }
 
 /// A group number: decimal, no leading zero, below 1e8 (Go's limits).
@@ -830,25 +718,17 @@ fn label_join(args: &mut [Value], ctx: &FnContext<'_>) -> Result<Value, EvalErro
     for i in 3..args.len().max(ctx.args.len()) {
         let src = string_arg(args, i, ctx, NAME)?;
         if !valid_label_name(&src) {
-            return Err(EvalError::exec(format!(
-                "invalid source label name in label_join(): {src}"
-            )));
+            return Err(EvalError::exec(format!("invalid source label name in label_join(): {src}")));
         }
         srcs.push(src);
     }
     if !valid_label_name(&dst) {
-        return Err(EvalError::exec(format!(
-            "invalid destination label name in label_join(): {dst}"
-        )));
+        return Err(EvalError::exec(format!("invalid destination label name in label_join(): {dst}")));
     }
     let mut v = take_vector(args, 0, NAME)?;
     for s in &mut v {
         s.t = ctx.ts;
-        let joined = srcs
-            .iter()
-            .map(|l| s.metric.get(l))
-            .collect::<Vec<_>>()
-            .join(&sep);
+        let joined = srcs.iter().map(|l| s.metric.get(l)).collect::<Vec<_>>().join(&sep);
         relabel(s, &dst, joined);
     }
     check_unique(&v)?;
@@ -878,25 +758,14 @@ fn over_time(
         }
         if let Some(v) = f(&s, ctx.annotations) {
             let drop_name = if keep_name { s.drop_name } else { true };
-            out.push(Sample {
-                metric: s.metric,
-                t: ctx.ts,
-                v,
-                drop_name,
-            });
+            out.push(Sample { metric: s.metric, t: ctx.ts, v, drop_name });
         }
     }
     Ok(Value::Vector(out))
 }
 
 /// `rate`, `increase` and `delta`.
-fn extrapolated(
-    args: &mut [Value],
-    ctx: &mut FnContext<'_>,
-    name: &str,
-    is_counter: bool,
-    is_rate: bool,
-) -> Result<Value, EvalError> {
+fn extrapolated(args: &mut [Value], ctx: &mut FnContext<'_>, name: &str, is_counter: bool, is_rate: bool) -> Result<Value, EvalError> {
     let end = window_end(ctx);
     let range = window_range(ctx);
     let start = end.wrapping_sub(range);
@@ -904,11 +773,7 @@ fn extrapolated(
         let v = extrapolated_rate(&s.points, start, end, range, is_counter, is_rate)?;
         if is_counter {
             let metric = s.metric.metric_name();
-            if !metric.is_empty()
-                && !["_total", "_sum", "_count", "_bucket"]
-                    .iter()
-                    .any(|x| metric.ends_with(x))
-            {
+            if !metric.is_empty() && !["_total", "_sum", "_count", "_bucket"].iter().any(|x| metric.ends_with(x)) {
                 annos.info(format!(
                     "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {}",
                     go_quote(metric)
@@ -924,14 +789,7 @@ fn extrapolated(
 /// sample intervals of an edge, otherwise by half an interval (the series
 /// presumably starts or ends inside the window). Counters are corrected for
 /// resets and never extrapolated below zero.
-fn extrapolated_rate(
-    points: &[Point],
-    start: i64,
-    end: i64,
-    range_ms: i64,
-    is_counter: bool,
-    is_rate: bool,
-) -> Option<f64> {
+fn extrapolated_rate(points: &[Point], start: i64, end: i64, range_ms: i64, is_counter: bool, is_rate: bool) -> Option<f64> {
     let (first, last) = (points.first()?, points.last()?);
     if points.len() < 2 {
         return None;
@@ -1044,10 +902,7 @@ fn linear_regression(points: &[Point], intercept_t: i64) -> (f64, f64) {
 
 /// How often the value changed (NaN to NaN is no change).
 fn changes(points: &[Point]) -> f64 {
-    points
-        .windows(2)
-        .filter(|w| w[1].v != w[0].v && !(w[1].v.is_nan() && w[0].v.is_nan()))
-        .count() as f64
+    points.windows(2).filter(|w| w[1].v != w[0].v && !(w[1].v.is_nan() && w[0].v.is_nan())).count() as f64
 }
 
 /// How often the value decreased.
@@ -1078,11 +933,7 @@ fn avg(points: &[Point]) -> f64 {
         let q = (count - 1.0) / count;
         (mean, c) = kahan_inc(p.v / count, q * mean, q * c);
     }
-    if incremental {
-        mean + c
-    } else {
-        sum / count + c / count
-    }
+    if incremental { mean + c } else { sum / count + c / count }
 }
 
 fn sum(points: &[Point]) -> f64 {
@@ -1138,10 +989,7 @@ fn quantile(q: f64, values: &mut [f64]) -> f64 {
 }
 
 fn invalid_quantile_warning(q: f64) -> String {
-    format!(
-        "PromQL warning: quantile value should be between 0 and 1, got {}",
-        go_fmt_g(q, None)
-    )
+    format!("PromQL warning: quantile value should be between 0 and 1, got {}", go_fmt_g(q, None))
 }
 
 // ---------------------------------------------------------------------------
@@ -1167,10 +1015,7 @@ fn group_buckets(v: Vec<Sample>, annos: &mut Annotations) -> Vec<(Labels, Vec<Bu
     for s in v {
         let le = s.metric.get(BUCKET_LABEL);
         let Some(upper) = parse_go_float(le) else {
-            let mut msg = format!(
-                "PromQL warning: bucket label \"le\" is missing or has a malformed value of {}",
-                go_quote(le)
-            );
+            let mut msg = format!("PromQL warning: bucket label \"le\" is missing or has a malformed value of {}", go_quote(le));
             let metric = s.metric.metric_name();
             if !metric.is_empty() {
                 msg.push_str(&format!(" for metric name {}", go_quote(metric)));
@@ -1253,11 +1098,7 @@ fn ensure_monotonic(buckets: &mut [Bucket]) -> Option<Forced> {
         }
         if curr < prev {
             b.count = prev;
-            let f = forced.get_or_insert(Forced {
-                min_bucket: f64::INFINITY,
-                max_bucket: f64::NEG_INFINITY,
-                max_diff: 0.0,
-            });
+            let f = forced.get_or_insert(Forced { min_bucket: f64::INFINITY, max_bucket: f64::NEG_INFINITY, max_diff: 0.0 });
             if b.upper < f.min_bucket {
                 f.min_bucket = b.upper;
             }
@@ -1302,10 +1143,7 @@ fn bucket_quantile(q: f64, buckets: &mut Vec<Bucket>) -> (f64, Option<Forced>) {
         return (f64::NAN, forced);
     }
     let mut rank = q * observations;
-    let b = buckets[..n - 1]
-        .iter()
-        .position(|b| b.count >= rank)
-        .unwrap_or(n - 1);
+    let b = buckets[..n - 1].iter().position(|b| b.count >= rank).unwrap_or(n - 1);
     let v = if b == n - 1 {
         buckets[n - 2].upper
     } else if b == 0 && buckets[0].upper <= 0.0 {
@@ -1342,11 +1180,7 @@ fn bucket_fraction(lower: f64, upper: f64, buckets: &mut Vec<Bucket>) -> f64 {
     let (mut rank, mut lower_rank, mut upper_rank) = (0.0, 0.0, 0.0);
     let (mut lower_set, mut upper_set) = (false, false);
     // With only positive bounds the lowest bucket starts at 0.
-    let mut lower_bound = if buckets[0].upper <= 0.0 {
-        f64::NEG_INFINITY
-    } else {
-        0.0
-    };
+    let mut lower_bound = if buckets[0].upper <= 0.0 { f64::NEG_INFINITY } else { 0.0 };
     for (i, b) in buckets.iter().enumerate() {
         if i > 0 {
             lower_bound = buckets[i - 1].upper;
@@ -1405,12 +1239,7 @@ fn histogram_quantile(args: &mut [Value], ctx: &mut FnContext<'_>) -> Result<Val
         if let Some(f) = forced {
             add_monotonicity_info(ctx.annotations, metric.metric_name(), ctx.ts, f);
         }
-        out.push(Sample {
-            metric,
-            t: ctx.ts,
-            v: value,
-            drop_name: true,
-        });
+        out.push(Sample { metric, t: ctx.ts, v: value, drop_name: true });
     }
     Ok(Value::Vector(out))
 }
@@ -1423,12 +1252,7 @@ fn histogram_fraction(args: &mut [Value], ctx: &mut FnContext<'_>) -> Result<Val
     let mut out = Vec::new();
     for (metric, mut buckets) in group_buckets(v, ctx.annotations) {
         let value = bucket_fraction(lower, upper, &mut buckets);
-        out.push(Sample {
-            metric,
-            t: ctx.ts,
-            v: value,
-            drop_name: true,
-        });
+        out.push(Sample { metric, t: ctx.ts, v: value, drop_name: true });
     }
     Ok(Value::Vector(out))
 }
@@ -1455,9 +1279,7 @@ fn add_monotonicity_info(annos: &mut Annotations, metric: &str, ts: i64, f: Forc
         to: time,
     };
     let existing = annos.infos.iter().position(|m| m.starts_with(&marker));
-    if let Some(prev) =
-        existing.and_then(|i| MonotonicityInfo::parse(&annos.infos[i][marker.len()..]))
-    {
+    if let Some(prev) = existing.and_then(|i| MonotonicityInfo::parse(&annos.infos[i][marker.len()..])) {
         info.min_bucket = info.min_bucket.min(prev.min_bucket);
         info.max_bucket = info.max_bucket.max(prev.max_bucket);
         info.max_diff = info.max_diff.max(prev.max_diff);
@@ -1540,11 +1362,7 @@ fn parse_go_float(s: &str) -> Option<f64> {
     if body.len() > 2 && (body.starts_with("0x") || body.starts_with("0X")) {
         return parse_hex_float(&body[2..]).map(signed);
     }
-    if body.is_empty()
-        || !body
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
-    {
+    if body.is_empty() || body.starts_with(['+', '-']) || !body.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b)) {
         return None;
     }
     let v: f64 = body.parse().ok()?;
@@ -1683,13 +1501,7 @@ fn go_fmt_g(f: f64, prec: Option<usize>) -> String {
     if neg {
         out.push('-');
     }
-    let digit = |i: i64| -> char {
-        if i >= 0 && i < nd {
-            digits[i as usize] as char
-        } else {
-            '0'
-        }
-    };
+    let digit = |i: i64| -> char { if i >= 0 && i < nd { digits[i as usize] as char } else { '0' } };
     if exp < -4 || exp >= eprec {
         if p > nd {
             p = nd;
@@ -1756,4 +1568,1146 @@ fn go_quote(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use promql_parser::parser;
+
+    const MIN: i64 = 60_000;
+
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
+        Labels::from_pairs(pairs.iter().copied())
+    }
+
+    /// Points every `step` ms from 0, like a test script's `load`; NaN in
+    /// `values` is a sample, `None` a gap.
+    fn load(step: i64, values: &[Option<f64>]) -> Vec<Point> {
+        values.iter().enumerate().filter_map(|(i, v)| v.map(|v| Point::new(i as i64 * step, v))).collect()
+    }
+
+    /// `start + k*inc` for k in 0..=n, like `start+incxn`.
+    fn ramp(start: f64, inc: f64, n: usize) -> Vec<Option<f64>> {
+        (0..=n).map(|k| Some(start + inc * k as f64)).collect()
+    }
+
+    fn some(values: &[f64]) -> Vec<Option<f64>> {
+        values.iter().copied().map(Some).collect()
+    }
+
+    /// The range-vector window `(end - range, end]` of `points`.
+    fn cut(points: &[Point], end: i64, range: i64) -> Vec<Point> {
+        points.iter().copied().filter(|p| p.t > end - range && p.t <= end).collect()
+    }
+
+    fn matrix(series: Vec<(Labels, Vec<Point>)>) -> Value {
+        Value::Matrix(
+            series.into_iter().filter(|(_, p)| !p.is_empty()).map(|(metric, points)| Series { metric, points, drop_name: false }).collect(),
+        )
+    }
+
+    fn vector(samples: Vec<(Labels, f64)>) -> Value {
+        Value::Vector(samples.into_iter().map(|(m, v)| Sample::new(m, 0, v)).collect())
+    }
+
+    fn scalar(v: f64) -> Value {
+        Value::Scalar { t: 0, v }
+    }
+
+    fn string(v: &str) -> Value {
+        Value::String { t: 0, v: v.to_string() }
+    }
+
+    /// Calls the function of `query` (a call expression) at `ts` with the
+    /// given argument values, the way the engine would.
+    fn run(query: &str, ts: i64, args: Vec<Value>) -> (Result<Value, EvalError>, Annotations) {
+        let expr = parser::parse(query).expect("query parses");
+        let Expr::Call(c) = unwrap_parens(&expr) else {
+            panic!("not a call: {query}");
+        };
+        let range_ms = c
+            .args
+            .args
+            .iter()
+            .map(|a| match unwrap_parens(a) {
+                Expr::MatrixSelector(m) => duration_ms(&m.range),
+                Expr::Subquery(s) => duration_ms(&s.range),
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0);
+        let mut annotations = Annotations::default();
+        let mut ctx = FnContext { ts, range_ms, args: &c.args.args, annotations: &mut annotations };
+        let res = call(c.func.name, args, &mut ctx);
+        (res, annotations)
+    }
+
+    /// The output as (labels, value, drop_name), sorted by labels.
+    fn samples(res: Result<Value, EvalError>) -> Vec<(Labels, f64, bool)> {
+        match res {
+            Ok(Value::Vector(v)) => {
+                let mut out: Vec<_> = v.into_iter().map(|s| (s.metric, s.v, s.drop_name)).collect();
+                out.sort_by(|a, b| a.0.cmp(&b.0));
+                out
+            }
+            other => panic!("expected a vector, got {other:?}"),
+        }
+    }
+
+    fn values(res: Result<Value, EvalError>) -> Vec<f64> {
+        samples(res).into_iter().map(|s| s.1).collect()
+    }
+
+    fn one(res: Result<Value, EvalError>) -> f64 {
+        let v = values(res);
+        assert_eq!(v.len(), 1, "expected one sample, got {v:?}");
+        v[0]
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a.is_nan() && b.is_nan()) || a == b || ((a - b) / b).abs() < 1e-12
+    }
+
+    fn assert_close(got: f64, want: f64) {
+        assert!(close(got, want), "got {got}, want {want}");
+    }
+
+    fn exec_err(res: Result<Value, EvalError>) -> String {
+        match res {
+            Err(EvalError::Execution(m)) => m,
+            other => panic!("expected an execution error, got {other:?}"),
+        }
+    }
+
+    // --- rate, increase, delta ------------------------------------------
+
+    #[test]
+    fn increase_extrapolates_to_the_window_and_stops_at_zero() {
+        let step = 5 * MIN;
+        let mut bar = ramp(0.0, 18.0, 5);
+        bar.extend(ramp(0.0, 18.0, 5));
+        let data = [
+            ("/foo", load(step, &ramp(0.0, 10.0, 10))),
+            ("/bar", load(step, &bar)),
+            ("/dings", load(step, &ramp(10.0, 10.0, 10))),
+            ("/bumms", load(step, &ramp(1.0, 10.0, 10))),
+        ];
+        for (range, want) in [("50m", [100.0, 160.0, 100.0, 100.0]), ("100m", [100.0, 162.0, 105.0, 101.0])] {
+            let r = parser::parse(&format!("x[{range}]")).map(|_| ()).ok();
+            assert!(r.is_some());
+            let range_ms = if range == "50m" { 50 * MIN } else { 100 * MIN };
+            for ((path, pts), want) in data.iter().zip(want) {
+                let m = matrix(vec![(labels(&[("__name__", "http_requests_total"), ("path", path)]), cut(pts, 50 * MIN, range_ms))]);
+                let (res, annos) = run(&format!("increase(http_requests_total[{range}])"), 50 * MIN, vec![m]);
+                let out = samples(res);
+                assert_close(out[0].1, want);
+                assert!(out[0].2, "increase drops the metric name");
+                assert!(annos.infos.is_empty(), "{annos:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn increase_adds_back_counter_resets() {
+        let pts = load(5 * MIN, &some(&[0.0, 1.0, 2.0, 3.0, 2.0, 3.0, 4.0]));
+        let m = matrix(vec![(labels(&[("__name__", "c_total")]), cut(&pts, 30 * MIN, 30 * MIN))]);
+        assert_close(one(run("increase(c_total[30m])", 30 * MIN, vec![m]).0), 7.0);
+    }
+
+    #[test]
+    fn rate_limits_left_extrapolation_by_the_zero_point() {
+        let step = 4 * MIN;
+        let want_10m = [0.5, 0.55, 0.6, 0.6, 0.6, 0.6];
+        for (k, want) in want_10m.iter().enumerate() {
+            let pts = load(step, &ramp(60.0 * k as f64, 240.0, 10));
+            let m = matrix(vec![(labels(&[("__name__", "z_total")]), cut(&pts, 10 * MIN, 20 * MIN))]);
+            assert_close(one(run("rate(z_total[20m])", 10 * MIN, vec![m]).0), *want);
+            let m = matrix(vec![(labels(&[("__name__", "z_total")]), cut(&pts, 50 * MIN, 20 * MIN))]);
+            assert_close(one(run("rate(z_total[20m])", 50 * MIN, vec![m]).0), 0.6);
+        }
+    }
+
+    #[test]
+    fn rate_handles_resets_and_short_windows() {
+        let mut middle = ramp(0.0, 27.0, 4);
+        middle.extend(ramp(0.0, 27.0, 5));
+        let pts = load(5 * MIN, &middle);
+        let m = matrix(vec![(labels(&[("__name__", "m_total")]), cut(&pts, 50 * MIN, 50 * MIN))]);
+        assert_close(one(run("rate(m_total[50m])", 50 * MIN, vec![m]).0), 0.08);
+
+        let mut end = ramp(0.0, 10.0, 9);
+        end.extend(some(&[0.0, 10.0]));
+        let pts = load(5 * MIN, &end);
+        // One sample in the window: nothing.
+        let m = matrix(vec![(labels(&[("__name__", "e_total")]), cut(&pts, 50 * MIN, 5 * MIN))]);
+        assert!(values(run("rate(e_total[5m])", 50 * MIN, vec![m]).0).is_empty());
+        let m = matrix(vec![(labels(&[("__name__", "e_total")]), cut(&pts, 50 * MIN, 6 * MIN))]);
+        assert_close(one(run("rate(e_total[6m])", 50 * MIN, vec![m]).0), 0.0);
+    }
+
+    #[test]
+    fn rate_window_follows_offset_and_at() {
+        let pts = load(5 * MIN, &ramp(0.0, 10.0, 10));
+        let m = || matrix(vec![(labels(&[("__name__", "o_total"), ("x", "a")]), cut(&pts, 45 * MIN, 10 * MIN))]);
+        let (res, _) = run("rate(o_total[10m] offset 5m)", 50 * MIN, vec![m()]);
+        assert_close(one(res), 0.03333333333333333);
+        // The same window through `@`, evaluated at some other time.
+        let (res, _) = run("rate(o_total[10m] @ 2700)", 0, vec![m()]);
+        assert_close(one(res), 0.03333333333333333);
+        let (res, _) = run("rate((o_total[10m] @ 3000 offset 5m))", 7 * MIN, vec![m()]);
+        assert_close(one(res), 0.03333333333333333);
+    }
+
+    #[test]
+    fn rate_flags_names_that_do_not_look_like_counters() {
+        let pts = load(MIN, &ramp(0.0, 1.0, 5));
+        let m = matrix(vec![(labels(&[("__name__", "requests")]), cut(&pts, 5 * MIN, 5 * MIN))]);
+        let (_, annos) = run("rate(requests[5m])", 5 * MIN, vec![m]);
+        assert_eq!(
+            annos.infos,
+            ["PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"requests\""]
+        );
+        let m = matrix(vec![(labels(&[("__name__", "requests")]), cut(&pts, 5 * MIN, 5 * MIN))]);
+        let (_, annos) = run("delta(requests[5m])", 5 * MIN, vec![m]);
+        assert!(annos.infos.is_empty());
+    }
+
+    #[test]
+    fn delta_is_not_corrected_for_resets() {
+        let pts = load(5 * MIN, &some(&[200.0, 150.0, 100.0, 50.0, 0.0]));
+        let m = matrix(vec![(labels(&[("path", "/bar")]), cut(&pts, 20 * MIN, 20 * MIN))]);
+        assert_close(one(run("delta(x[20m])", 20 * MIN, vec![m]).0), -200.0);
+    }
+
+    #[test]
+    fn irate_and_idelta_use_the_last_two_samples() {
+        let pts = load(5 * MIN, &some(&[0.0, 50.0, 100.0, 50.0]));
+        let m = || matrix(vec![(labels(&[("path", "/bar")]), cut(&pts, 15 * MIN, 20 * MIN))]);
+        assert_close(one(run("idelta(x[20m])", 15 * MIN, vec![m()]).0), -50.0);
+        // A reset: the rate counts from zero.
+        assert_close(one(run("irate(x[20m])", 15 * MIN, vec![m()]).0), 50.0 / 300.0);
+
+        let nan = load(5 * MIN, &some(&[1.0, f64::NAN, f64::NAN, 5.0, 11.0]));
+        let at = |ts: i64, f: &str| {
+            let m = matrix(vec![(Labels::empty(), cut(&nan, ts, 15 * MIN + 1000))]);
+            values(run(&format!("{f}(x[15m1s])"), ts, vec![m]).0)
+        };
+        assert!(at(0, "irate").is_empty());
+        assert!(at(5 * MIN, "irate")[0].is_nan());
+        assert!(at(15 * MIN, "irate")[0].is_nan());
+        assert_close(at(20 * MIN, "irate")[0], 0.02);
+        assert_close(at(20 * MIN, "idelta")[0], 6.0);
+    }
+
+    // --- deriv, predict_linear ------------------------------------------
+
+    fn reset_middle() -> Vec<Point> {
+        let mut v = ramp(0.0, 10.0, 4);
+        v.extend(ramp(0.0, 10.0, 5));
+        load(5 * MIN, &v)
+    }
+
+    #[test]
+    fn deriv_is_the_least_squares_slope() {
+        let pts = reset_middle();
+        let m = matrix(vec![(Labels::empty(), cut(&pts, 50 * MIN, 100 * MIN))]);
+        assert_close(one(run("deriv(x[100m])", 50 * MIN, vec![m]).0), 0.010606060606060607);
+
+        let pts = load(5 * MIN, &ramp(0.0, 80.0, 10));
+        let m = matrix(vec![(Labels::empty(), cut(&pts, 50 * MIN, 50 * MIN))]);
+        assert_close(one(run("deriv(x[50m])", 50 * MIN, vec![m]).0), 0.26666666666666666);
+
+        let mut inf = some(&[f64::NEG_INFINITY]);
+        inf.extend(ramp(0.0, 80.0, 10));
+        inf.push(Some(f64::INFINITY));
+        let pts = load(5 * MIN, &inf);
+        let m = matrix(vec![(Labels::empty(), cut(&pts, 100 * MIN, 100 * MIN))]);
+        assert!(one(run("deriv(x[100m])", 100 * MIN, vec![m]).0).is_nan());
+
+        // A single point has no slope.
+        let m = matrix(vec![(Labels::empty(), vec![Point::new(0, 1.0)])]);
+        assert!(values(run("deriv(x[1m])", 0, vec![m]).0).is_empty());
+    }
+
+    #[test]
+    fn predict_linear_extrapolates_from_the_evaluation_time() {
+        let pts = reset_middle();
+        let m = matrix(vec![(Labels::empty(), cut(&pts, 50 * MIN, 50 * MIN))]);
+        let (res, annos) = run("predict_linear(x[50m], 3600)", 50 * MIN, vec![m, scalar(3600.0)]);
+        assert_close(one(res), 70.0);
+        assert!(annos.infos.is_empty() && annos.warnings.is_empty());
+        // `@ 3000` fixes the window, not the point the prediction starts from.
+        for (ts, want) in [(50 * MIN, 76.81818181818181), (10 * MIN, 51.36363636363637), (70 * MIN, 89.54545454545455)] {
+            let m = matrix(vec![(Labels::empty(), cut(&pts, 50 * MIN, 55 * MIN))]);
+            let (res, _) = run("predict_linear(x[55m] @ 3000, 3600)", ts, vec![m, scalar(3600.0)]);
+            assert_close(one(res), want);
+        }
+        // Constant input: flat prediction; infinite constant input: NaN.
+        let flat = matrix(vec![(Labels::empty(), vec![Point::new(0, 3.0), Point::new(MIN, 3.0)])]);
+        assert_close(one(run("predict_linear(x[5m], 60)", MIN, vec![flat, scalar(60.0)]).0), 3.0);
+        let inf = matrix(vec![(Labels::empty(), vec![Point::new(0, f64::INFINITY), Point::new(MIN, f64::INFINITY)])]);
+        assert!(one(run("predict_linear(x[5m], 60)", MIN, vec![inf, scalar(60.0)]).0).is_nan());
+    }
+
+    // --- changes, resets --------------------------------------------------
+
+    #[test]
+    fn changes_and_resets_count_transitions() {
+        let foo = load(5 * MIN, &some(&[1.0, 2.0, 3.0, 0.0, 1.0, 0.0, 0.0, 1.0, 2.0, 0.0]));
+        let m = |r| matrix(vec![(labels(&[("path", "/foo")]), cut(&foo, 50 * MIN, r))]);
+        assert_close(one(run("changes(x[50m])", 50 * MIN, vec![m(50 * MIN)]).0), 7.0);
+        assert_close(one(run("resets(x[50m])", 50 * MIN, vec![m(50 * MIN)]).0), 3.0);
+        assert_close(one(run("resets(x[20m])", 50 * MIN, vec![m(20 * MIN)]).0), 1.0);
+        assert!(values(run("resets(x[5m])", 50 * MIN, vec![m(5 * MIN)]).0).is_empty());
+
+        let nan = load(5 * MIN, &some(&[0.0, f64::NAN, 0.0]));
+        let all_nan = load(5 * MIN, &some(&[f64::NAN, f64::NAN, f64::NAN]));
+        let m = matrix(vec![(labels(&[("a", "c")]), nan), (labels(&[("a", "b")]), all_nan)]);
+        let out = samples(run("changes(x[20m])", 15 * MIN, vec![m]).0);
+        assert_eq!(out.iter().map(|s| s.1).collect::<Vec<_>>(), [0.0, 2.0]);
+    }
+
+    // --- *_over_time --------------------------------------------------------
+
+    fn over(f: &str, pts: Vec<Point>) -> f64 {
+        let m = matrix(vec![(labels(&[("__name__", "m")]), pts)]);
+        let out = samples(run(&format!("{f}(m[1m])"), MIN, vec![m]).0);
+        assert_eq!(out.len(), 1);
+        out[0].1
+    }
+
+    fn pts(values: &[f64]) -> Vec<Point> {
+        load(10_000, &some(values))
+    }
+
+    #[test]
+    #[allow(clippy::excessive_precision)] // the value Prometheus' own tests use
+    fn avg_and_sum_over_time_survive_extreme_values() {
+        let big = 9.988465674311579e+307;
+        assert_close(over("avg_over_time", pts(&[big, big])), big);
+        assert_eq!(over("sum_over_time", pts(&[big, big])), f64::INFINITY);
+        assert_close(over("avg_over_time", pts(&[-big, -big, -big])), -big);
+        assert_eq!(over("avg_over_time", pts(&[-big, big])), 0.0);
+        assert_eq!(over("sum_over_time", pts(&[1.0, 1e100, 1.0, -1e100])), 2.0);
+        assert_eq!(over("avg_over_time", pts(&[1.0, 1e100, 1.0, -1e100])), 0.5);
+        assert_eq!(over("avg_over_time", pts(&[f64::INFINITY, 0.0, f64::INFINITY])), f64::INFINITY);
+        assert!(over("avg_over_time", pts(&[1.0, 2.0, 3.0, f64::INFINITY, f64::NEG_INFINITY])).is_nan());
+        assert!(over("avg_over_time", pts(&[1.0, 2.0, 3.0, f64::NAN])).is_nan());
+        assert_close(over("avg_over_time", pts(&[1e10, 1e-6, 1e-6, 1e-6, 1e-6, 1e-6])), 1.6666666666666675e+09);
+        assert_close(
+            over("avg_over_time", pts(&[-1.78264e215, 0.76342771, 1.9592258, 2.258e220, 7.69805412, -458.90154])),
+            3.76330362266667e+219,
+        );
+        let m11 = [
+            -2.258e220,
+            -1.78264e219,
+            0.76342771,
+            1.9592258,
+            2.3757689e217,
+            -2.3757689e217,
+            2.258e220,
+            7.69805412,
+            1.78264e219,
+            -458.90154,
+        ];
+        assert_eq!(over("avg_over_time", pts(&m11)), 0.0);
+        for n in [10, 11, 12, 13] {
+            assert_eq!(over("avg_over_time", pts(&vec![52.0; n])), 52.0);
+        }
+        let ones = load(1, &vec![Some(1.0); 1003]);
+        assert_eq!(over("sum_over_time", ones), 1003.0);
+    }
+
+    #[test]
+    fn stddev_and_stdvar_over_time() {
+        assert_close(over("stdvar_over_time", pts(&[0.0, 8.0, 8.0, 2.0, 3.0])), 10.56);
+        assert!((over("stddev_over_time", pts(&[0.0, 8.0, 8.0, 2.0, 3.0])) - 3.249615).abs() < 1e-6);
+        let c = 1.5990505637277868;
+        assert_eq!(over("stdvar_over_time", pts(&[c, c, c])), 0.0);
+        assert_eq!(over("stddev_over_time", pts(&[c, c, c])), 0.0);
+    }
+
+    #[test]
+    fn min_max_first_last_count_present_over_time() {
+        let cases: [(&[f64], f64, f64); 5] = [
+            (&[2.0, 0.0, 3.0], 0.0, 3.0),
+            (&[2.0, 0.0, f64::NAN], 0.0, 2.0),
+            (&[2.0, f64::NAN, 1.0], 1.0, 2.0),
+            (&[f64::NAN, 0.0, 1.0], 0.0, 1.0),
+            (&[f64::NAN, f64::NAN, f64::NAN], f64::NAN, f64::NAN),
+        ];
+        for (v, min, max) in cases {
+            assert_close(over("min_over_time", pts(v)), min);
+            assert_close(over("max_over_time", pts(v)), max);
+            assert_eq!(over("count_over_time", pts(v)), 3.0);
+            assert_eq!(over("present_over_time", pts(v)), 1.0);
+            assert_close(over("first_over_time", pts(v)), v[0]);
+            assert_close(over("last_over_time", pts(v)), v[2]);
+        }
+        // first/last_over_time keep the name (and an incoming drop flag).
+        let m = Value::Matrix(vec![
+            Series { metric: labels(&[("__name__", "a")]), points: pts(&[1.0]), drop_name: false },
+            Series { metric: labels(&[("__name__", "b")]), points: pts(&[1.0]), drop_name: true },
+        ]);
+        let out = samples(run("last_over_time(m[1m])", MIN, vec![m.clone()]).0);
+        assert_eq!(out.iter().map(|s| s.2).collect::<Vec<_>>(), [false, true]);
+        let out = samples(run("max_over_time(m[1m])", MIN, vec![m]).0);
+        assert_eq!(out.iter().map(|s| s.2).collect::<Vec<_>>(), [true, true]);
+    }
+
+    #[test]
+    fn quantile_over_time_interpolates_and_warns() {
+        let data = || {
+            matrix(vec![
+                (labels(&[("test", "two")]), pts(&[0.0, 1.0])),
+                (labels(&[("test", "three")]), pts(&[0.0, 1.0, 2.0])),
+                (labels(&[("test", "uneven")]), pts(&[0.0, 1.0, 4.0])),
+            ])
+        };
+        // Sorted by label: three, two, uneven.
+        for (q, want) in [
+            (0.0, [0.0, 0.0, 0.0]),
+            (0.5, [1.0, 0.5, 1.0]),
+            (0.75, [1.5, 0.75, 2.5]),
+            (0.8, [1.6, 0.8, 2.8]),
+            (1.0, [2.0, 1.0, 4.0]),
+            (-1.0, [f64::NEG_INFINITY; 3]),
+            (2.0, [f64::INFINITY; 3]),
+        ] {
+            let (res, annos) = run("quantile_over_time(0.5, data[2m])", MIN, vec![scalar(q), data()]);
+            let got = values(res);
+            for (g, w) in got.iter().zip(want) {
+                assert_close(*g, w);
+            }
+            assert_eq!(annos.warnings.is_empty(), (0.0..=1.0).contains(&q), "q={q}: {annos:?}");
+        }
+        let (_, annos) = run("quantile_over_time(2, data[2m])", MIN, vec![scalar(2.0), data()]);
+        assert_eq!(annos.warnings, ["PromQL warning: quantile value should be between 0 and 1, got 2"]);
+        let (res, _) = run("quantile_over_time(NaN, data[2m])", MIN, vec![scalar(f64::NAN), data()]);
+        assert!(values(res).iter().all(|v| v.is_nan()));
+        // NaN samples sort first.
+        let m = matrix(vec![(Labels::empty(), pts(&[f64::NAN, 5.0, 1.0]))]);
+        assert_close(one(run("quantile_over_time(1, m[1m])", MIN, vec![scalar(1.0), m]).0), 5.0);
+    }
+
+    // --- histogram_quantile, histogram_fraction -----------------------------
+
+    fn buckets(name: &str, extra: &[(&str, &str)], b: &[(&str, f64)]) -> Vec<(Labels, f64)> {
+        b.iter()
+            .map(|(le, v)| {
+                let mut pairs = vec![("__name__", name), ("le", *le)];
+                pairs.extend_from_slice(extra);
+                (labels(&pairs), *v)
+            })
+            .collect()
+    }
+
+    fn testhistogram() -> Value {
+        let mut v =
+            buckets("testhistogram_bucket", &[("start", "positive")], &[("0.1", 50.0), (".2", 70.0), ("1e0", 110.0), ("+Inf", 120.0)]);
+        v.extend(buckets(
+            "testhistogram_bucket",
+            &[("start", "negative")],
+            &[("-.2", 10.0), ("-0.1", 20.0), ("0.3", 20.0), ("+Inf", 30.0)],
+        ));
+        vector(v)
+    }
+
+    fn hq(q: f64, v: Value) -> (Vec<(Labels, f64, bool)>, Annotations) {
+        let (res, annos) = run("histogram_quantile(0.5, x)", 50 * MIN, vec![scalar(q), v]);
+        (samples(res), annos)
+    }
+
+    #[test]
+    fn histogram_quantile_interpolates_within_buckets() {
+        // Sorted by label: start="negative" first.
+        for (q, want) in [(0.0, [-0.2, 0.0]), (0.2, [-0.2, 0.048]), (0.5, [-0.15, 0.15]), (0.8, [0.3, 0.72]), (1.0, [0.3, 1.0])] {
+            let (out, annos) = hq(q, testhistogram());
+            assert_eq!(out.len(), 2);
+            assert_eq!(out[0].0, labels(&[("__name__", "testhistogram_bucket"), ("start", "negative")]));
+            assert!(out.iter().all(|s| s.2), "histogram_quantile drops the name");
+            assert_close(out[0].1, want[0]);
+            assert_close(out[1].1, want[1]);
+            assert!(annos.warnings.is_empty() && annos.infos.is_empty(), "{annos:?}");
+        }
+    }
+
+    #[test]
+    fn histogram_quantile_special_cases() {
+        for (q, want) in [(-0.1, f64::NEG_INFINITY), (1.01, f64::INFINITY), (f64::NAN, f64::NAN)] {
+            let (out, annos) = hq(q, testhistogram());
+            assert!(out.iter().all(|s| close(s.1, want)), "{out:?}");
+            assert_eq!(annos.warnings.len(), 1);
+        }
+        let (out, annos) = hq(f64::NAN, vector(vec![]));
+        assert!(out.is_empty());
+        assert_eq!(annos.warnings, ["PromQL warning: quantile value should be between 0 and 1, got NaN"]);
+
+        // No +Inf bucket, a single bucket, no observations: NaN.
+        let no_inf = vector(buckets("h", &[], &[("1", 1.0), ("2", 2.0)]));
+        assert!(hq(0.5, no_inf).0[0].1.is_nan());
+        let single = vector(buckets("h", &[], &[("+Inf", 2.0)]));
+        assert!(hq(0.5, single).0[0].1.is_nan());
+        let empty = vector(buckets("h", &[], &[("0.1", 0.0), ("0.2", 0.0), ("+Inf", 0.0)]));
+        assert!(hq(0.2, empty).0[0].1.is_nan());
+        // Different spellings of one bound are merged.
+        let mixed = vector(buckets("mixed_bucket", &[], &[("0.1", 10.0), ("0.2", 10.0), ("2e-1", 10.0), ("2.0e-1", 10.0), ("+Inf", 40.0)]));
+        assert_close(hq(0.5, mixed.clone()).0[0].1, 0.15);
+        assert_close(hq(0.75, mixed).0[0].1, 0.2);
+        let infs = vector(buckets("mixed_bucket", &[], &[("+inf", 0.0), ("+Inf", 0.0)]));
+        assert!(hq(0.5, infs).0[0].1.is_nan());
+        // In the highest bucket: the second highest bound.
+        let top = vector(buckets("h", &[], &[("1", 1.0), ("2", 2.0), ("+Inf", 10.0)]));
+        assert_close(hq(0.9, top).0[0].1, 2.0);
+    }
+
+    #[test]
+    fn histogram_quantile_warns_about_bad_le_and_groups_by_name() {
+        let (out, annos) = hq(0.8, vector(vec![(labels(&[("__name__", "series"), ("ale", "0.1")]), 2.0)]));
+        assert!(out.is_empty());
+        assert_eq!(
+            annos.warnings,
+            ["PromQL warning: bucket label \"le\" is missing or has a malformed value of \"\" for metric name \"series\""]
+        );
+        let (_, annos) = hq(0.8, vector(vec![(labels(&[("__name__", "series"), ("le", "Hello World")]), 2.0)]));
+        assert_eq!(
+            annos.warnings,
+            ["PromQL warning: bucket label \"le\" is missing or has a malformed value of \"Hello World\" for metric name \"series\""]
+        );
+        // Same labels but different names: two histograms, both flagged to
+        // lose their name (the engine then reports the collision).
+        let mut v = buckets("a_bucket", &[("job", "x")], &[("1", 1.0), ("+Inf", 2.0)]);
+        v.extend(buckets("b_bucket", &[("job", "x")], &[("1", 1.0), ("+Inf", 2.0)]));
+        let (out, _) = hq(0.5, vector(v));
+        assert_eq!(out.len(), 2);
+        assert!(out.iter().all(|s| s.2 && !s.0.has("le")));
+    }
+
+    #[test]
+    fn histogram_quantile_forces_monotonicity_with_an_info() {
+        let nonmonotonic = || {
+            vector(buckets(
+                "nonmonotonic_bucket",
+                &[],
+                &[("0.1", 20.0), ("1", 10.0), ("10", 50.0), ("100", 40.0), ("1000", 90.0), ("+Inf", 80.0)],
+            ))
+        };
+        for (q, want) in [(0.01, 0.0045), (0.5, 8.5), (0.99, 979.75)] {
+            let (out, annos) = hq(q, nonmonotonic());
+            assert_close(out[0].1, want);
+            assert_eq!(
+                annos.infos,
+                ["PromQL info: input to histogram_quantile needed to be fixed for monotonicity \
+                  (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) \
+                  for metric name \"nonmonotonic_bucket\", from buckets 1 to +Inf, with a max diff of 10, \
+                  over 1 samples from 1970-01-01T00:50:00Z to 1970-01-01T00:50:00Z"
+                    .replace("  ", " ")]
+            );
+            assert!(annos.warnings.is_empty());
+        }
+        // Later steps merge into the same info.
+        let mut annos = Annotations::default();
+        for ts in [50 * MIN, 55 * MIN] {
+            let expr = parser::parse("histogram_quantile(0.5, x)").expect("parses");
+            let Expr::Call(c) = &expr else { unreachable!() };
+            let mut ctx = FnContext { ts, range_ms: 0, args: &c.args.args, annotations: &mut annos };
+            call("histogram_quantile", vec![scalar(0.5), nonmonotonic()], &mut ctx).expect("ok");
+        }
+        assert_eq!(annos.infos.len(), 1);
+        assert!(annos.infos[0].ends_with("over 2 samples from 1970-01-01T00:50:00Z to 1970-01-01T00:55:00Z"), "{}", annos.infos[0]);
+        // Tiny relative differences are silently ignored.
+        let noisy = vector(buckets("h", &[], &[("1", 10.0), ("2", 10.0 - 1e-14), ("+Inf", 10.0)]));
+        let (_, annos) = hq(0.5, noisy);
+        assert!(annos.infos.is_empty());
+    }
+
+    #[test]
+    fn histogram_fraction_over_classic_buckets() {
+        let h2 = || vector(buckets("h2", &[], &[("0", 0.0), ("2", 10.0), ("4", 20.0), ("6", 30.0), ("+Inf", 30.0)]));
+        let frac = |lo: f64, hi: f64, v: Value| {
+            let (res, annos) = run("histogram_fraction(0, 1, x)", 0, vec![scalar(lo), scalar(hi), v]);
+            assert!(annos.warnings.is_empty());
+            one(res)
+        };
+        assert_close(frac(0.0, 4.0, h2()), 2.0 / 3.0);
+        assert_close(frac(0.0, 6.0, h2()), 1.0);
+        assert_close(frac(0.0, 3.5, h2()), 0.5833333333333334);
+        assert_close(frac(3.0, 2.0, h2()), 0.0);
+        assert!(frac(f64::NAN, 1.0, h2()).is_nan());
+        assert_close(frac(f64::NEG_INFINITY, f64::INFINITY, h2()), 1.0);
+        let neg = || vector(buckets("n", &[], &[("-3", 10.0), ("-2", 12.0), ("-1", 15.0), ("+Inf", 100.0)]));
+        // The lowest bucket reaches down to -Inf: it counts whole or not at all.
+        assert_close(frac(-4.0, -2.0, neg()), 0.02);
+        assert_close(frac(f64::NEG_INFINITY, -1.5, neg()), 0.135);
+        let pos = vector(buckets("p", &[], &[("1", 1.0), ("2", 3.0), ("3", 6.0), ("+Inf", 100.0)]));
+        assert_close(frac(0.0, 1.5, pos), 0.02);
+    }
+
+    #[test]
+    fn native_histogram_functions_fail_explicitly() {
+        let (res, _) = run("histogram_count(x)", 0, vec![vector(vec![])]);
+        assert!(exec_err(res).contains("native histograms are not supported"));
+        let (res, _) = run("sort_by_label(x, \"a\")", 0, vec![vector(vec![]), string("a")]);
+        assert_eq!(exec_err(res), "function \"sort_by_label\" is not enabled");
+    }
+
+    // --- label_replace, label_join -----------------------------------------
+
+    fn testmetric() -> Value {
+        vector(vec![
+            (labels(&[("__name__", "testmetric"), ("src", "source-value-10"), ("dst", "original")]), 0.0),
+            (labels(&[("__name__", "testmetric"), ("src", "source-value-20"), ("dst", "original")]), 1.0),
+        ])
+    }
+
+    fn replace(dst: &str, repl: &str, src: &str, re: &str) -> Result<Value, EvalError> {
+        let q = format!("label_replace(testmetric, {dst:?}, {repl:?}, {src:?}, {re:?})");
+        let args = vec![testmetric(), string(dst), string(repl), string(src), string(re)];
+        run(&q, 0, args).0
+    }
+
+    fn dsts(res: Result<Value, EvalError>) -> Vec<String> {
+        samples(res).into_iter().map(|s| s.0.get("dst").to_string()).collect()
+    }
+
+    #[test]
+    fn label_replace_matches_whole_values() {
+        assert_eq!(
+            dsts(replace("dst", "destination-value-$1", "src", "source-value-(.*)")),
+            ["destination-value-10", "destination-value-20"]
+        );
+        assert_eq!(dsts(replace("dst", "destination-value-$1", "src", "value-(.*)")), ["original"; 2]);
+        assert_eq!(dsts(replace("dst", "$1-value-$2", "src", "(.*)-value-(.*)")), ["source-value-10", "source-value-20"]);
+        assert_eq!(dsts(replace("dst", "value-$1", "nonexistent-src", "source-value-(.*)")), ["original"; 2]);
+        assert_eq!(dsts(replace("dst", "value-$1", "nonexistent-src", "(.*)")), ["value-"; 2]);
+        assert_eq!(dsts(replace("dst", "", "dst", ".*")), [""; 2]);
+        let out = samples(replace("dst", "x", "src", "(.*)"));
+        assert!(out.iter().all(|s| !s.2 && s.0.metric_name() == "testmetric"));
+    }
+
+    #[test]
+    fn label_replace_expands_like_go() {
+        let re = Regex::new("^(?s:(?P<a>x)(y)?)$").expect("regex");
+        let caps = re.captures("x").expect("matches");
+        for (template, want) in [
+            ("$1", "x"),
+            ("${1}z", "xz"),
+            ("$1z", ""),
+            ("$a-$2-$3", "x--"),
+            ("${a}", "x"),
+            ("$$1", "$1"),
+            ("$", "$"),
+            ("a$-b", "a$-b"),
+            ("${a", "${a"),
+            ("$01", ""),
+            ("$0", "x"),
+        ] {
+            assert_eq!(go_expand(&re, template, &caps), want, "template {template:?}");
+        }
+    }
+
+    #[test]
+    fn label_replace_errors_are_worded_like_prometheus() {
+        assert_eq!(exec_err(replace("dst", "value-$1", "src", "(.*")), "invalid regular expression in label_replace(): (.*");
+        assert_eq!(exec_err(replace("", "", "src", "(.*)")), "invalid destination label name in label_replace(): ");
+        assert_eq!(exec_err(replace("src", "", "", "")), "vector cannot contain metrics with the same labelset");
+    }
+
+    #[test]
+    fn label_replace_and_join_handle_the_metric_name() {
+        let input =
+            || Value::Vector(vec![Sample { metric: labels(&[("__name__", "metric_total"), ("env", "1")]), t: 0, v: 0.2, drop_name: true }]);
+        let q = r#"label_replace(x, "my_name", "rate_$1", "__name__", "(.+)")"#;
+        let args = vec![input(), string("my_name"), string("rate_$1"), string("__name__"), string("(.+)")];
+        let out = samples(run(q, 0, args).0);
+        assert_eq!(out[0].0.get("my_name"), "rate_metric_total");
+        assert!(out[0].2, "still loses its name");
+        let q = r#"label_replace(x, "__name__", "rate_$1", "__name__", "(.+)")"#;
+        let args = vec![input(), string("__name__"), string("rate_$1"), string("__name__"), string("(.+)")];
+        let out = samples(run(q, 0, args).0);
+        assert_eq!(out[0].0.metric_name(), "rate_metric_total");
+        assert!(!out[0].2, "writing __name__ keeps it");
+
+        let q = r#"label_join(x, "__name__", "_", "__name__", "env")"#;
+        let args = vec![input(), string("__name__"), string("_"), string("__name__"), string("env")];
+        let out = samples(run(q, 0, args).0);
+        assert_eq!(out[0].0.metric_name(), "metric_total_1");
+        assert!(!out[0].2);
+    }
+
+    #[test]
+    fn label_join_joins_sources_in_order() {
+        let m = || {
+            vector(vec![
+                (labels(&[("src", "a"), ("src1", "b"), ("src2", "c"), ("dst", "orig")]), 0.0),
+                (labels(&[("src", "d"), ("src1", "e"), ("src2", "f"), ("dst", "orig")]), 1.0),
+            ])
+        };
+        let join = |srcs: &[&str], sep: &str| {
+            let quoted: Vec<String> = srcs.iter().map(|s| format!("{s:?}")).collect();
+            let q = format!("label_join(x, \"dst\", {sep:?}{}{})", if srcs.is_empty() { "" } else { ", " }, quoted.join(", "));
+            let mut args = vec![m(), string("dst"), string(sep)];
+            args.extend(srcs.iter().map(|s| string(s)));
+            run(&q, 0, args).0
+        };
+        assert_eq!(dsts(join(&["src", "src1", "src2"], "-")), ["a-b-c", "d-e-f"]);
+        assert_eq!(dsts(join(&["src", "src3", "src1"], "-")), ["a--b", "d--e"]);
+        assert_eq!(dsts(join(&[], ", ")), ["", ""]);
+        let dup = vector(vec![(labels(&[("label", "a"), ("this", "a")]), 1.0), (labels(&[("label", "b"), ("this", "a")]), 1.0)]);
+        let q = r#"label_join(dup, "label", "", "this")"#;
+        let (res, _) = run(q, 0, vec![dup, string("label"), string(""), string("this")]);
+        assert_eq!(exec_err(res), "vector cannot contain metrics with the same labelset");
+        let q = r#"label_join(x, "dst", "", "")"#;
+        let (res, _) = run(q, 0, vec![m(), string("dst"), string(""), string("")]);
+        assert_eq!(exec_err(res), "invalid source label name in label_join(): ");
+    }
+
+    // --- time and date --------------------------------------------------------
+
+    #[test]
+    fn date_functions_use_utc_calendar_like_go() {
+        // (secs, year, month, day, weekday, yday, hour, minute, days in month, RFC 3339)
+        type Case = (i64, i64, u32, u32, u32, u32, u32, u32, u32, &'static str);
+        let cases: &[Case] = &[
+            (0, 1970, 1, 1, 4, 1, 0, 0, 31, "1970-01-01T00:00:00Z"),
+            (1136239445, 2006, 1, 2, 1, 2, 22, 4, 31, "2006-01-02T22:04:05Z"),
+            (1230767999, 2008, 12, 31, 3, 366, 23, 59, 31, "2008-12-31T23:59:59Z"),
+            (1230768000, 2009, 1, 1, 4, 1, 0, 0, 31, "2009-01-01T00:00:00Z"),
+            (1456790399, 2016, 2, 29, 1, 60, 23, 59, 29, "2016-02-29T23:59:59Z"),
+            (1456790400, 2016, 3, 1, 2, 61, 0, 0, 31, "2016-03-01T00:00:00Z"),
+            (1483191420, 2016, 12, 31, 6, 366, 13, 37, 31, "2016-12-31T13:37:00Z"),
+            (1672493820, 2022, 12, 31, 6, 365, 13, 37, 31, "2022-12-31T13:37:00Z"),
+            (1454284800, 2016, 2, 1, 1, 32, 0, 0, 29, "2016-02-01T00:00:00Z"),
+            (1485907200, 2017, 2, 1, 3, 32, 0, 0, 28, "2017-02-01T00:00:00Z"),
+            (-1, 1969, 12, 31, 3, 365, 23, 59, 31, "1969-12-31T23:59:59Z"),
+            (-86401, 1969, 12, 30, 2, 364, 23, 59, 31, "1969-12-30T23:59:59Z"),
+            (i64::MIN, 292277026596, 12, 4, 0, 339, 15, 30, 31, "292277026596-12-04T15:30:08Z"),
+            (i64::MAX, 292277026596, 12, 4, 0, 339, 15, 30, 31, "292277026596-12-04T15:30:07Z"),
+            (9200000000000000000, 291536396232, 8, 31, 5, 244, 11, 33, 31, "291536396232-08-31T11:33:20Z"),
+            (-9200000000000000000, -291536392293, 5, 3, 2, 123, 12, 26, 31, "-291536392293-05-03T12:26:40Z"),
+            (-62135596801, 0, 12, 31, 0, 366, 23, 59, 31, "0000-12-31T23:59:59Z"),
+            (951782400, 2000, 2, 29, 2, 60, 0, 0, 29, "2000-02-29T00:00:00Z"),
+            (4107542400, 2100, 3, 1, 1, 60, 0, 0, 31, "2100-03-01T00:00:00Z"),
+            (-2208988800, 1900, 1, 1, 1, 1, 0, 0, 31, "1900-01-01T00:00:00Z"),
+        ];
+        for &(secs, year, month, day, weekday, yday, hour, minute, dim, rfc) in cases {
+            let c = civil_from_unix(secs);
+            assert_eq!(
+                (c.year, c.month, c.day, c.weekday, c.yday, c.hour, c.minute, days_in_month(c.year, c.month)),
+                (year, month, day, weekday, yday, hour, minute, dim),
+                "secs {secs}"
+            );
+            assert_eq!(rfc3339(secs), rfc, "secs {secs}");
+        }
+        assert_eq!(go_f64_to_i64(f64::NAN), i64::MIN);
+        assert_eq!(go_f64_to_i64(1e19), i64::MIN);
+        assert_eq!(go_f64_to_i64(-0.5), 0);
+        assert_eq!(go_f64_to_i64(1136239445.9), 1136239445);
+    }
+
+    #[test]
+    fn date_functions_default_to_the_evaluation_time() {
+        for (f, want) in [("year", 1970.0), ("month", 1.0), ("day_of_month", 1.0), ("day_of_week", 4.0), ("hour", 0.0)] {
+            let out = samples(run(&format!("{f}()"), 0, vec![]).0);
+            assert_eq!(out, [(Labels::empty(), want, false)], "{f}");
+        }
+        let v = vector(vec![(labels(&[("__name__", "t")]), 1136239445.0)]);
+        let out = samples(run("hour(t)", 0, vec![v]).0);
+        assert_eq!(out[0].1, 22.0);
+        assert!(out[0].2);
+        assert_eq!(one(run("minute()", 90 * MIN + 5_000, vec![]).0), 30.0);
+        match run("time()", 3_000_000, vec![]).0 {
+            Ok(Value::Scalar { v, .. }) => assert_eq!(v, 3000.0),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    // --- absent ---------------------------------------------------------------
+
+    #[test]
+    fn absent_derives_labels_from_equality_matchers() {
+        for (q, want) in [
+            ("absent(nonexistent)", vec![]),
+            (
+                r#"absent(nonexistent{job="testjob", instance="testinstance", method=~".x"})"#,
+                vec![("instance", "testinstance"), ("job", "testjob")],
+            ),
+            (r#"absent(nonexistent{job="testjob",job="testjob2",foo="bar"})"#, vec![("foo", "bar")]),
+            (r#"absent(nonexistent{job="testjob",job=~"testjob2",foo="bar"})"#, vec![("foo", "bar")]),
+            (r#"absent((nonexistent{job="x"}))"#, vec![("job", "x")]),
+            (r#"absent(sum(nonexistent{job="testjob"}))"#, vec![]),
+        ] {
+            let out = samples(run(q, 0, vec![vector(vec![])]).0);
+            assert_eq!(out, [(labels(&want), 1.0, false)], "{q}");
+        }
+        let present = vector(vec![(labels(&[("__name__", "x")]), 1.0)]);
+        assert!(samples(run("absent(x)", 0, vec![present]).0).is_empty());
+    }
+
+    #[test]
+    fn absent_over_time_reports_when_no_series_has_samples() {
+        for (q, want) in [
+            ("absent_over_time(http_requests_total[5m])", vec![]),
+            (r#"absent_over_time(http_requests_total{handler="/foo"}[5m])"#, vec![("handler", "/foo")]),
+            (r#"absent_over_time(http_requests_total{handler!="/foo"}[5m])"#, vec![]),
+            (
+                r#"absent_over_time(http_requests_total{handler="/foo", handler="/bar", instance="127.0.0.1"}[5m])"#,
+                vec![("instance", "127.0.0.1")],
+            ),
+            ("absent_over_time(rate(nonexistent[5m])[5m:])", vec![]),
+        ] {
+            let out = samples(run(q, MIN, vec![Value::Matrix(vec![])]).0);
+            assert_eq!(out.len(), 1, "{q}");
+            assert_eq!(out[0].0, labels(&want), "{q}");
+            assert_eq!(out[0].1, 1.0);
+        }
+        let m = matrix(vec![(labels(&[("job", "a")]), vec![Point::new(0, f64::NAN)])]);
+        assert!(samples(run(r#"absent_over_time({job="a"}[4m])"#, MIN, vec![m]).0).is_empty());
+    }
+
+    // --- simple functions -----------------------------------------------------
+
+    #[test]
+    fn math_functions_match_prometheus() {
+        let data = || {
+            vector(vec![
+                (labels(&[("type", "a")]), 2.5),
+                (labels(&[("type", "b")]), -2.5),
+                (labels(&[("type", "c")]), -0.0),
+                (labels(&[("type", "d")]), f64::NAN),
+                (labels(&[("type", "e")]), f64::NEG_INFINITY),
+            ])
+        };
+        let vals = |f: &str| values(run(&format!("{f}(x)"), 0, vec![data()]).0);
+        let same = |got: Vec<f64>, want: [f64; 5]| assert!(got.iter().zip(want).all(|(g, w)| close(*g, w)), "{got:?} vs {want:?}");
+        same(vals("abs"), [2.5, 2.5, 0.0, f64::NAN, f64::INFINITY]);
+        same(vals("ceil"), [3.0, -2.0, 0.0, f64::NAN, f64::NEG_INFINITY]);
+        same(vals("floor"), [2.0, -3.0, 0.0, f64::NAN, f64::NEG_INFINITY]);
+        same(vals("round"), [3.0, -2.0, 0.0, f64::NAN, f64::NEG_INFINITY]);
+        same(vals("sgn"), [1.0, -1.0, 0.0, f64::NAN, -1.0]);
+        let (res, _) = run("round(x, 0.2)", 0, vec![vector(vec![(Labels::empty(), 1.35)]), scalar(0.2)]);
+        assert_close(one(res), 1.4);
+        let logs = |f: &str, v: f64| one(run(&format!("{f}(x)"), 0, vec![vector(vec![(Labels::empty(), v)])]).0);
+        assert_eq!(logs("log2", 8.0), 3.0);
+        assert_eq!(logs("log2", 0.0), f64::NEG_INFINITY);
+        assert!(logs("log2", -1.0).is_nan());
+        assert_close(logs("log2", 10.0), 3.3219280948873626);
+        assert_eq!(logs("log10", 10.0), 1.0);
+        assert_close(logs("log10", 20.0), 1.301029995663981);
+        assert_close(logs("exp", 10.0), 22026.465794806718);
+        assert_close(logs("ln", 20.0), 2.995732273553991);
+        assert_close(logs("deg", PI), 180.0);
+        assert_close(logs("rad", 180.0), PI);
+        assert_eq!(frexp(f64::MIN_POSITIVE / 4.0), (0.5, -1023));
+    }
+
+    #[test]
+    fn clamp_follows_go_min_max() {
+        let data = || vector(vec![(labels(&[("src", "a")]), -50.0), (labels(&[("src", "b")]), 0.0), (labels(&[("src", "c")]), 100.0)]);
+        let clamp = |q: &str, args: Vec<Value>| {
+            let mut a = vec![data()];
+            a.extend(args);
+            values(run(q, 0, a).0)
+        };
+        assert_eq!(clamp("clamp_max(x, 75)", vec![scalar(75.0)]), [-50.0, 0.0, 75.0]);
+        assert_eq!(clamp("clamp_min(x, -25)", vec![scalar(-25.0)]), [-25.0, 0.0, 100.0]);
+        assert_eq!(clamp("clamp(x, -25, 75)", vec![scalar(-25.0), scalar(75.0)]), [-25.0, 0.0, 75.0]);
+        assert!(clamp("clamp(x, 0, NaN)", vec![scalar(0.0), scalar(f64::NAN)]).iter().all(|v| v.is_nan()));
+        assert!(clamp("clamp(x, NaN, 0)", vec![scalar(f64::NAN), scalar(0.0)]).iter().all(|v| v.is_nan()));
+        assert!(clamp("clamp(x, 5, -5)", vec![scalar(5.0), scalar(-5.0)]).is_empty());
+        assert_eq!(go_max(f64::NAN, f64::INFINITY), f64::INFINITY);
+        assert!(go_max(f64::NAN, 1.0).is_nan());
+        assert_eq!(go_min(f64::NAN, f64::NEG_INFINITY), f64::NEG_INFINITY);
+        assert!(go_max(-0.0, 0.0).is_sign_positive());
+        assert!(go_min(0.0, -0.0).is_sign_negative());
+    }
+
+    #[test]
+    fn sort_puts_nan_last_and_keeps_names() {
+        let data = || {
+            Value::Vector(vec![
+                Sample::new(labels(&[("__name__", "h"), ("i", "0")]), 5, 300.0),
+                Sample::new(labels(&[("__name__", "h"), ("i", "1")]), 5, f64::NAN),
+                Sample::new(labels(&[("__name__", "h"), ("i", "2")]), 5, 100.0),
+                Sample::new(labels(&[("__name__", "h"), ("i", "3")]), 5, 200.0),
+            ])
+        };
+        let order = |f: &str| match run(&format!("{f}(h)"), 7, vec![data()]).0 {
+            Ok(Value::Vector(v)) => {
+                assert!(v.iter().all(|s| !s.drop_name && s.t == 7 && s.metric.metric_name() == "h"));
+                v.iter().map(|s| s.metric.get("i").to_string()).collect::<Vec<_>>()
+            }
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(order("sort"), ["2", "3", "0", "1"]);
+        assert_eq!(order("sort_desc"), ["0", "3", "2", "1"]);
+    }
+
+    #[test]
+    fn scalar_vector_timestamp() {
+        let one_sample = vector(vec![(labels(&[("l", "x")]), 1.0)]);
+        match run("scalar(x)", 0, vec![one_sample]).0 {
+            Ok(Value::Scalar { v, .. }) => assert_eq!(v, 1.0),
+            other => panic!("{other:?}"),
+        }
+        let two = vector(vec![(labels(&[("l", "x")]), 1.0), (labels(&[("l", "y")]), 2.0)]);
+        match run("scalar(x)", 0, vec![two]).0 {
+            Ok(Value::Scalar { v, .. }) => assert!(v.is_nan()),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(samples(run("vector(1)", 0, vec![scalar(1.0)]).0), [(Labels::empty(), 1.0, false)]);
+        let stored = Value::Vector(vec![Sample::new(labels(&[("__name__", "m")]), 10_000, 1.0)]);
+        let out = samples(run("timestamp(m)", 15_000, vec![stored]).0);
+        assert_eq!(out, [(labels(&[("__name__", "m")]), 10.0, true)]);
+    }
+
+    // --- Go compatibility helpers --------------------------------------------
+
+    #[test]
+    fn formats_floats_like_go() {
+        let cases: &[(f64, &str, &str)] = &[
+            (0.0, "0", "0"),
+            (-0.0, "-0", "-0"),
+            (0.1, "0.1", "0.1"),
+            (1e21, "1e+21", "1e+21"),
+            (1e20, "1e+20", "1e+20"),
+            (123456.0, "123456", "1.2e+05"),
+            (1234567.0, "1.234567e+06", "1.2e+06"),
+            (1e-5, "1e-05", "1e-05"),
+            (0.0001, "0.0001", "0.0001"),
+            (0.00012345, "0.00012345", "0.00012"),
+            (100.0, "100", "1e+02"),
+            (1e6, "1e+06", "1e+06"),
+            (999999.0, "999999", "1e+06"),
+            (-0.1, "-0.1", "-0.1"),
+            (1.01, "1.01", "1"),
+            (0.125, "0.125", "0.12"),
+            (2.5, "2.5", "2.5"),
+            (0.35, "0.35", "0.35"),
+            (1e-320, "1e-320", "1e-320"),
+            (5e-324, "5e-324", "4.9e-324"),
+            (f64::MAX, "1.7976931348623157e+308", "1.8e+308"),
+            (12.0, "12", "12"),
+            (1.5, "1.5", "1.5"),
+            (9.995, "9.995", "10"),
+            (99.5, "99.5", "1e+02"),
+            (9.9999e-05, "9.9999e-05", "0.0001"),
+            (1.23456789012e+11, "1.23456789012e+11", "1.2e+11"),
+            (1.0 / 3.0, "0.3333333333333333", "0.33"),
+            (-6.666666666666667e-11, "-6.666666666666667e-11", "-6.7e-11"),
+            (1e100, "1e+100", "1e+100"),
+            (f64::NAN, "NaN", "NaN"),
+            (f64::INFINITY, "+Inf", "+Inf"),
+            (f64::NEG_INFINITY, "-Inf", "-Inf"),
+        ];
+        for &(f, g, g2) in cases {
+            assert_eq!(go_fmt_g(f, None), g, "%g of {f:e}");
+            assert_eq!(go_fmt_g(f, Some(2)), g2, "%.2g of {f:e}");
+        }
+        assert_eq!(go_quote("a\"b\\c\n\u{1}é"), "\"a\\\"b\\\\c\\n\\x01é\"");
+    }
+
+    #[test]
+    fn parses_floats_like_go() {
+        let cases: &[(&str, Option<f64>)] = &[
+            ("1_000", Some(1000.0)),
+            ("0x1p-2", Some(0.25)),
+            ("0x_1p-2", Some(0.25)),
+            ("1e400", None),
+            ("+nan", None),
+            ("nan", Some(f64::NAN)),
+            ("NaN", Some(f64::NAN)),
+            ("-Inf", Some(f64::NEG_INFINITY)),
+            ("+inf", Some(f64::INFINITY)),
+            ("infinity", Some(f64::INFINITY)),
+            ("+infinity", Some(f64::INFINITY)),
+            ("-INFINITY", Some(f64::NEG_INFINITY)),
+            ("infin", None),
+            ("1.", Some(1.0)),
+            ("._5", None),
+            (".5", Some(0.5)),
+            ("1e-400", Some(0.0)),
+            ("0x10", None),
+            ("1__0", None),
+            ("0.1_0", Some(0.1)),
+            ("_1", None),
+            ("1_", None),
+            ("0x1.8p1", Some(3.0)),
+            ("0X1P+3", Some(8.0)),
+            ("0x.8p0", Some(0.5)),
+            ("0x1p", None),
+            ("1e", None),
+            ("", None),
+            (" 1", None),
+            ("1 ", None),
+            ("+", None),
+            ("-0", Some(-0.0)),
+            ("0.1", Some(0.1)),
+            (".2", Some(0.2)),
+            ("1e0", Some(1.0)),
+            ("2e-1", Some(0.2)),
+            ("2.0e-1", Some(0.2)),
+            ("Hello World", None),
+            ("0x1p1024", None),
+            ("0x1.fffffffffffffp1023", Some(f64::MAX)),
+            ("0x123456789abcdef01p0", Some(2.0988295479420645e+19)),
+            ("1e308", Some(1e308)),
+            ("-1e309", None),
+            ("0b101", None),
+            ("0o7", None),
+            ("-+5", None),
+            ("+-5", None),
+            ("1e+5", Some(1e5)),
+        ];
+        for &(s, want) in cases {
+            let got = parse_go_float(s);
+            match (got, want) {
+                (Some(g), Some(w)) => assert!((g.is_nan() && w.is_nan()) || g.to_bits() == w.to_bits(), "{s:?}: got {g}, want {w}"),
+                (None, None) => {}
+                _ => panic!("{s:?}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn no_input_makes_a_function_panic() {
+        const NAMES: &[&str] = &[
+            "abs",
+            "absent",
+            "absent_over_time",
+            "acos",
+            "acosh",
+            "asin",
+            "asinh",
+            "atan",
+            "atanh",
+            "avg_over_time",
+            "ceil",
+            "changes",
+            "clamp",
+            "clamp_max",
+            "clamp_min",
+            "cos",
+            "cosh",
+            "count_over_time",
+            "days_in_month",
+            "day_of_month",
+            "day_of_week",
+            "day_of_year",
+            "deg",
+            "delta",
+            "deriv",
+            "exp",
+            "first_over_time",
+            "floor",
+            "histogram_avg",
+            "histogram_count",
+            "histogram_fraction",
+            "histogram_quantile",
+            "histogram_stddev",
+            "histogram_stdvar",
+            "histogram_sum",
+            "hour",
+            "idelta",
+            "increase",
+            "irate",
+            "label_join",
+            "label_replace",
+            "last_over_time",
+            "ln",
+            "log10",
+            "log2",
+            "max_over_time",
+            "min_over_time",
+            "minute",
+            "month",
+            "pi",
+            "predict_linear",
+            "present_over_time",
+            "quantile_over_time",
+            "rad",
+            "rate",
+            "resets",
+            "round",
+            "scalar",
+            "sgn",
+            "sin",
+            "sinh",
+            "sort",
+            "sort_desc",
+            "sqrt",
+            "stddev_over_time",
+            "stdvar_over_time",
+            "sum_over_time",
+            "tan",
+            "tanh",
+            "time",
+            "timestamp",
+            "vector",
+            "year",
+            "no_such_function",
+            "mad_over_time",
+        ];
+        let odd = [0.0, -0.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, f64::MAX, f64::MIN, f64::MIN_POSITIVE, 1e300, -1e19];
+        let odd_labels = labels(&[("__name__", "x"), ("le", "0x1p99999999999999999999"), ("a", "$")]);
+        let vec = Value::Vector(
+            odd.iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let mut b = LabelsBuilder::from_labels(&odd_labels);
+                    b.set("i", i.to_string());
+                    Sample::new(b.build(), i64::MIN + i as i64, *v)
+                })
+                .collect(),
+        );
+        let points: Vec<Point> =
+            odd.iter().enumerate().map(|(i, v)| Point::new([i64::MIN, -1, 0, 1, i64::MAX][i % 5].wrapping_add(i as i64), *v)).collect();
+        let mat = Value::Matrix(vec![
+            Series { metric: odd_labels.clone(), points: points.clone(), drop_name: false },
+            Series { metric: Labels::empty(), points: vec![points[0], points[0]], drop_name: true },
+        ]);
+        let choices = [
+            vec![],
+            vec![vec.clone()],
+            vec![mat.clone()],
+            vec![scalar(f64::NAN), vec.clone()],
+            vec![scalar(0.5), mat.clone()],
+            vec![mat.clone(), scalar(f64::INFINITY)],
+            vec![vec.clone(), scalar(f64::NAN), scalar(f64::NAN)],
+            vec![scalar(f64::NEG_INFINITY), scalar(f64::INFINITY), vec.clone()],
+            vec![vec.clone(), string("a"), string("$1${x}$"), string("i"), string("(.*)")],
+            vec![vec.clone(), string(""), string(""), string("")],
+            vec![string("x"), mat.clone(), vec.clone()],
+        ];
+        let expr = parser::parse("rate(x[5m] @ 1e12 offset -1y)").expect("parses");
+        let Expr::Call(c) = &expr else { unreachable!() };
+        for name in NAMES {
+            for args in &choices {
+                for ts in [i64::MIN, 0, i64::MAX] {
+                    for range_ms in [0, -1, i64::MAX] {
+                        let mut annos = Annotations::default();
+                        let mut ctx = FnContext { ts, range_ms, args: &c.args.args, annotations: &mut annos };
+                        let _ = call(name, args.clone(), &mut ctx);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn window_end_and_range_come_from_the_argument() {
+        let expr = parser::parse("rate(x[5m] offset -1m)").expect("parses");
+        let Expr::Call(c) = &expr else { unreachable!() };
+        let mut annos = Annotations::default();
+        let ctx = FnContext { ts: 10 * MIN, range_ms: 0, args: &c.args.args, annotations: &mut annos };
+        assert_eq!(window_end(&ctx), 11 * MIN);
+        assert_eq!(window_range(&ctx), 5 * MIN);
+        let expr = parser::parse("max_over_time(rate(x[1m])[10m:1m] @ 100 offset 10s)").expect("parses");
+        let Expr::Call(c) = &expr else { unreachable!() };
+        let ctx = FnContext { ts: 0, range_ms: 0, args: &c.args.args, annotations: &mut annos };
+        assert_eq!(window_end(&ctx), 90_000);
+        assert_eq!(window_range(&ctx), 10 * MIN);
+        assert_eq!(ms_to_seconds(1_500), 1.5);
+    }
 }

@@ -53,23 +53,8 @@ pub fn at_ms(at: &Option<AtModifier>, start: i64, end: i64) -> Option<i64> {
 pub fn selector_key(vs: &VectorSelector) -> String {
     let mut parts: Vec<String> = vs.matchers.matchers.iter().map(|m| m.to_string()).collect();
     parts.sort();
-    let ors: Vec<String> = vs
-        .matchers
-        .or_matchers
-        .iter()
-        .map(|g| {
-            g.iter()
-                .map(|m| m.to_string())
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .collect();
-    format!(
-        "{}{{{}}}{}",
-        vs.name.as_deref().unwrap_or(""),
-        parts.join(","),
-        ors.join(" or ")
-    )
+    let ors: Vec<String> = vs.matchers.or_matchers.iter().map(|g| g.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(",")).collect();
+    format!("{}{{{}}}{}", vs.name.as_deref().unwrap_or(""), parts.join(","), ors.join(" or "))
 }
 
 /// Converts a selector's matchers into storage matchers, one list per `or` branch.
@@ -83,20 +68,12 @@ fn matcher_sets(vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>, EvalError> {
                 PMatchOp::Re(_) => MatchOp::Regex,
                 PMatchOp::NotRe(_) => MatchOp::NotRegex,
             };
-            out.push(
-                Matcher::new(op, m.name.clone(), m.value.clone())
-                    .map_err(|e| EvalError::exec(e.to_string()))?,
-            );
+            out.push(Matcher::new(op, m.name.clone(), m.value.clone()).map_err(|e| EvalError::exec(e.to_string()))?);
         }
         if let Some(name) = &vs.name
-            && !out
-                .iter()
-                .any(|m| m.name == crate::model::labels::METRIC_NAME)
+            && !out.iter().any(|m| m.name == crate::model::labels::METRIC_NAME)
         {
-            out.push(Matcher::equal(
-                crate::model::labels::METRIC_NAME,
-                name.clone(),
-            ));
+            out.push(Matcher::equal(crate::model::labels::METRIC_NAME, name.clone()));
         }
         Ok(out)
     };
@@ -131,18 +108,7 @@ struct Span {
 /// Walks `expr` to find what each selector will read.
 pub fn plan(expr: &Expr, start: i64, end: i64, lookback: i64, default_step: i64) -> Plan {
     let mut p = Plan::default();
-    walk(
-        expr,
-        Span {
-            lo: start,
-            hi: end,
-            start,
-            end,
-        },
-        lookback,
-        default_step,
-        &mut p,
-    );
+    walk(expr, Span { lo: start, hi: end, start, end }, lookback, default_step, &mut p);
     p
 }
 
@@ -169,17 +135,7 @@ fn walk(expr: &Expr, s: Span, lookback: i64, default_step: i64, p: &mut Plan) {
                 None => (s.lo - off, s.hi - off),
             };
             let _ = default_step;
-            walk(
-                &sq.expr,
-                Span {
-                    lo: lo - ms(&sq.range),
-                    hi,
-                    ..s
-                },
-                lookback,
-                default_step,
-                p,
-            );
+            walk(&sq.expr, Span { lo: lo - ms(&sq.range), hi, ..s }, lookback, default_step, p);
         }
         Expr::Aggregate(a) => {
             walk(&a.expr, s, lookback, default_step, p);
@@ -193,33 +149,21 @@ fn walk(expr: &Expr, s: Span, lookback: i64, default_step: i64, p: &mut Plan) {
             walk(&b.rhs, s, lookback, default_step, p);
         }
         Expr::Paren(e) => walk(&e.expr, s, lookback, default_step, p),
-        Expr::Call(c) => c
-            .args
-            .args
-            .iter()
-            .for_each(|a| walk(a, s, lookback, default_step, p)),
+        Expr::Call(c) => c.args.args.iter().for_each(|a| walk(a, s, lookback, default_step, p)),
         Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
     }
 }
 
 impl Plan {
     /// Fetches every planned selector once.
-    pub fn fetch(
-        &self,
-        q: &Querier,
-        samples: &mut usize,
-        max_samples: usize,
-    ) -> Result<HashMap<String, Arc<Fetched>>, EvalError> {
+    pub fn fetch(&self, q: &Querier, samples: &mut usize, max_samples: usize) -> Result<HashMap<String, Arc<Fetched>>, EvalError> {
         let mut out = HashMap::with_capacity(self.ranges.len());
         for (key, &(lo, hi)) in &self.ranges {
             let vs = &self.nodes[key];
             let mut series: Vec<(Labels, Vec<Point>)> = Vec::new();
             // Ranges are left-open: (lo, hi].
             for ms in matcher_sets(vs)? {
-                for s in q
-                    .select(&ms, lo + 1, hi)
-                    .map_err(|e| EvalError::exec(e.to_string()))?
-                {
+                for s in q.select(&ms, lo + 1, hi).map_err(|e| EvalError::exec(e.to_string()))? {
                     *samples += s.samples.len();
                     if *samples > max_samples {
                         return Err(EvalError::TooManySamples);
@@ -248,12 +192,7 @@ pub fn instant_vector(f: &Fetched, t: i64, lookback: i64) -> Vec<Sample> {
         if p.t <= t - lookback || is_stale_nan(p.v) {
             continue;
         }
-        out.push(Sample {
-            metric: labels.clone(),
-            t: p.t,
-            v: p.v,
-            drop_name: false,
-        });
+        out.push(Sample { metric: labels.clone(), t: p.t, v: p.v, drop_name: false });
     }
     out
 }
@@ -265,17 +204,9 @@ pub fn range_vector(f: &Fetched, t: i64, range: i64) -> Vec<Series> {
     for (labels, pts) in &f.series {
         let hi = pts.partition_point(|p| p.t <= t);
         let lo = pts[..hi].partition_point(|p| p.t <= t - range);
-        let points: Vec<Point> = pts[lo..hi]
-            .iter()
-            .filter(|p| !is_stale_nan(p.v))
-            .copied()
-            .collect();
+        let points: Vec<Point> = pts[lo..hi].iter().filter(|p| !is_stale_nan(p.v)).copied().collect();
         if !points.is_empty() {
-            out.push(Series {
-                metric: labels.clone(),
-                points,
-                drop_name: false,
-            });
+            out.push(Series { metric: labels.clone(), points, drop_name: false });
         }
     }
     out

@@ -19,12 +19,7 @@ pub struct Sample {
 
 impl Sample {
     pub fn new(metric: Labels, t: i64, v: f64) -> Self {
-        Sample {
-            metric,
-            t,
-            v,
-            drop_name: false,
-        }
+        Sample { metric, t, v, drop_name: false }
     }
 }
 

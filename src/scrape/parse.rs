@@ -37,11 +37,7 @@ impl Format {
     /// without a version or no Content-Type at all.
     pub fn from_content_type(ct: &str) -> Format {
         let media = ct.split(';').next().unwrap_or("").trim();
-        if media.eq_ignore_ascii_case("application/openmetrics-text") {
-            Format::OpenMetrics
-        } else {
-            Format::PrometheusText
-        }
+        if media.eq_ignore_ascii_case("application/openmetrics-text") { Format::OpenMetrics } else { Format::PrometheusText }
     }
 }
 
@@ -124,11 +120,7 @@ pub enum Entry {
     /// (e.g. `foo_bucket`); labels with empty values are dropped, as
     /// Prometheus treats them as absent. `timestamp_ms` is milliseconds since
     /// the epoch in both formats.
-    Sample {
-        labels: Labels,
-        timestamp_ms: Option<i64>,
-        value: f64,
-    },
+    Sample { labels: Labels, timestamp_ms: Option<i64>, value: f64 },
 }
 
 /// Why an exposition could not be parsed, with the position to fix.
@@ -158,10 +150,7 @@ pub fn parse(input: &str, format: Format) -> Result<Vec<Entry>, ParseError> {
 /// Entries before the failing line have already been passed to `f` when the
 /// error is returned.
 pub fn parse_each(input: &str, format: Format, mut f: impl FnMut(Entry)) -> Result<(), ParseError> {
-    let mut p = Parser {
-        label_hint: 4,
-        exemplar: Vec::new(),
-    };
+    let mut p = Parser { label_hint: 4, exemplar: Vec::new() };
     let om = format == Format::OpenMetrics;
     let mut rest = input;
     let mut line_no = 0;
@@ -171,43 +160,22 @@ pub fn parse_each(input: &str, format: Format, mut f: impl FnMut(Entry)) -> Resu
         let (text, next) = rest.split_once('\n').unwrap_or((rest, ""));
         rest = next;
         last = text;
-        let mut line = Line {
-            text,
-            b: text.as_bytes(),
-            i: 0,
-            no: line_no,
-        };
-        let step = if om {
-            p.om_line(&mut line)?
-        } else {
-            p.text_line(&mut line)?
-        };
+        let mut line = Line { text, b: text.as_bytes(), i: 0, no: line_no };
+        let step = if om { p.om_line(&mut line)? } else { p.text_line(&mut line)? };
         match step {
             Step::Entry(e) => f(e),
             Step::Skip => {}
             Step::Eof => {
                 if !rest.is_empty() {
-                    return Err(ParseError {
-                        line: line_no + 1,
-                        column: 1,
-                        message: "unexpected content after # EOF".to_owned(),
-                    });
+                    return Err(ParseError { line: line_no + 1, column: 1, message: "unexpected content after # EOF".to_owned() });
                 }
                 return Ok(());
             }
         }
     }
     if om {
-        let (line, column) = if input.is_empty() || input.ends_with('\n') {
-            (line_no + 1, 1)
-        } else {
-            (line_no, last.chars().count() + 1)
-        };
-        return Err(ParseError {
-            line,
-            column,
-            message: "missing # EOF".to_owned(),
-        });
+        let (line, column) = if input.is_empty() || input.ends_with('\n') { (line_no + 1, 1) } else { (line_no, last.chars().count() + 1) };
+        return Err(ParseError { line, column, message: "missing # EOF".to_owned() });
     }
     Ok(())
 }
@@ -251,9 +219,7 @@ impl Parser {
                     None
                 } else {
                     let (at, tok) = line.word(is_ws);
-                    let ts = tok
-                        .parse::<i64>()
-                        .map_err(|_| line.error(at, format!("invalid timestamp {tok:?}")))?;
+                    let ts = tok.parse::<i64>().map_err(|_| line.error(at, format!("invalid timestamp {tok:?}")))?;
                     line.skip_ws();
                     if !line.at_end() {
                         return Err(line.expected("end of line after timestamp"));
@@ -304,10 +270,7 @@ impl Parser {
     fn sample_labels(&self, line: &mut Line<'_>, stop: BytePred) -> Result<Vec<Label>, ParseError> {
         let (_, name) = line.name(true, stop, "metric name")?;
         let mut labels = Vec::with_capacity(self.label_hint);
-        labels.push(Label {
-            name: METRIC_NAME.to_owned(),
-            value: name.to_owned(),
-        });
+        labels.push(Label { name: METRIC_NAME.to_owned(), value: name.to_owned() });
         Ok(labels)
     }
 
@@ -315,11 +278,7 @@ impl Parser {
         self.label_hint = labels.len();
         labels.retain(|l| !l.value.is_empty());
         labels.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-        Entry::Sample {
-            labels: Labels::from_sorted(labels),
-            timestamp_ms,
-            value,
-        }
+        Entry::Sample { labels: Labels::from_sorted(labels), timestamp_ms, value }
     }
 
     /// Validates and drops an exemplar: `# {labels} value [timestamp]`.
@@ -368,10 +327,7 @@ fn text_comment(line: &mut Line<'_>) -> Result<Step, ParseError> {
     let start = line.i;
     let text = line.rest();
     if keyword == "HELP" {
-        return Ok(Step::Entry(Entry::Help {
-            family,
-            text: unescape(text, false),
-        }));
+        return Ok(Step::Entry(Entry::Help { family, text: unescape(text, false) }));
     }
     let kind = text.trim_start_matches([' ', '\t']);
     let at = start + (text.len() - kind.len());
@@ -400,10 +356,7 @@ fn om_comment(line: &mut Line<'_>) -> Result<Step, ParseError> {
         }
         "HELP" | "TYPE" | "UNIT" => {}
         _ => {
-            return Err(line.error(
-                at,
-                format!("expected HELP, TYPE, UNIT or EOF after '# ', found {keyword:?}"),
-            ));
+            return Err(line.error(at, format!("expected HELP, TYPE, UNIT or EOF after '# ', found {keyword:?}")));
         }
     }
     line.expect(b' ', "' ' and a metric name")?;
@@ -443,15 +396,9 @@ fn om_comment(line: &mut Line<'_>) -> Result<Step, ParseError> {
                 return Err(line.error(at, format!("invalid unit {unit:?}")));
             }
             if !unit.is_empty() && !family.strip_suffix(unit).is_some_and(|p| p.ends_with('_')) {
-                return Err(line.error(
-                    at,
-                    format!("unit {unit:?} is not a suffix of metric {family:?}"),
-                ));
+                return Err(line.error(at, format!("unit {unit:?} is not a suffix of metric {family:?}")));
             }
-            Ok(Step::Entry(Entry::Unit {
-                family,
-                unit: unit.to_owned(),
-            }))
+            Ok(Step::Entry(Entry::Unit { family, unit: unit.to_owned() }))
         }
     }
 }
@@ -484,11 +431,7 @@ impl<'a> Line<'a> {
     }
 
     fn expect(&mut self, c: u8, what: &str) -> Result<(), ParseError> {
-        if self.eat(c) {
-            Ok(())
-        } else {
-            Err(self.expected(what))
-        }
+        if self.eat(c) { Ok(()) } else { Err(self.expected(what)) }
     }
 
     fn skip_ws(&mut self) {
@@ -508,27 +451,15 @@ impl<'a> Line<'a> {
     /// start position and the text passed over.
     fn word(&mut self, stop: impl Fn(u8) -> bool) -> (usize, &'a str) {
         let start = self.i;
-        let len = self
-            .b
-            .get(start..)
-            .map_or(0, |s| s.iter().position(|&c| stop(c)).unwrap_or(s.len()));
+        let len = self.b.get(start..).map_or(0, |s| s.iter().position(|&c| stop(c)).unwrap_or(s.len()));
         self.i = start + len;
         (start, self.text.get(start..self.i).unwrap_or(""))
     }
 
     /// Reads a metric name (`metric`) or label name that must end at a byte
     /// matching `stop` or the end of the line.
-    fn name(
-        &mut self,
-        metric: bool,
-        stop: BytePred,
-        what: &str,
-    ) -> Result<(usize, &'a str), ParseError> {
-        let (first, rest): (BytePred, BytePred) = if metric {
-            (is_metric_start, is_metric_char)
-        } else {
-            (is_label_start, is_label_char)
-        };
+    fn name(&mut self, metric: bool, stop: BytePred, what: &str) -> Result<(usize, &'a str), ParseError> {
+        let (first, rest): (BytePred, BytePred) = if metric { (is_metric_start, is_metric_char) } else { (is_label_start, is_label_char) };
         let start = self.i;
         if self.peek().is_some_and(first) {
             let mut j = start + 1;
@@ -570,10 +501,7 @@ impl<'a> Line<'a> {
             if out.iter().any(|l| l.name == name) {
                 return Err(self.error(at, format!("duplicate label {name:?}")));
             }
-            out.push(Label {
-                name: name.to_owned(),
-                value,
-            });
+            out.push(Label { name: name.to_owned(), value });
             if lenient {
                 self.skip_ws();
             }
@@ -596,11 +524,7 @@ impl<'a> Line<'a> {
         let mut j = start;
         let mut escaped = false;
         loop {
-            match self
-                .b
-                .get(j..)
-                .and_then(|s| s.iter().position(|&c| c == b'"' || c == b'\\'))
-            {
+            match self.b.get(j..).and_then(|s| s.iter().position(|&c| c == b'"' || c == b'\\')) {
                 None => {
                     self.i = self.b.len();
                     return Err(self.expected("'\"' closing the label value"));
@@ -617,11 +541,7 @@ impl<'a> Line<'a> {
         }
         self.i = j + 1;
         let raw = self.text.get(start..j).unwrap_or("");
-        Ok(if escaped {
-            unescape(raw, true)
-        } else {
-            raw.to_owned()
-        })
+        Ok(if escaped { unescape(raw, true) } else { raw.to_owned() })
     }
 
     /// Reads an OpenMetrics timestamp (seconds, possibly fractional) as
@@ -647,11 +567,7 @@ impl<'a> Line<'a> {
     /// An error at byte offset `at` of this line.
     fn error(&self, at: usize, message: impl Into<String>) -> ParseError {
         let column = self.text.get(..at).map_or(at, |s| s.chars().count()) + 1;
-        ParseError {
-            line: self.no,
-            column,
-            message: message.into(),
-        }
+        ParseError { line: self.no, column, message: message.into() }
     }
 
     /// "expected X, found Y" at the cursor.
@@ -705,11 +621,7 @@ fn parse_float(tok: &str) -> Result<f64, String> {
         return Err(format!("invalid value {tok:?}"));
     }
     match tok.parse::<f64>() {
-        Ok(v)
-            if v.is_infinite()
-                && !unsigned.eq_ignore_ascii_case("inf")
-                && !unsigned.eq_ignore_ascii_case("infinity") =>
-        {
+        Ok(v) if v.is_infinite() && !unsigned.eq_ignore_ascii_case("inf") && !unsigned.eq_ignore_ascii_case("infinity") => {
             Err(format!("invalid value {tok:?}: out of range"))
         }
         Ok(v) => Ok(v),
@@ -755,11 +667,7 @@ mod tests {
         entries
             .iter()
             .filter_map(|e| match e {
-                Entry::Sample {
-                    labels,
-                    timestamp_ms,
-                    value,
-                } => Some((labels.to_string(), *timestamp_ms, *value)),
+                Entry::Sample { labels, timestamp_ms, value } => Some((labels.to_string(), *timestamp_ms, *value)),
                 _ => None,
             })
             .collect()
@@ -788,23 +696,11 @@ mod tests {
     #[test]
     fn content_type_selects_format() {
         use Format::*;
-        assert_eq!(
-            Format::from_content_type("application/openmetrics-text; version=1.0.0; charset=utf-8"),
-            OpenMetrics
-        );
-        assert_eq!(
-            Format::from_content_type(" Application/OpenMetrics-Text"),
-            OpenMetrics
-        );
-        assert_eq!(
-            Format::from_content_type("text/plain; version=0.0.4"),
-            PrometheusText
-        );
+        assert_eq!(Format::from_content_type("application/openmetrics-text; version=1.0.0; charset=utf-8"), OpenMetrics);
+        assert_eq!(Format::from_content_type(" Application/OpenMetrics-Text"), OpenMetrics);
+        assert_eq!(Format::from_content_type("text/plain; version=0.0.4"), PrometheusText);
         assert_eq!(Format::from_content_type(""), PrometheusText);
-        assert_eq!(
-            Format::from_content_type("application/openmetrics-textual"),
-            PrometheusText
-        );
+        assert_eq!(Format::from_content_type("application/openmetrics-textual"), PrometheusText);
     }
 
     #[test]
@@ -824,65 +720,25 @@ mod tests {
                      # TYPE x untyped\n\
                      x 1";
         let entries = parse(input, Format::PrometheusText).unwrap();
-        assert_eq!(
-            entries[0],
-            Entry::Help {
-                family: "http_requests_total".into(),
-                text: "The total number of HTTP requests.".into()
-            }
-        );
-        assert_eq!(
-            entries[1],
-            Entry::Type {
-                family: "http_requests_total".into(),
-                kind: MetricType::Counter
-            }
-        );
+        assert_eq!(entries[0], Entry::Help { family: "http_requests_total".into(), text: "The total number of HTTP requests.".into() });
+        assert_eq!(entries[1], Entry::Type { family: "http_requests_total".into(), kind: MetricType::Counter });
         assert_eq!(
             entries[2],
             Entry::Sample {
-                labels: Labels::from_pairs([
-                    ("__name__", "http_requests_total"),
-                    ("method", "post"),
-                    ("code", "200")
-                ]),
+                labels: Labels::from_pairs([("__name__", "http_requests_total"), ("method", "post"), ("code", "200")]),
                 timestamp_ms: Some(1395066363000),
                 value: 1027.0,
             }
         );
-        assert_eq!(
-            entries[5],
-            Entry::Type {
-                family: "rpc_duration_seconds".into(),
-                kind: MetricType::Summary
-            }
-        );
-        assert_eq!(
-            entries[8],
-            Entry::Type {
-                family: "x".into(),
-                kind: MetricType::Unknown
-            }
-        );
+        assert_eq!(entries[5], Entry::Type { family: "rpc_duration_seconds".into(), kind: MetricType::Summary });
+        assert_eq!(entries[8], Entry::Type { family: "x".into(), kind: MetricType::Unknown });
         assert_eq!(
             samples(&entries),
             vec![
-                (
-                    r#"http_requests_total{code="200", method="post"}"#.into(),
-                    Some(1395066363000),
-                    1027.0
-                ),
-                (
-                    r#"http_requests_total{code="400", method="post"}"#.into(),
-                    Some(1395066363000),
-                    3.0
-                ),
+                (r#"http_requests_total{code="200", method="post"}"#.into(), Some(1395066363000), 1027.0),
+                (r#"http_requests_total{code="400", method="post"}"#.into(), Some(1395066363000), 3.0),
                 ("metric_without_timestamp_and_labels".into(), None, 12.47),
-                (
-                    r#"rpc_duration_seconds{quantile="0.99"}"#.into(),
-                    None,
-                    76656.0
-                ),
+                (r#"rpc_duration_seconds{quantile="0.99"}"#.into(), None, 76656.0),
                 ("rpc_duration_seconds_sum".into(), None, 1.7560473e7),
                 ("x".into(), None, 1.0),
             ]
@@ -899,13 +755,7 @@ mod tests {
                      bar {} 7\n\
                      baz 8 ";
         let entries = parse(input, Format::PrometheusText).unwrap();
-        assert_eq!(
-            entries[0],
-            Entry::Type {
-                family: "foo".into(),
-                kind: MetricType::Gauge
-            }
-        );
+        assert_eq!(entries[0], Entry::Type { family: "foo".into(), kind: MetricType::Gauge });
         assert_eq!(
             samples(&entries),
             vec![
@@ -919,32 +769,10 @@ mod tests {
 
     #[test]
     fn help_text_keeps_all_but_one_separator() {
-        let entries = parse(
-            "# HELP a  two spaces \n# HELP b\n# HELP c \n",
-            Format::PrometheusText,
-        )
-        .unwrap();
-        assert_eq!(
-            entries[0],
-            Entry::Help {
-                family: "a".into(),
-                text: " two spaces ".into()
-            }
-        );
-        assert_eq!(
-            entries[1],
-            Entry::Help {
-                family: "b".into(),
-                text: "".into()
-            }
-        );
-        assert_eq!(
-            entries[2],
-            Entry::Help {
-                family: "c".into(),
-                text: "".into()
-            }
-        );
+        let entries = parse("# HELP a  two spaces \n# HELP b\n# HELP c \n", Format::PrometheusText).unwrap();
+        assert_eq!(entries[0], Entry::Help { family: "a".into(), text: " two spaces ".into() });
+        assert_eq!(entries[1], Entry::Help { family: "b".into(), text: "".into() });
+        assert_eq!(entries[2], Entry::Help { family: "c".into(), text: "".into() });
     }
 
     #[test]
@@ -954,16 +782,8 @@ m{a="x\\y",b="say \"hi\"",c="l1\nl2",d="\t",e="ünï"} 1
 "#;
         let entries = parse(input, Format::PrometheusText).unwrap();
         // The text format resolves only \\ and \n in HELP.
-        assert_eq!(
-            entries[0],
-            Entry::Help {
-                family: "m".into(),
-                text: "a\\b\nc \\\"q\\\" \\t".into()
-            }
-        );
-        let Entry::Sample { labels, .. } = &entries[1] else {
-            panic!()
-        };
+        assert_eq!(entries[0], Entry::Help { family: "m".into(), text: "a\\b\nc \\\"q\\\" \\t".into() });
+        let Entry::Sample { labels, .. } = &entries[1] else { panic!() };
         assert_eq!(labels.get("a"), "x\\y");
         assert_eq!(labels.get("b"), "say \"hi\"");
         assert_eq!(labels.get("c"), "l1\nl2");
@@ -972,21 +792,13 @@ m{a="x\\y",b="say \"hi\"",c="l1\nl2",d="\t",e="ünï"} 1
 
         let om = "# HELP m say \\\"hi\\\"\\n\\\\\n# EOF\n";
         let entries = parse(om, Format::OpenMetrics).unwrap();
-        assert_eq!(
-            entries[0],
-            Entry::Help {
-                family: "m".into(),
-                text: "say \"hi\"\n\\".into()
-            }
-        );
+        assert_eq!(entries[0], Entry::Help { family: "m".into(), text: "say \"hi\"\n\\".into() });
     }
 
     #[test]
     fn empty_label_values_are_dropped() {
         let entries = parse("m{a=\"\",b=\"1\"} 1\n", Format::PrometheusText).unwrap();
-        let Entry::Sample { labels, .. } = &entries[0] else {
-            panic!()
-        };
+        let Entry::Sample { labels, .. } = &entries[0] else { panic!() };
         assert_eq!(labels, &Labels::from_pairs([("__name__", "m"), ("b", "1")]));
         assert!(!labels.has("a"));
     }
@@ -1006,21 +818,13 @@ m{a="x\\y",b="say \"hi\"",c="l1\nl2",d="\t",e="ünï"} 1
         assert_eq!(value("5.").unwrap(), 5.0);
         assert_eq!(value("+7").unwrap(), 7.0);
         assert_eq!(value("1e-400").unwrap(), 0.0);
-        assert_eq!(
-            value("18446744073709551617").unwrap(),
-            18446744073709551616.0
-        );
-        for bad in [
-            "abc", "+NaN", "-nan", "0x1p3", "0x10", "1_000", "1e", ".", "+", "e5", "1,5", "Infin",
-        ] {
+        assert_eq!(value("18446744073709551617").unwrap(), 18446744073709551616.0);
+        for bad in ["abc", "+NaN", "-nan", "0x1p3", "0x10", "1_000", "1e", ".", "+", "e5", "1,5", "Infin"] {
             let e = value(bad).unwrap_err();
             assert_eq!(e.message, format!("invalid value {bad:?}"), "{bad}");
             assert_eq!((e.line, e.column), (1, 3));
         }
-        assert_eq!(
-            value("1e999").unwrap_err().message,
-            "invalid value \"1e999\": out of range"
-        );
+        assert_eq!(value("1e999").unwrap_err().message, "invalid value \"1e999\": out of range");
     }
 
     #[test]
@@ -1028,22 +832,12 @@ m{a="x\\y",b="say \"hi\"",c="l1\nl2",d="\t",e="ünï"} 1
         let entries = parse("a 1 1700000000123\nb 1 -5\n", Format::PrometheusText).unwrap();
         let got: Vec<_> = samples(&entries).into_iter().map(|s| s.1).collect();
         assert_eq!(got, [Some(1700000000123), Some(-5)]);
-        assert_eq!(
-            err_at("a 1 1.5\n", Format::PrometheusText),
-            (1, 5, "invalid timestamp \"1.5\"".into())
-        );
+        assert_eq!(err_at("a 1 1.5\n", Format::PrometheusText), (1, 5, "invalid timestamp \"1.5\"".into()));
         assert_eq!(
             err_at("a 1 99999999999999999999\n", Format::PrometheusText),
             (1, 5, "invalid timestamp \"99999999999999999999\"".into())
         );
-        assert_eq!(
-            err_at("a 1 2 3\n", Format::PrometheusText),
-            (
-                1,
-                7,
-                "expected end of line after timestamp, found '3'".into()
-            )
-        );
+        assert_eq!(err_at("a 1 2 3\n", Format::PrometheusText), (1, 7, "expected end of line after timestamp, found '3'".into()));
     }
 
     #[test]
@@ -1067,27 +861,9 @@ m{a="x\\y",b="say \"hi\"",c="l1\nl2",d="\t",e="ünï"} 1
                      # HELP u\n\
                      # EOF\n";
         let entries = parse(input, Format::OpenMetrics).unwrap();
-        assert_eq!(
-            entries[0],
-            Entry::Type {
-                family: "foo_seconds".into(),
-                kind: MetricType::Counter
-            }
-        );
-        assert_eq!(
-            entries[1],
-            Entry::Unit {
-                family: "foo_seconds".into(),
-                unit: "seconds".into()
-            }
-        );
-        assert_eq!(
-            entries[2],
-            Entry::Help {
-                family: "foo_seconds".into(),
-                text: "Time spent.".into()
-            }
-        );
+        assert_eq!(entries[0], Entry::Type { family: "foo_seconds".into(), kind: MetricType::Counter });
+        assert_eq!(entries[1], Entry::Unit { family: "foo_seconds".into(), unit: "seconds".into() });
+        assert_eq!(entries[2], Entry::Help { family: "foo_seconds".into(), text: "Time spent.".into() });
         let kinds: Vec<_> = entries
             .iter()
             .filter_map(|e| match e {
@@ -1096,25 +872,12 @@ m{a="x\\y",b="say \"hi\"",c="l1\nl2",d="\t",e="ünï"} 1
             })
             .collect();
         use MetricType::*;
-        assert_eq!(
-            kinds,
-            [Counter, Histogram, StateSet, Info, GaugeHistogram, Unknown]
-        );
-        assert_eq!(
-            entries.last(),
-            Some(&Entry::Help {
-                family: "u".into(),
-                text: String::new()
-            })
-        );
+        assert_eq!(kinds, [Counter, Histogram, StateSet, Info, GaugeHistogram, Unknown]);
+        assert_eq!(entries.last(), Some(&Entry::Help { family: "u".into(), text: String::new() }));
         assert_eq!(
             samples(&entries),
             vec![
-                (
-                    r#"foo_seconds_total{a="b"}"#.into(),
-                    Some(1520879607789),
-                    17.5
-                ),
+                (r#"foo_seconds_total{a="b"}"#.into(), Some(1520879607789), 17.5),
                 (r#"foo_seconds_created{a="b"}"#.into(), None, 1520430000.123),
                 (r#"h_bucket{le="0.5"}"#.into(), None, 1.0),
                 (r#"h_bucket{le="+Inf"}"#.into(), Some(123500), 2.0),
@@ -1144,10 +907,7 @@ m{a="x\\y",b="say \"hi\"",c="l1\nl2",d="\t",e="ünï"} 1
         }
         for bad in ["NaN", "Inf", "x", "1,5"] {
             let e = err(&format!("m 1 {bad}\n# EOF"), Format::OpenMetrics);
-            assert_eq!(
-                (e.column, e.message),
-                (5, format!("invalid timestamp {bad:?}"))
-            );
+            assert_eq!((e.column, e.message), (5, format!("invalid timestamp {bad:?}")));
         }
         let e = err("m 1 1e300\n# EOF", Format::OpenMetrics);
         assert_eq!(e.message, "timestamp \"1e300\" out of range");
@@ -1156,42 +916,13 @@ m{a="x\\y",b="say \"hi\"",c="l1\nl2",d="\t",e="ünï"} 1
     #[test]
     fn openmetrics_exemplar_errors() {
         let om = Format::OpenMetrics;
-        assert_eq!(
-            err_at("m 1 # {a=\"b\"}\n# EOF", om),
-            (
-                1,
-                14,
-                "expected ' ' and an exemplar value, found end of line".into()
-            )
-        );
-        assert_eq!(
-            err_at("m 1 # {a=\"b\"} x\n# EOF", om),
-            (1, 15, "invalid value \"x\"".into())
-        );
-        assert_eq!(
-            err_at("m 1 # a\n# EOF", om),
-            (
-                1,
-                7,
-                "expected '{' starting the exemplar's labels, found 'a'".into()
-            )
-        );
-        assert_eq!(
-            err_at("m 1 2 #{} 1\n# EOF", om),
-            (1, 8, "expected ' ' after '#', found '{'".into())
-        );
-        assert_eq!(
-            err_at("m 1 2 3\n# EOF", om),
-            (1, 7, "expected '#' starting an exemplar, found '3'".into())
-        );
-        assert_eq!(
-            err_at("m 1 # {a=\"b\"} 1 2 3\n# EOF", om),
-            (1, 18, "expected end of line, found ' '".into())
-        );
-        assert_eq!(
-            err_at("m 1 # {a=\"1\",a=\"2\"} 1\n# EOF", om),
-            (1, 14, "duplicate label \"a\"".into())
-        );
+        assert_eq!(err_at("m 1 # {a=\"b\"}\n# EOF", om), (1, 14, "expected ' ' and an exemplar value, found end of line".into()));
+        assert_eq!(err_at("m 1 # {a=\"b\"} x\n# EOF", om), (1, 15, "invalid value \"x\"".into()));
+        assert_eq!(err_at("m 1 # a\n# EOF", om), (1, 7, "expected '{' starting the exemplar's labels, found 'a'".into()));
+        assert_eq!(err_at("m 1 2 #{} 1\n# EOF", om), (1, 8, "expected ' ' after '#', found '{'".into()));
+        assert_eq!(err_at("m 1 2 3\n# EOF", om), (1, 7, "expected '#' starting an exemplar, found '3'".into()));
+        assert_eq!(err_at("m 1 # {a=\"b\"} 1 2 3\n# EOF", om), (1, 18, "expected end of line, found ' '".into()));
+        assert_eq!(err_at("m 1 # {a=\"1\",a=\"2\"} 1\n# EOF", om), (1, 14, "duplicate label \"a\"".into()));
     }
 
     #[test]
@@ -1201,35 +932,14 @@ m{a="x\\y",b="say \"hi\"",c="l1\nl2",d="\t",e="ünï"} 1
         assert_eq!(parse("# EOF\n", om).unwrap(), vec![]);
         assert_eq!(err_at("", om), (1, 1, "missing # EOF".into()));
         assert_eq!(err_at("m 1\n", om), (2, 1, "missing # EOF".into()));
-        assert_eq!(
-            err_at("m 1\nm{a=\"ü\"} 2", om),
-            (2, 11, "missing # EOF".into())
-        );
-        assert_eq!(
-            err_at("# EOF\n\n", om),
-            (2, 1, "unexpected content after # EOF".into())
-        );
-        assert_eq!(
-            err_at("# EOF\nm 1\n", om),
-            (2, 1, "unexpected content after # EOF".into())
-        );
-        assert_eq!(
-            err_at("# EOF\n# EOF", om),
-            (2, 1, "unexpected content after # EOF".into())
-        );
-        assert_eq!(
-            err_at("# EOF \n", om),
-            (1, 6, "expected end of line after # EOF, found ' '".into())
-        );
-        assert_eq!(
-            err_at("m 1\n\n# EOF", om),
-            (2, 1, "blank lines are not allowed in OpenMetrics".into())
-        );
+        assert_eq!(err_at("m 1\nm{a=\"ü\"} 2", om), (2, 11, "missing # EOF".into()));
+        assert_eq!(err_at("# EOF\n\n", om), (2, 1, "unexpected content after # EOF".into()));
+        assert_eq!(err_at("# EOF\nm 1\n", om), (2, 1, "unexpected content after # EOF".into()));
+        assert_eq!(err_at("# EOF\n# EOF", om), (2, 1, "unexpected content after # EOF".into()));
+        assert_eq!(err_at("# EOF \n", om), (1, 6, "expected end of line after # EOF, found ' '".into()));
+        assert_eq!(err_at("m 1\n\n# EOF", om), (2, 1, "blank lines are not allowed in OpenMetrics".into()));
         // In the text format "# EOF" is only a comment.
-        assert_eq!(
-            parse("# EOF\nm 1\n", Format::PrometheusText).unwrap().len(),
-            1
-        );
+        assert_eq!(parse("# EOF\nm 1\n", Format::PrometheusText).unwrap().len(), 1);
     }
 
     #[test]
@@ -1237,69 +947,21 @@ m{a="x\\y",b="say \"hi\"",c="l1\nl2",d="\t",e="ünï"} 1
         let om = Format::OpenMetrics;
         let cases: &[(&str, (usize, usize, &str))] = &[
             ("m  1\n# EOF", (1, 3, "expected value, found ' '")),
-            (
-                "m 1 \n# EOF",
-                (1, 5, "expected timestamp, found end of line"),
-            ),
+            ("m 1 \n# EOF", (1, 5, "expected timestamp, found end of line")),
             (" m 1\n# EOF", (1, 1, "expected metric name, found ' '")),
             ("m\t1\n# EOF", (1, 1, "invalid metric name \"m\\t1\"")),
-            (
-                "m{a = \"b\"} 1\n# EOF",
-                (1, 4, "expected '=' after label name, found ' '"),
-            ),
-            (
-                "m {a=\"b\"} 1\n# EOF",
-                (1, 3, "invalid value \"{a=\\\"b\\\"}\""),
-            ),
-            (
-                "m{a=\"b\"}1\n# EOF",
-                (1, 9, "expected ' ' and a value, found '1'"),
-            ),
-            (
-                "m\n# EOF",
-                (1, 2, "expected ' ' and a value, found end of line"),
-            ),
-            (
-                "# a comment\n# EOF",
-                (
-                    1,
-                    3,
-                    "expected HELP, TYPE, UNIT or EOF after '# ', found \"a\"",
-                ),
-            ),
+            ("m{a = \"b\"} 1\n# EOF", (1, 4, "expected '=' after label name, found ' '")),
+            ("m {a=\"b\"} 1\n# EOF", (1, 3, "invalid value \"{a=\\\"b\\\"}\"")),
+            ("m{a=\"b\"}1\n# EOF", (1, 9, "expected ' ' and a value, found '1'")),
+            ("m\n# EOF", (1, 2, "expected ' ' and a value, found end of line")),
+            ("# a comment\n# EOF", (1, 3, "expected HELP, TYPE, UNIT or EOF after '# ', found \"a\"")),
             ("#EOF", (1, 2, "expected ' ' after '#', found 'E'")),
-            (
-                "# TYPE m\n# EOF",
-                (1, 9, "expected ' ' and a metric type, found end of line"),
-            ),
-            (
-                "# TYPE m untyped\n# EOF",
-                (1, 10, "invalid metric type \"untyped\""),
-            ),
-            (
-                "# TYPE m counter \n# EOF",
-                (1, 10, "invalid metric type \"counter \""),
-            ),
-            (
-                "# TYPE  m counter\n# EOF",
-                (1, 8, "expected metric name, found ' '"),
-            ),
-            (
-                "# UNIT m_seconds bytes\n# EOF",
-                (
-                    1,
-                    18,
-                    "unit \"bytes\" is not a suffix of metric \"m_seconds\"",
-                ),
-            ),
-            (
-                "# UNIT seconds seconds\n# EOF",
-                (
-                    1,
-                    16,
-                    "unit \"seconds\" is not a suffix of metric \"seconds\"",
-                ),
-            ),
+            ("# TYPE m\n# EOF", (1, 9, "expected ' ' and a metric type, found end of line")),
+            ("# TYPE m untyped\n# EOF", (1, 10, "invalid metric type \"untyped\"")),
+            ("# TYPE m counter \n# EOF", (1, 10, "invalid metric type \"counter \"")),
+            ("# TYPE  m counter\n# EOF", (1, 8, "expected metric name, found ' '")),
+            ("# UNIT m_seconds bytes\n# EOF", (1, 18, "unit \"bytes\" is not a suffix of metric \"m_seconds\"")),
+            ("# UNIT seconds seconds\n# EOF", (1, 16, "unit \"seconds\" is not a suffix of metric \"seconds\"")),
             ("# UNIT m_s s-\n# EOF", (1, 12, "invalid unit \"s-\"")),
         ];
         for (input, want) in cases {
@@ -1309,108 +971,42 @@ m{a="x\\y",b="say \"hi\"",c="l1\nl2",d="\t",e="ünï"} 1
         // Trailing commas and empty units are accepted, as in Prometheus.
         let entries = parse("m{a=\"b\",} 1\n# UNIT m\n# UNIT m \n# EOF\n", om).unwrap();
         assert_eq!(samples(&entries)[0].0, r#"m{a="b"}"#);
-        assert_eq!(
-            entries[1],
-            Entry::Unit {
-                family: "m".into(),
-                unit: String::new()
-            }
-        );
-        assert_eq!(
-            entries[2],
-            Entry::Unit {
-                family: "m".into(),
-                unit: String::new()
-            }
-        );
+        assert_eq!(entries[1], Entry::Unit { family: "m".into(), unit: String::new() });
+        assert_eq!(entries[2], Entry::Unit { family: "m".into(), unit: String::new() });
     }
 
     #[test]
     fn error_positions_and_messages() {
         let text = Format::PrometheusText;
         let cases: &[(&str, (usize, usize, &str))] = &[
-            (
-                "ok 1\nm{a=b} 1\n",
-                (2, 5, "expected label value in quotes, found 'b'"),
-            ),
+            ("ok 1\nm{a=b} 1\n", (2, 5, "expected label value in quotes, found 'b'")),
             ("m abc\n", (1, 3, "invalid value \"abc\"")),
             ("m{a=\"1\",a=\"2\"} 1\n", (1, 9, "duplicate label \"a\"")),
-            (
-                "m{__name__=\"x\"} 1\n",
-                (1, 3, "duplicate label \"__name__\""),
-            ),
+            ("m{__name__=\"x\"} 1\n", (1, 3, "duplicate label \"__name__\"")),
             ("0m 1\n", (1, 1, "invalid metric name \"0m\"")),
             ("m-x 1\n", (1, 1, "invalid metric name \"m-x\"")),
             ("m{a-b=\"1\"} 1\n", (1, 3, "invalid label name \"a-b\"")),
             ("m{1a=\"1\"} 1\n", (1, 3, "invalid label name \"1a\"")),
             ("m{a:b=\"1\"} 1\n", (1, 3, "invalid label name \"a:b\"")),
             ("m{,} 1\n", (1, 3, "expected label name or '}', found ','")),
-            (
-                "m{a=\"1\",,} 1\n",
-                (1, 9, "expected label name or '}', found ','"),
-            ),
-            (
-                "m{a=\"1\" b=\"2\"} 1\n",
-                (1, 9, "expected ',' or '}' after label value, found 'b'"),
-            ),
-            (
-                "m{a=\"1\n",
-                (
-                    1,
-                    7,
-                    "expected '\"' closing the label value, found end of line",
-                ),
-            ),
-            (
-                "m{a=\"1\\\"} 1\n",
-                (
-                    1,
-                    12,
-                    "expected '\"' closing the label value, found end of line",
-                ),
-            ),
-            (
-                "m{a=\"1\"\n",
-                (
-                    1,
-                    8,
-                    "expected ',' or '}' after label value, found end of line",
-                ),
-            ),
-            (
-                "m{a\n",
-                (1, 4, "expected '=' after label name, found end of line"),
-            ),
+            ("m{a=\"1\",,} 1\n", (1, 9, "expected label name or '}', found ','")),
+            ("m{a=\"1\" b=\"2\"} 1\n", (1, 9, "expected ',' or '}' after label value, found 'b'")),
+            ("m{a=\"1\n", (1, 7, "expected '\"' closing the label value, found end of line")),
+            ("m{a=\"1\\\"} 1\n", (1, 12, "expected '\"' closing the label value, found end of line")),
+            ("m{a=\"1\"\n", (1, 8, "expected ',' or '}' after label value, found end of line")),
+            ("m{a\n", (1, 4, "expected '=' after label name, found end of line")),
             ("m\n", (1, 2, "expected value, found end of line")),
             ("m{} \n", (1, 5, "expected value, found end of line")),
             ("{a=\"b\"} 1\n", (1, 1, "expected metric name, found '{'")),
             ("\"m\" 1\n", (1, 1, "invalid metric name \"\\\"m\\\"\"")),
-            (
-                "# HELP \n",
-                (1, 8, "expected metric name after HELP, found end of line"),
-            ),
+            ("# HELP \n", (1, 8, "expected metric name after HELP, found end of line")),
             ("# TYPE 1m counter\n", (1, 8, "invalid metric name \"1m\"")),
-            (
-                "# TYPE m\n",
-                (1, 9, "expected metric type, found end of line"),
-            ),
-            (
-                "# TYPE m  \n",
-                (1, 11, "expected metric type, found end of line"),
-            ),
-            (
-                "# TYPE m stateset\n",
-                (1, 10, "invalid metric type \"stateset\""),
-            ),
-            (
-                "# TYPE m\t\tcounter  x\n",
-                (1, 11, "invalid metric type \"counter  x\""),
-            ),
+            ("# TYPE m\n", (1, 9, "expected metric type, found end of line")),
+            ("# TYPE m  \n", (1, 11, "expected metric type, found end of line")),
+            ("# TYPE m stateset\n", (1, 10, "invalid metric type \"stateset\"")),
+            ("# TYPE m\t\tcounter  x\n", (1, 11, "invalid metric type \"counter  x\"")),
             // Columns count characters, not bytes.
-            (
-                "m{a=\"ü\",b=x} 1\n",
-                (1, 11, "expected label value in quotes, found 'x'"),
-            ),
+            ("m{a=\"ü\",b=x} 1\n", (1, 11, "expected label value in quotes, found 'x'")),
             ("m 1\r\n", (1, 3, "invalid value \"1\\r\"")),
         ];
         for (input, want) in cases {
@@ -1422,18 +1018,13 @@ m{a="x\\y",b="say \"hi\"",c="l1\nl2",d="\t",e="ünï"} 1
     #[test]
     fn error_display_names_line_and_column() {
         let e = err("m 1\nm{a=b} 1\n", Format::PrometheusText);
-        assert_eq!(
-            e.to_string(),
-            "line 2, column 5: expected label value in quotes, found 'b'"
-        );
+        assert_eq!(e.to_string(), "line 2, column 5: expected label value in quotes, found 'b'");
     }
 
     #[test]
     fn parse_each_streams_until_the_first_error() {
         let mut seen = Vec::new();
-        let res = parse_each("a 1\nb 2\nc x\nd 4\n", Format::PrometheusText, |e| {
-            seen.push(e)
-        });
+        let res = parse_each("a 1\nb 2\nc x\nd 4\n", Format::PrometheusText, |e| seen.push(e));
         assert_eq!(res.unwrap_err().line, 3);
         assert_eq!(samples(&seen).len(), 2);
     }
@@ -1452,11 +1043,7 @@ m{a="x\\y",b="say \"hi\"",c="l1\nl2",d="\t",e="ünï"} 1
         if v.is_nan() {
             ["NaN", "nan", "NaN"][style % 3].to_owned()
         } else if v.is_infinite() {
-            let s = if v > 0.0 {
-                ["+Inf", "Inf", "+inf"]
-            } else {
-                ["-Inf", "-Inf", "-infinity"]
-            };
+            let s = if v > 0.0 { ["+Inf", "Inf", "+inf"] } else { ["-Inf", "-Inf", "-infinity"] };
             s[style % 3].to_owned()
         } else {
             match style % 3 {
@@ -1527,38 +1114,17 @@ m{a="x\\y",b="say \"hi\"",c="l1\nl2",d="\t",e="ünï"} 1
         out
     }
 
-    fn check_round_trip(
-        series: &[Series],
-        help: &str,
-        format: Format,
-    ) -> Result<(), TestCaseError> {
+    fn check_round_trip(series: &[Series], help: &str, format: Format) -> Result<(), TestCaseError> {
         let om = format == Format::OpenMetrics;
         let input = render(series, help, om);
-        let entries =
-            parse(&input, format).map_err(|e| TestCaseError::fail(format!("{e} in {input:?}")))?;
+        let entries = parse(&input, format).map_err(|e| TestCaseError::fail(format!("{e} in {input:?}")))?;
         prop_assert_eq!(entries.len(), series.len() + 1);
-        prop_assert_eq!(
-            &entries[0],
-            &Entry::Help {
-                family: "fam".into(),
-                text: help.to_owned()
-            }
-        );
+        prop_assert_eq!(&entries[0], &Entry::Help { family: "fam".into(), text: help.to_owned() });
         for ((name, labels, v, ts, _), entry) in series.iter().zip(&entries[1..]) {
-            let Entry::Sample {
-                labels: got,
-                timestamp_ms,
-                value,
-            } = entry
-            else {
+            let Entry::Sample { labels: got, timestamp_ms, value } = entry else {
                 return Err(TestCaseError::fail(format!("not a sample: {entry:?}")));
             };
-            let want = Labels::from_pairs(
-                labels
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-                    .chain([(METRIC_NAME, name.as_str())]),
-            );
+            let want = Labels::from_pairs(labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).chain([(METRIC_NAME, name.as_str())]));
             prop_assert_eq!(got, &want);
             prop_assert_eq!(timestamp_ms, ts);
             if v.is_nan() {

@@ -42,10 +42,7 @@ pub enum ServerError {
     #[error("opening storage: {0}")]
     Storage(#[from] crate::tsdb::DbError),
     #[error("listening on {addr}: {source}")]
-    Listen {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Listen { addr: SocketAddr, source: std::io::Error },
     #[error("serving HTTP: {0}")]
     Serve(std::io::Error),
     #[error("web configuration: {0}")]
@@ -62,21 +59,13 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
     registry.register(
         "hearth_build",
         "Build information",
-        Info::new(vec![
-            ("version", env!("CARGO_PKG_VERSION").to_string()),
-            ("component", "server".to_string()),
-        ]),
+        Info::new(vec![("version", env!("CARGO_PKG_VERSION").to_string()), ("component", "server".to_string())]),
     );
     let scrape_metrics = self_scrape::SelfScrapeMetrics::default();
     scrape_metrics.register(&mut registry);
 
     // Listen first, so probes get "not ready" rather than "connection refused" during replay.
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
-        .map_err(|source| ServerError::Listen {
-            addr: cfg.listen,
-            source,
-        })?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen).await.map_err(|source| ServerError::Listen { addr: cfg.listen, source })?;
     let state = Arc::new(WebState {
         registry,
         ready: Default::default(),
@@ -104,9 +93,8 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
     tracing::info!(listen = %cfg.listen, data = %cfg.data_dir.display(), "hearth server starting");
 
     let (dir, opts) = (cfg.data_dir.clone(), cfg.storage.clone());
-    let db = tokio::task::spawn_blocking(move || Db::open(&dir, opts, tsdb_metrics))
-        .await
-        .map_err(|e| ServerError::Task(e.to_string()))??;
+    let db =
+        tokio::task::spawn_blocking(move || Db::open(&dir, opts, tsdb_metrics)).await.map_err(|e| ServerError::Task(e.to_string()))??;
     let db = Arc::new(db);
     let _ = state.db.set(db.clone());
     state.ready.store(true, Ordering::Relaxed);
@@ -127,13 +115,8 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
             }
         })
     };
-    let scraper = tokio::spawn(self_scrape::run(
-        db.clone(),
-        state.clone(),
-        cfg.listen.to_string(),
-        cfg.self_scrape_interval,
-        scrape_metrics,
-    ));
+    let scraper =
+        tokio::spawn(self_scrape::run(db.clone(), state.clone(), cfg.listen.to_string(), cfg.self_scrape_interval, scrape_metrics));
 
     tokio::select! {
         _ = &mut shutdown => tracing::info!("shutting down"),
@@ -149,15 +132,8 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
     let _ = scraper.await;
     let _ = compactor.await;
     match Arc::try_unwrap(db) {
-        Ok(db) => tokio::task::spawn_blocking(move || db.close())
-            .await
-            .map_err(|e| ServerError::Task(e.to_string()))??,
-        Err(db) => db
-            .head()
-            .wal
-            .as_ref()
-            .map_or(Ok(()), |w| w.sync())
-            .map_err(|e| ServerError::Task(e.to_string()))?,
+        Ok(db) => tokio::task::spawn_blocking(move || db.close()).await.map_err(|e| ServerError::Task(e.to_string()))??,
+        Err(db) => db.head().wal.as_ref().map_or(Ok(()), |w| w.sync()).map_err(|e| ServerError::Task(e.to_string()))?,
     }
     tracing::info!("storage closed");
     Ok(())
@@ -166,11 +142,10 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return std::future::pending().await,
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

@@ -25,28 +25,16 @@ pub struct SelfScrapeMetrics {
 
 impl SelfScrapeMetrics {
     pub fn register(&self, r: &mut Registry) {
-        r.register(
-            "hearth_self_scrape_failures",
-            "Self-scrapes that failed to parse or store",
-            self.failures.clone(),
-        );
+        r.register("hearth_self_scrape_failures", "Self-scrapes that failed to parse or store", self.failures.clone());
     }
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Scrapes every `interval` until cancelled.
-pub async fn run(
-    db: Arc<Db>,
-    state: Arc<WebState>,
-    instance: String,
-    interval: Duration,
-    m: SelfScrapeMetrics,
-) {
+pub async fn run(db: Arc<Db>, state: Arc<WebState>, instance: String, interval: Duration, m: SelfScrapeMetrics) {
     let mut refs: HashMap<Labels, SeriesRef> = HashMap::new();
     let mut tick = tokio::time::interval(interval);
     loop {
@@ -72,11 +60,7 @@ pub async fn run(
         let n = samples.len() as f64;
         let up = if parsed.is_ok() { 1.0 } else { 0.0 };
         let dur = started.elapsed().as_secs_f64();
-        for (name, v) in [
-            ("up", up),
-            ("scrape_duration_seconds", dur),
-            ("scrape_samples_scraped", n),
-        ] {
+        for (name, v) in [("up", up), ("scrape_duration_seconds", dur), ("scrape_samples_scraped", n)] {
             samples.push((target(Labels::from_pairs([("__name__", name)])), v));
         }
         let mut app = db.appender();

@@ -52,11 +52,7 @@ pub fn report(dir: &Path, limit: usize) -> Result<String, String> {
     );
     let wal = dir.join("wal");
     if wal.exists() {
-        let _ = writeln!(
-            out,
-            "WAL: {} bytes (not yet in blocks)",
-            super::wal::dir_size(&wal)
-        );
+        let _ = writeln!(out, "WAL: {} bytes (not yet in blocks)", super::wal::dir_size(&wal));
     }
 
     // Cardinality over all blocks (series counted once per block they appear in).
@@ -83,20 +79,8 @@ pub fn report(dir: &Path, limit: usize) -> Result<String, String> {
             let _ = writeln!(out, "{n:>10} {k}");
         }
     };
-    top(
-        "Highest cardinality labels (distinct values)",
-        values_per_name
-            .into_iter()
-            .map(|(k, v)| (k, v.len() as u64))
-            .collect(),
-    );
-    top(
-        "Highest cardinality metric names (series)",
-        series_per_metric.into_iter().collect(),
-    );
-    top(
-        "Most common label pairs (series)",
-        pairs.into_iter().collect(),
-    );
+    top("Highest cardinality labels (distinct values)", values_per_name.into_iter().map(|(k, v)| (k, v.len() as u64)).collect());
+    top("Highest cardinality metric names (series)", series_per_metric.into_iter().collect());
+    top("Most common label pairs (series)", pairs.into_iter().collect());
     Ok(out)
 }

@@ -24,61 +24,34 @@ pub struct BackfillStats {
 #[derive(Debug, thiserror::Error)]
 pub enum BackfillError {
     #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     #[error("{path}: {msg}")]
     Input { path: String, msg: String },
 }
 
 /// Reads `input` (OpenMetrics text, every sample with a timestamp) and writes
 /// blocks of `block_ms` aligned ranges into `out`.
-pub fn create_blocks_from_openmetrics(
-    input: &Path,
-    out: &Path,
-    block_ms: i64,
-    zstd_level: i32,
-) -> Result<BackfillStats, BackfillError> {
+pub fn create_blocks_from_openmetrics(input: &Path, out: &Path, block_ms: i64, zstd_level: i32) -> Result<BackfillStats, BackfillError> {
     let ip = input.display().to_string();
-    let text = std::fs::read_to_string(input).map_err(|source| BackfillError::Io {
-        path: ip.clone(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(input).map_err(|source| BackfillError::Io { path: ip.clone(), source })?;
     let mut series: HashMap<Labels, Vec<Sample>> = HashMap::new();
     let mut missing_ts = 0u64;
     parse_each(&text, Format::OpenMetrics, |e| {
-        if let Entry::Sample {
-            labels,
-            timestamp_ms,
-            value,
-        } = e
-        {
+        if let Entry::Sample { labels, timestamp_ms, value } = e {
             match timestamp_ms {
-                Some(t) => series
-                    .entry(labels)
-                    .or_default()
-                    .push(Sample::new(t, value)),
+                Some(t) => series.entry(labels).or_default().push(Sample::new(t, value)),
                 None => missing_ts += 1,
             }
         }
     })
-    .map_err(|e| BackfillError::Input {
-        path: ip.clone(),
-        msg: e.to_string(),
-    })?;
+    .map_err(|e| BackfillError::Input { path: ip.clone(), msg: e.to_string() })?;
     if missing_ts > 0 {
         return Err(BackfillError::Input {
             path: ip,
-            msg: format!(
-                "{missing_ts} samples have no timestamp; backfill needs one on every sample"
-            ),
+            msg: format!("{missing_ts} samples have no timestamp; backfill needs one on every sample"),
         });
     }
-    std::fs::create_dir_all(out).map_err(|source| BackfillError::Io {
-        path: out.display().to_string(),
-        source,
-    })?;
+    std::fs::create_dir_all(out).map_err(|source| BackfillError::Io { path: out.display().to_string(), source })?;
     let mut sorted: Vec<(Labels, Vec<Sample>)> = series.into_iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
     let mut windows: Vec<i64> = Vec::new();
@@ -90,10 +63,7 @@ pub fn create_blocks_from_openmetrics(
     windows.sort_unstable();
     windows.dedup();
     let mut stats = BackfillStats::default();
-    let io = |source| BackfillError::Io {
-        path: out.display().to_string(),
-        source,
-    };
+    let io = |source| BackfillError::Io { path: out.display().to_string(), source };
     for w in windows {
         let (mint, maxt) = (w * block_ms, (w + 1) * block_ms);
         let mut bw = BlockWriter::new(out, mint, maxt, 1, Vec::new(), zstd_level).map_err(io)?;

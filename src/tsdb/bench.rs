@@ -52,8 +52,8 @@ pub fn read_label_file(path: &Path, n: usize) -> Result<Vec<Labels>, String> {
         if line.trim().is_empty() {
             continue;
         }
-        let m: std::collections::BTreeMap<String, String> = serde_json::from_str(&line)
-            .map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))?;
+        let m: std::collections::BTreeMap<String, String> =
+            serde_json::from_str(&line).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))?;
         let l = Labels::from_pairs(m);
         if seen.insert(l.stable_hash()) {
             out.push(l);
@@ -83,15 +83,7 @@ pub fn generate_labels(n: usize) -> Vec<Labels> {
             Labels::from_pairs([
                 ("__name__", name.to_string()),
                 ("job", ["node", "api", "kubelet"][target % 3].to_string()),
-                (
-                    "instance",
-                    format!(
-                        "10.{}.{}.{}:9100",
-                        target / 65536 % 256,
-                        target / 256 % 256,
-                        target % 256
-                    ),
-                ),
+                ("instance", format!("10.{}.{}.{}:9100", target / 65536 % 256, target / 256 % 256, target % 256)),
                 ("namespace", format!("team-{}", target % 17)),
                 ("series", format!("{}", i % 200)),
             ])
@@ -141,16 +133,9 @@ pub fn run(b: &WriteBench) -> Result<(), String> {
         std::fs::remove_dir_all(&b.out).map_err(|e| format!("{}: {e}", b.out.display()))?;
     }
     let rss_before = rss_anon_bytes();
-    let opts = Options {
-        retention_ms: None,
-        ..Options::default()
-    };
+    let opts = Options { retention_ms: None, ..Options::default() };
     let db = Db::open(&b.out, opts, TsdbMetrics::default()).map_err(|e| e.to_string())?;
-    println!(
-        ">> ingesting {} series x {} scrapes",
-        labels.len(),
-        b.scrapes
-    );
+    println!(">> ingesting {} series x {} scrapes", labels.len(), b.scrapes);
     let start = Instant::now();
     let mut total = 0u64;
     let mut refs: Vec<Option<SeriesRef>> = vec![None; labels.len()];
@@ -171,9 +156,7 @@ pub fn run(b: &WriteBench) -> Result<(), String> {
                             let mut app = db.appender();
                             for (j, (l, r)) in ls.iter().zip(rs.iter_mut()).enumerate() {
                                 let v = value(b.values, shard * SHARD + j, k);
-                                *r = Some(
-                                    app.append(*r, l, ts, v).map_err(|e| format!("{l}: {e}"))?,
-                                );
+                                *r = Some(app.append(*r, l, ts, v).map_err(|e| format!("{l}: {e}"))?);
                                 n += 1;
                             }
                             app.commit().map_err(|e| e.to_string())?;
@@ -182,13 +165,7 @@ pub fn run(b: &WriteBench) -> Result<(), String> {
                     })
                 })
                 .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err("ingest thread panicked".into()))
-                })
-                .collect()
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("ingest thread panicked".into()))).collect()
         });
         for r in results {
             total += r?;
@@ -201,10 +178,7 @@ pub fn run(b: &WriteBench) -> Result<(), String> {
     println!(" > total samples: {total}");
     println!(" > samples/sec: {:.0}", total as f64 / secs);
     println!(" > ingest seconds: {secs:.2}");
-    println!(
-        " > head memory per series (resident anonymous growth): {:.0} bytes",
-        rss_after.saturating_sub(rss_before) as f64 / series
-    );
+    println!(" > head memory per series (resident anonymous growth): {:.0} bytes", rss_after.saturating_sub(rss_before) as f64 / series);
     println!(
         " > head series data per series (heap accounting, excluding index): {:.0} bytes",
         db.head().series_heap_bytes() as f64 / series
@@ -217,38 +191,21 @@ pub fn run(b: &WriteBench) -> Result<(), String> {
     let start = Instant::now();
     db.flush_head().map_err(|e| e.to_string())?;
     db.compact().map_err(|e| e.to_string())?;
-    let (bytes, samples): (u64, u64) = db.blocks().iter().fold((0, 0), |(b, s), blk| {
-        (b + blk.size_bytes(), s + blk.meta().stats.num_samples)
-    });
-    println!(
-        " > persisted {} blocks in {:.2} s",
-        db.blocks().len(),
-        start.elapsed().as_secs_f64()
-    );
-    println!(
-        " > disk bytes per sample: {:.3}",
-        bytes as f64 / samples.max(1) as f64
-    );
+    let (bytes, samples): (u64, u64) =
+        db.blocks().iter().fold((0, 0), |(b, s), blk| (b + blk.size_bytes(), s + blk.meta().stats.num_samples));
+    println!(" > persisted {} blocks in {:.2} s", db.blocks().len(), start.elapsed().as_secs_f64());
+    println!(" > disk bytes per sample: {:.3}", bytes as f64 / samples.max(1) as f64);
     db.close().map_err(|e| e.to_string())
 }
 
 /// Appends to `series` series forever, one commit per timestamp, printing
 /// `acked <t>` after each commit returns. Crash tests kill it with SIGKILL
 /// and check that every acknowledged timestamp survived.
-pub fn append_loop(
-    dir: &Path,
-    series: usize,
-    sync_interval: std::time::Duration,
-) -> Result<(), String> {
+pub fn append_loop(dir: &Path, series: usize, sync_interval: std::time::Duration) -> Result<(), String> {
     use std::io::Write;
-    let opts = Options {
-        wal_sync_interval: sync_interval,
-        ..Options::default()
-    };
+    let opts = Options { wal_sync_interval: sync_interval, ..Options::default() };
     let db = Db::open(dir, opts, TsdbMetrics::default()).map_err(|e| e.to_string())?;
-    let labels: Vec<Labels> = (0..series)
-        .map(|i| Labels::from_pairs([("__name__", "crash_test"), ("i", &i.to_string())]))
-        .collect();
+    let labels: Vec<Labels> = (0..series).map(|i| Labels::from_pairs([("__name__", "crash_test"), ("i", &i.to_string())])).collect();
     let start = db.head().max_time().max(0) + 1;
     let mut refs = vec![None; series];
     let stdout = std::io::stdout();
@@ -259,9 +216,7 @@ pub fn append_loop(
         }
         app.commit().map_err(|e| e.to_string())?;
         let mut out = stdout.lock();
-        writeln!(out, "acked {t}")
-            .and_then(|_| out.flush())
-            .map_err(|e| e.to_string())?;
+        writeln!(out, "acked {t}").and_then(|_| out.flush()).map_err(|e| e.to_string())?;
     }
     Ok(())
 }
@@ -270,15 +225,7 @@ pub fn append_loop(
 /// again without compacting: the restart-time benchmark.
 pub fn replay(dir: &Path) -> Result<(), String> {
     let start = Instant::now();
-    let db = Db::open(
-        dir,
-        Options {
-            retention_ms: None,
-            ..Options::default()
-        },
-        TsdbMetrics::default(),
-    )
-    .map_err(|e| e.to_string())?;
+    let db = Db::open(dir, Options { retention_ms: None, ..Options::default() }, TsdbMetrics::default()).map_err(|e| e.to_string())?;
     let st = db.replay_stats();
     println!(
         " > WAL replay: {:.2} s for {} samples, {} series, {} bytes",

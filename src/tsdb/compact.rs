@@ -16,13 +16,7 @@ use super::querier::merge_parts;
 use crate::model::{Labels, Sample};
 
 /// Writes the head's samples in `[mint, maxt)` as a new level-1 block.
-pub fn write_head_range(
-    head: &Head,
-    dir: &Path,
-    mint: i64,
-    maxt: i64,
-    zstd_level: i32,
-) -> io::Result<Option<BlockMeta>> {
+pub fn write_head_range(head: &Head, dir: &Path, mint: i64, maxt: i64, zstd_level: i32) -> io::Result<Option<BlockMeta>> {
     let mut w = BlockWriter::new(dir, mint, maxt, 1, Vec::new(), zstd_level)?;
     for id in head.ids_sorted_by_labels() {
         if let Some((labels, samples)) = head.series_data(id, mint, maxt - 1) {
@@ -54,11 +48,7 @@ pub fn plan(metas: &[BlockMeta], ranges: &[i64]) -> Option<Vec<usize>> {
         let (a, b) = (&metas[w[0]], &metas[w[1]]);
         if b.min_time < a.max_time {
             let hi = a.max_time.max(b.max_time);
-            let group: Vec<usize> = order
-                .iter()
-                .copied()
-                .filter(|&i| metas[i].min_time < hi && metas[i].max_time > a.min_time)
-                .collect();
+            let group: Vec<usize> = order.iter().copied().filter(|&i| metas[i].min_time < hi && metas[i].max_time > a.min_time).collect();
             return Some(group);
         }
     }
@@ -68,11 +58,8 @@ pub fn plan(metas: &[BlockMeta], ranges: &[i64]) -> Option<Vec<usize>> {
         while i < order.len() {
             let start = metas[order[i]].min_time.div_euclid(r) * r;
             let end = start.saturating_add(r);
-            let group: Vec<usize> = order[i..]
-                .iter()
-                .copied()
-                .take_while(|&k| metas[k].min_time >= start && metas[k].max_time <= end)
-                .collect();
+            let group: Vec<usize> =
+                order[i..].iter().copied().take_while(|&k| metas[k].min_time >= start && metas[k].max_time <= end).collect();
             if group.is_empty() {
                 i += 1;
                 continue;
@@ -90,39 +77,21 @@ pub fn plan(metas: &[BlockMeta], ranges: &[i64]) -> Option<Vec<usize>> {
 pub fn merge(blocks: &[Arc<Block>], dir: &Path, zstd_level: i32) -> io::Result<Option<BlockMeta>> {
     let mint = blocks.iter().map(|b| b.meta().min_time).min().unwrap_or(0);
     let maxt = blocks.iter().map(|b| b.meta().max_time).max().unwrap_or(0);
-    let level = blocks
-        .iter()
-        .map(|b| b.meta().compaction.level)
-        .max()
-        .unwrap_or(1)
-        + 1;
-    let mut sources: Vec<String> = blocks
-        .iter()
-        .flat_map(|b| b.meta().compaction.sources.clone())
-        .collect();
+    let level = blocks.iter().map(|b| b.meta().compaction.level).max().unwrap_or(1) + 1;
+    let mut sources: Vec<String> = blocks.iter().flat_map(|b| b.meta().compaction.sources.clone()).collect();
     sources.sort();
     sources.dedup();
     let mut w = BlockWriter::new(dir, mint, maxt, level, sources, zstd_level)?;
     // k-way merge over each block's label-ordered series.
-    let mut cursors: Vec<(u32, Option<Labels>)> = blocks
-        .iter()
-        .map(|b| (0, (b.num_series() > 0).then(|| b.labels(0))))
-        .collect();
-    while let Some(next) = cursors
-        .iter()
-        .filter_map(|(_, l)| l.as_ref())
-        .min()
-        .cloned()
-    {
+    let mut cursors: Vec<(u32, Option<Labels>)> = blocks.iter().map(|b| (0, (b.num_series() > 0).then(|| b.labels(0)))).collect();
+    while let Some(next) = cursors.iter().filter_map(|(_, l)| l.as_ref()).min().cloned() {
         let mut parts: Vec<Vec<Sample>> = Vec::new();
         for (bi, (pos, cur)) in cursors.iter_mut().enumerate() {
             if cur.as_ref() != Some(&next) {
                 continue;
             }
             let mut s = Vec::new();
-            blocks[bi]
-                .samples(*pos, i64::MIN, i64::MAX, &mut s)
-                .map_err(io::Error::other)?;
+            blocks[bi].samples(*pos, i64::MIN, i64::MAX, &mut s).map_err(io::Error::other)?;
             parts.push(s);
             *pos += 1;
             *cur = ((*pos as usize) < blocks[bi].num_series()).then(|| blocks[bi].labels(*pos));

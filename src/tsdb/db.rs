@@ -77,10 +77,7 @@ pub enum DbError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> DbError + '_ {
-    move |source| DbError::Io {
-        path: path.display().to_string(),
-        source,
-    }
+    move |source| DbError::Io { path: path.display().to_string(), source }
 }
 
 /// An open data directory.
@@ -106,19 +103,11 @@ impl Db {
         remove_tmp_dirs(dir).map_err(io_err(dir))?;
         let blocks = load_blocks(dir)?;
         metrics.blocks_loaded.set(blocks.len() as i64);
-        metrics
-            .storage_blocks_bytes
-            .set(blocks.iter().map(|b| b.size_bytes() as i64).sum());
+        metrics.storage_blocks_bytes.set(blocks.iter().map(|b| b.size_bytes() as i64).sum());
 
         let wal_dir = dir.join("wal");
         fs::create_dir_all(&wal_dir).map_err(io_err(&wal_dir))?;
-        let head = Head::new(
-            &dir.join("chunks_head"),
-            opts.min_block_ms,
-            None,
-            metrics.clone(),
-        )
-        .map_err(io_err(dir))?;
+        let head = Head::new(&dir.join("chunks_head"), opts.min_block_ms, None, metrics.clone()).map_err(io_err(dir))?;
         if let Some(maxt) = blocks.iter().map(|b| b.meta().max_time).max() {
             head.set_min_valid_time(maxt);
         }
@@ -137,21 +126,13 @@ impl Db {
         );
 
         let sync_every_commit = opts.wal_sync_interval.is_zero();
-        let wal = Arc::new(
-            Wal::open(
-                &wal_dir,
-                opts.wal_segment_bytes,
-                sync_every_commit,
-                Box::new(metrics.clone()),
-            )
-            .map_err(io_err(&wal_dir))?,
-        );
+        let wal =
+            Arc::new(Wal::open(&wal_dir, opts.wal_segment_bytes, sync_every_commit, Box::new(metrics.clone())).map_err(io_err(&wal_dir))?);
         let mut head = head;
         head.wal = Some(wal.clone());
         let head = Arc::new(head);
         let stop = Arc::new(AtomicBool::new(false));
-        let syncer = (!sync_every_commit)
-            .then(|| spawn_syncer(wal.clone(), opts.wal_sync_interval, stop.clone()));
+        let syncer = (!sync_every_commit).then(|| spawn_syncer(wal.clone(), opts.wal_sync_interval, stop.clone()));
         let db = Db {
             dir: dir.to_path_buf(),
             opts,
@@ -193,31 +174,20 @@ impl Db {
 
     /// The loaded blocks, oldest first.
     pub fn blocks(&self) -> Vec<Arc<Block>> {
-        self.blocks
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.blocks.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// A consistent view for reading.
     pub fn querier(&self) -> Querier {
-        Querier {
-            head: self.head.clone(),
-            blocks: self.blocks(),
-        }
+        Querier { head: self.head.clone(), blocks: self.blocks() }
     }
 
     /// Deletes `[mint, maxt]` of matching series (reads skip it at once).
     pub fn delete(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<(), DbError> {
         let ids = self.head.delete(matchers, mint, maxt);
-        let ts: Vec<_> = ids
-            .into_iter()
-            .map(|id| wal::record::Tombstone { id, mint, maxt })
-            .collect();
+        let ts: Vec<_> = ids.into_iter().map(|id| wal::record::Tombstone { id, mint, maxt }).collect();
         if !ts.is_empty() {
-            self.wal
-                .log_tombstones(&ts)
-                .map_err(io_err(self.wal.dir()))?;
+            self.wal.log_tombstones(&ts).map_err(io_err(self.wal.dir()))?;
         }
         for b in self.blocks() {
             b.delete(matchers, mint, maxt).map_err(io_err(b.dir()))?;
@@ -267,10 +237,7 @@ impl Db {
     /// Safe to call often; one run at a time.
     pub fn compact(&self) -> Result<(), DbError> {
         let _g = self.compact_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let res = self
-            .compact_head()
-            .and_then(|_| self.compact_blocks())
-            .and_then(|_| self.apply_retention());
+        let res = self.compact_head().and_then(|_| self.compact_blocks()).and_then(|_| self.apply_retention());
         if res.is_err() {
             self.metrics.compactions_failed.inc();
         }
@@ -302,24 +269,19 @@ impl Db {
     /// Persists the head up to `maxt` and truncates head and WAL behind it.
     fn persist_head_range(&self, mint: i64, maxt: i64) -> Result<(), DbError> {
         let started = Instant::now();
-        let meta =
-            compact::write_head_range(&self.head, &self.dir, mint, maxt, self.opts.zstd_level)
-                .map_err(io_err(&self.dir))?;
+        let meta = compact::write_head_range(&self.head, &self.dir, mint, maxt, self.opts.zstd_level).map_err(io_err(&self.dir))?;
         if let Some(meta) = meta {
             let b = Block::open(&self.dir.join(&meta.ulid))?;
             self.add_blocks(vec![Arc::new(b)], &[]);
             self.metrics.compactions.inc();
-            self.metrics
-                .compaction_duration
-                .observe(started.elapsed().as_secs_f64());
+            self.metrics.compaction_duration.observe(started.elapsed().as_secs_f64());
             tracing::info!(ulid = %meta.ulid, mint, maxt, series = meta.stats.num_series, samples = meta.stats.num_samples, "head persisted as block");
         }
         let wal_dir = self.wal.dir().to_path_buf();
         let last = self.wal.cut_segment().map_err(io_err(&wal_dir))?;
         self.head.truncate(maxt).map_err(io_err(&self.dir))?;
         let head = self.head.clone();
-        checkpoint::create(&wal_dir, last, |id| head.contains(id), maxt)
-            .map_err(io_err(&wal_dir))?;
+        checkpoint::create(&wal_dir, last, |id| head.contains(id), maxt).map_err(io_err(&wal_dir))?;
         self.metrics.checkpoint_creations.inc();
         Ok(())
     }
@@ -348,17 +310,14 @@ impl Db {
             };
             let started = Instant::now();
             let sel: Vec<Arc<Block>> = group.iter().map(|&i| blocks[i].clone()).collect();
-            let meta =
-                compact::merge(&sel, &self.dir, self.opts.zstd_level).map_err(io_err(&self.dir))?;
+            let meta = compact::merge(&sel, &self.dir, self.opts.zstd_level).map_err(io_err(&self.dir))?;
             let new = match meta {
                 Some(m) => vec![Arc::new(Block::open(&self.dir.join(&m.ulid))?)],
                 None => Vec::new(),
             };
             self.add_blocks(new, &sel);
             self.metrics.compactions.inc();
-            self.metrics
-                .compaction_duration
-                .observe(started.elapsed().as_secs_f64());
+            self.metrics.compaction_duration.observe(started.elapsed().as_secs_f64());
             for b in &sel {
                 delete_block_dir(b.dir()).map_err(io_err(b.dir()))?;
             }
@@ -371,21 +330,14 @@ impl Db {
         bs.extend(add);
         bs.sort_by_key(|b| b.meta().min_time);
         self.metrics.blocks_loaded.set(bs.len() as i64);
-        self.metrics
-            .storage_blocks_bytes
-            .set(bs.iter().map(|b| b.size_bytes() as i64).sum());
+        self.metrics.storage_blocks_bytes.set(bs.iter().map(|b| b.size_bytes() as i64).sum());
     }
 
     fn apply_retention(&self) -> Result<(), DbError> {
         let blocks = self.blocks();
         let mut doomed: Vec<Arc<Block>> = Vec::new();
         if let Some(ret) = self.opts.retention_ms {
-            let newest = blocks
-                .iter()
-                .map(|b| b.meta().max_time)
-                .max()
-                .unwrap_or(i64::MIN)
-                .max(self.head.max_time());
+            let newest = blocks.iter().map(|b| b.meta().max_time).max().unwrap_or(i64::MIN).max(self.head.max_time());
             for b in &blocks {
                 if b.meta().max_time <= newest.saturating_sub(ret) {
                     doomed.push(b.clone());
@@ -394,9 +346,7 @@ impl Db {
             }
         }
         if let Some(limit) = self.opts.retention_bytes {
-            let mut total: u64 = blocks.iter().map(|b| b.size_bytes()).sum::<u64>()
-                + self.wal.size_bytes()
-                + self.head.disk.size_bytes();
+            let mut total: u64 = blocks.iter().map(|b| b.size_bytes()).sum::<u64>() + self.wal.size_bytes() + self.head.disk.size_bytes();
             for b in &blocks {
                 if total <= limit {
                     break;
@@ -460,12 +410,7 @@ fn spawn_syncer(wal: Arc<Wal>, every: Duration, stop: Arc<AtomicBool>) -> JoinHa
 /// Takes an exclusive lock on `dir/lock` so two servers never share a directory.
 fn lock_dir(dir: &Path) -> Result<File, DbError> {
     let path = dir.join("lock");
-    let f = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io_err(&path))?;
+    let f = fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io_err(&path))?;
     // SAFETY: flock on a file descriptor we own.
     let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     if rc != 0 {
@@ -500,18 +445,9 @@ fn load_blocks(dir: &Path) -> Result<Vec<Arc<Block>>, DbError> {
     let merged: std::collections::HashSet<String> = blocks
         .iter()
         .filter(|b| b.meta().compaction.sources.len() > 1)
-        .flat_map(|b| {
-            b.meta()
-                .compaction
-                .sources
-                .iter()
-                .filter(|s| **s != b.meta().ulid)
-                .cloned()
-        })
+        .flat_map(|b| b.meta().compaction.sources.iter().filter(|s| **s != b.meta().ulid).cloned())
         .collect();
-    let (stale, mut keep): (Vec<_>, Vec<_>) = blocks
-        .into_iter()
-        .partition(|b| merged.contains(&b.meta().ulid));
+    let (stale, mut keep): (Vec<_>, Vec<_>) = blocks.into_iter().partition(|b| merged.contains(&b.meta().ulid));
     for b in stale {
         tracing::info!(ulid = %b.meta().ulid, "removing block already merged into a newer one");
         delete_block_dir(b.dir()).map_err(io_err(b.dir()))?;

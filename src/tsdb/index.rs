@@ -51,11 +51,7 @@ pub fn select_postings(ix: &dyn IndexReader, matchers: &[Matcher]) -> Vec<u32> {
         if m.matches_empty() {
             // Series lacking the label match; exclude those whose value does not.
             // `l!=""` style matchers (matches empty when inverted) handled below.
-            let inverse_values: Vec<String> = ix
-                .label_values(&m.name)
-                .into_iter()
-                .filter(|v| !m.matches(v))
-                .collect();
+            let inverse_values: Vec<String> = ix.label_values(&m.name).into_iter().filter(|v| !m.matches(v)).collect();
             not_its.push(ix.postings_for_values(&m.name, &inverse_values));
         } else {
             let p = postings_for_matcher(ix, m);
@@ -90,11 +86,7 @@ fn postings_for_matcher(ix: &dyn IndexReader, m: &Matcher) -> Vec<u32> {
         // Literal alternations need no scan of the label's values.
         (MatchOp::Regex, Some(FastRegex::Literals(lits))) => ix.postings_for_values(&m.name, lits),
         _ => {
-            let values: Vec<String> = ix
-                .label_values(&m.name)
-                .into_iter()
-                .filter(|v| m.matches(v))
-                .collect();
+            let values: Vec<String> = ix.label_values(&m.name).into_iter().filter(|v| m.matches(v)).collect();
             ix.postings_for_values(&m.name, &values)
         }
     }
@@ -112,30 +104,19 @@ mod tests {
 
     impl IndexReader for Naive {
         fn postings(&self, name: &str, value: &str) -> Vec<u32> {
-            (0..self.0.len() as u32)
-                .filter(|&i| self.0[i as usize].has(name) && self.0[i as usize].get(name) == value)
-                .collect()
+            (0..self.0.len() as u32).filter(|&i| self.0[i as usize].has(name) && self.0[i as usize].get(name) == value).collect()
         }
         fn all_postings(&self) -> Vec<u32> {
             (0..self.0.len() as u32).collect()
         }
         fn label_values(&self, name: &str) -> Vec<String> {
-            let mut v: Vec<String> = self
-                .0
-                .iter()
-                .filter(|l| l.has(name))
-                .map(|l| l.get(name).to_string())
-                .collect();
+            let mut v: Vec<String> = self.0.iter().filter(|l| l.has(name)).map(|l| l.get(name).to_string()).collect();
             v.sort();
             v.dedup();
             v
         }
         fn label_names(&self) -> Vec<String> {
-            let mut v: Vec<String> = self
-                .0
-                .iter()
-                .flat_map(|l| l.iter().map(|l| l.name.clone()))
-                .collect();
+            let mut v: Vec<String> = self.0.iter().flat_map(|l| l.iter().map(|l| l.name.clone())).collect();
             v.sort();
             v.dedup();
             v
@@ -144,22 +125,8 @@ mod tests {
 
     fn matcher_strategy() -> impl Strategy<Value = Matcher> {
         let names = prop_oneof![Just("a"), Just("b"), Just("c")];
-        let values = prop_oneof![
-            Just(""),
-            Just("x"),
-            Just("y"),
-            Just("x|y"),
-            Just("x.*"),
-            Just(".*"),
-            Just(".+"),
-            Just("[xz]")
-        ];
-        let ops = prop_oneof![
-            Just(MatchOp::Equal),
-            Just(MatchOp::NotEqual),
-            Just(MatchOp::Regex),
-            Just(MatchOp::NotRegex)
-        ];
+        let values = prop_oneof![Just(""), Just("x"), Just("y"), Just("x|y"), Just("x.*"), Just(".*"), Just(".+"), Just("[xz]")];
+        let ops = prop_oneof![Just(MatchOp::Equal), Just(MatchOp::NotEqual), Just(MatchOp::Regex), Just(MatchOp::NotRegex)];
         (ops, names, values).prop_map(|(op, n, v)| Matcher::new(op, n, v).expect("valid regexes"))
     }
 

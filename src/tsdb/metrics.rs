@@ -75,31 +75,15 @@ impl TsdbMetrics {
     /// Registers every metric (counters get their `_total` suffix from the encoder).
     pub fn register(&self, r: &mut Registry) {
         let p = "prometheus_tsdb_";
-        r.register(
-            format!("{p}head_series"),
-            "Series currently in the head.",
-            self.head_series.clone(),
-        );
-        r.register(
-            format!("{p}head_series_created"),
-            "Series created in the head.",
-            self.head_series_created.clone(),
-        );
-        r.register(
-            format!("{p}head_series_removed"),
-            "Series removed from the head.",
-            self.head_series_removed.clone(),
-        );
+        r.register(format!("{p}head_series"), "Series currently in the head.", self.head_series.clone());
+        r.register(format!("{p}head_series_created"), "Series created in the head.", self.head_series_created.clone());
+        r.register(format!("{p}head_series_removed"), "Series removed from the head.", self.head_series_removed.clone());
         r.register(
             format!("{p}head_chunks_spilled"),
             "Completed head chunks moved to memory-mapped files.",
             self.head_chunks_spilled.clone(),
         );
-        r.register(
-            format!("{p}head_samples_appended"),
-            "Samples appended to the head.",
-            self.samples_appended.clone(),
-        );
+        r.register(format!("{p}head_samples_appended"), "Samples appended to the head.", self.samples_appended.clone());
         r.register(
             format!("{p}out_of_order_samples"),
             "Samples rejected for being older than the series' newest sample.",
@@ -115,81 +99,21 @@ impl TsdbMetrics {
             "Samples rejected for being older than the head's minimum valid time.",
             self.out_of_bound_samples.clone(),
         );
-        r.register(
-            format!("{p}head_min_time"),
-            "Lowest timestamp in the head (ms).",
-            self.head_min_time.clone(),
-        );
-        r.register(
-            format!("{p}head_max_time"),
-            "Highest timestamp in the head (ms).",
-            self.head_max_time.clone(),
-        );
-        r.register(
-            format!("{p}head_truncations"),
-            "Head truncations after compaction.",
-            self.head_truncations.clone(),
-        );
-        r.register(
-            format!("{p}wal_fsync_duration_seconds"),
-            "Duration of WAL fsync calls.",
-            self.wal_fsync_duration.clone(),
-        );
-        r.register(
-            format!("{p}wal_corruptions"),
-            "Damaged WAL regions skipped during replay.",
-            self.wal_corruptions.clone(),
-        );
-        r.register(
-            format!("{p}wal_segments_cut"),
-            "WAL segments completed.",
-            self.wal_segments_cut.clone(),
-        );
-        r.register(
-            format!("{p}checkpoint_creations"),
-            "WAL checkpoints created.",
-            self.checkpoint_creations.clone(),
-        );
-        r.register(
-            format!("{p}data_replay_duration_seconds"),
-            "Time taken to replay the WAL at startup.",
-            self.replay_duration.clone(),
-        );
-        r.register(
-            format!("{p}compactions"),
-            "Compactions run (head to block and block merges).",
-            self.compactions.clone(),
-        );
-        r.register(
-            format!("{p}compactions_failed"),
-            "Compactions that failed.",
-            self.compactions_failed.clone(),
-        );
-        r.register(
-            format!("{p}compaction_duration_seconds"),
-            "Duration of compactions.",
-            self.compaction_duration.clone(),
-        );
-        r.register(
-            format!("{p}blocks_loaded"),
-            "Persisted blocks currently loaded.",
-            self.blocks_loaded.clone(),
-        );
-        r.register(
-            format!("{p}storage_blocks_bytes"),
-            "Bytes used by persisted blocks.",
-            self.storage_blocks_bytes.clone(),
-        );
-        r.register(
-            format!("{p}time_retentions"),
-            "Blocks deleted because they passed the retention time.",
-            self.time_retentions.clone(),
-        );
-        r.register(
-            format!("{p}size_retentions"),
-            "Blocks deleted to keep storage under the retention size.",
-            self.size_retentions.clone(),
-        );
+        r.register(format!("{p}head_min_time"), "Lowest timestamp in the head (ms).", self.head_min_time.clone());
+        r.register(format!("{p}head_max_time"), "Highest timestamp in the head (ms).", self.head_max_time.clone());
+        r.register(format!("{p}head_truncations"), "Head truncations after compaction.", self.head_truncations.clone());
+        r.register(format!("{p}wal_fsync_duration_seconds"), "Duration of WAL fsync calls.", self.wal_fsync_duration.clone());
+        r.register(format!("{p}wal_corruptions"), "Damaged WAL regions skipped during replay.", self.wal_corruptions.clone());
+        r.register(format!("{p}wal_segments_cut"), "WAL segments completed.", self.wal_segments_cut.clone());
+        r.register(format!("{p}checkpoint_creations"), "WAL checkpoints created.", self.checkpoint_creations.clone());
+        r.register(format!("{p}data_replay_duration_seconds"), "Time taken to replay the WAL at startup.", self.replay_duration.clone());
+        r.register(format!("{p}compactions"), "Compactions run (head to block and block merges).", self.compactions.clone());
+        r.register(format!("{p}compactions_failed"), "Compactions that failed.", self.compactions_failed.clone());
+        r.register(format!("{p}compaction_duration_seconds"), "Duration of compactions.", self.compaction_duration.clone());
+        r.register(format!("{p}blocks_loaded"), "Persisted blocks currently loaded.", self.blocks_loaded.clone());
+        r.register(format!("{p}storage_blocks_bytes"), "Bytes used by persisted blocks.", self.storage_blocks_bytes.clone());
+        r.register(format!("{p}time_retentions"), "Blocks deleted because they passed the retention time.", self.time_retentions.clone());
+        r.register(format!("{p}size_retentions"), "Blocks deleted to keep storage under the retention size.", self.size_retentions.clone());
     }
 }
 

@@ -48,10 +48,7 @@ fn gallop(s: &[u32], x: u32) -> Result<usize, usize> {
     }
     let lo = hi / 2;
     let hi = (hi + 1).min(s.len());
-    s[lo..hi]
-        .binary_search(&x)
-        .map(|i| i + lo)
-        .map_err(|i| i + lo)
+    s[lo..hi].binary_search(&x).map(|i| i + lo).map_err(|i| i + lo)
 }
 
 /// Union of any number of sorted lists.

@@ -28,9 +28,7 @@ pub struct QueryError(pub String);
 
 impl Querier {
     fn blocks_in(&self, mint: i64, maxt: i64) -> impl Iterator<Item = &Arc<Block>> {
-        self.blocks
-            .iter()
-            .filter(move |b| b.meta().min_time <= maxt && b.meta().max_time > mint)
+        self.blocks.iter().filter(move |b| b.meta().min_time <= maxt && b.meta().max_time > mint)
     }
 
     fn head_in(&self, mint: i64, maxt: i64) -> bool {
@@ -39,12 +37,7 @@ impl Querier {
 
     /// Series matching all `matchers` with their samples in `[mint, maxt]`
     /// (both inclusive, milliseconds), sorted by labels.
-    pub fn select(
-        &self,
-        matchers: &[Matcher],
-        mint: i64,
-        maxt: i64,
-    ) -> Result<Vec<Series>, QueryError> {
+    pub fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>, QueryError> {
         let mut merged: BTreeMap<Labels, Vec<Vec<Sample>>> = BTreeMap::new();
         for b in self.blocks_in(mint, maxt) {
             for id in b.select_ids(matchers) {
@@ -60,13 +53,7 @@ impl Querier {
                 merged.entry(l).or_default().push(s);
             }
         }
-        Ok(merged
-            .into_iter()
-            .map(|(labels, parts)| Series {
-                labels,
-                samples: merge_parts(parts),
-            })
-            .collect())
+        Ok(merged.into_iter().map(|(labels, parts)| Series { labels, samples: merge_parts(parts) }).collect())
     }
 
     /// Label sets of matching series with data in `[mint, maxt]`, sorted.
@@ -101,13 +88,7 @@ impl Querier {
     }
 
     /// Values of label `name` among matching series (all without matchers), sorted.
-    pub fn label_values(
-        &self,
-        name: &str,
-        matchers: &[Matcher],
-        mint: i64,
-        maxt: i64,
-    ) -> Vec<String> {
+    pub fn label_values(&self, name: &str, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<String> {
         use super::index::IndexReader;
         let mut set = BTreeSet::new();
         if matchers.is_empty() {
@@ -152,20 +133,10 @@ mod tests {
 
     #[test]
     fn overlapping_parts_merge_sorted_without_duplicates() {
-        let p = |ts: &[i64]| {
-            ts.iter()
-                .map(|&t| Sample::new(t, t as f64))
-                .collect::<Vec<_>>()
-        };
-        let got: Vec<i64> = merge_parts(vec![p(&[1, 3, 5]), p(&[2, 3, 6])])
-            .iter()
-            .map(|s| s.t)
-            .collect();
+        let p = |ts: &[i64]| ts.iter().map(|&t| Sample::new(t, t as f64)).collect::<Vec<_>>();
+        let got: Vec<i64> = merge_parts(vec![p(&[1, 3, 5]), p(&[2, 3, 6])]).iter().map(|s| s.t).collect();
         assert_eq!(got, vec![1, 2, 3, 5, 6]);
-        let got: Vec<i64> = merge_parts(vec![p(&[1, 2]), p(&[3])])
-            .iter()
-            .map(|s| s.t)
-            .collect();
+        let got: Vec<i64> = merge_parts(vec![p(&[1, 2]), p(&[3])]).iter().map(|s| s.t).collect();
         assert_eq!(got, vec![1, 2, 3]);
     }
 }

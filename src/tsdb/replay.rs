@@ -52,14 +52,7 @@ impl SortWindow {
             self.counts[i + 1] += self.counts[i];
         }
         self.sorted.clear();
-        self.sorted.resize(
-            self.buf.len(),
-            RefSample {
-                id: 0,
-                t: 0,
-                v: 0.0,
-            },
-        );
+        self.sorted.resize(self.buf.len(), RefSample { id: 0, t: 0, v: 0.0 });
         for s in &self.buf {
             let slot = &mut self.counts[key(s)];
             self.sorted[*slot as usize] = *s;
@@ -75,12 +68,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Splits the sample records into consecutive rounds of about one window per thread.
-fn plan_rounds(
-    scan: &reader::Scan,
-    records: &[&reader::RecordRef],
-    threads: usize,
-    window: usize,
-) -> Vec<std::ops::Range<usize>> {
+fn plan_rounds(scan: &reader::Scan, records: &[&reader::RecordRef], threads: usize, window: usize) -> Vec<std::ops::Range<usize>> {
     // A sample takes about 12 bytes in a record.
     let budget = window * 12 * threads;
     let mut rounds = Vec::new();
@@ -119,12 +107,8 @@ fn replay_in_windows(head: &Head, wal_dir: &Path, window: usize) -> io::Result<R
     let files = checkpoint::replay_files(wal_dir)?;
     let scan = reader::scan(&files, true)?;
     let scanned = started.elapsed();
-    let mut stats = ReplayStats {
-        records: scan.records.len() as u64,
-        bytes: scan.bytes(),
-        damage: scan.damage.clone(),
-        ..Default::default()
-    };
+    let mut stats =
+        ReplayStats { records: scan.records.len() as u64, bytes: scan.bytes(), damage: scan.damage.clone(), ..Default::default() };
     let mut malformed = 0u64;
 
     let mut remap: HashMap<u32, u32> = HashMap::new();
@@ -139,40 +123,20 @@ fn replay_in_windows(head: &Head, wal_dir: &Path, window: usize) -> io::Result<R
     }
 
     let series_done = started.elapsed();
-    let sample_records: Vec<_> = scan
-        .records
-        .iter()
-        .filter(|r| r.typ == RecordType::Samples)
-        .collect();
+    let sample_records: Vec<_> = scan.records.iter().filter(|r| r.typ == RecordType::Samples).collect();
     // A power of two, so thread shares line up with the head's lock stripes.
-    let cores = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
-    let threads = if sample_records.len() < 4 {
-        1
-    } else {
-        1usize << (usize::BITS - 1 - cores.leading_zeros())
-    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let threads = if sample_records.len() < 4 { 1 } else { 1usize << (usize::BITS - 1 - cores.leading_zeros()) };
     let applied = AtomicU64::new(0);
     let bad = AtomicU64::new(0);
     let rounds = plan_rounds(&scan, &sample_records, threads, window);
     // mail[src * threads + dst]: samples thread `src` decoded for thread `dst`.
-    let mail: Vec<Mutex<Vec<RefSample>>> = (0..threads * threads)
-        .map(|_| Mutex::new(Vec::new()))
-        .collect();
+    let mail: Vec<Mutex<Vec<RefSample>>> = (0..threads * threads).map(|_| Mutex::new(Vec::new())).collect();
     let barrier = Barrier::new(threads);
     std::thread::scope(|s| {
         for k in 0..threads {
-            let (scan, remap, sample_records, rounds, mail, barrier, applied, bad) = (
-                &scan,
-                &remap,
-                &sample_records,
-                &rounds,
-                &mail,
-                &barrier,
-                &applied,
-                &bad,
-            );
+            let (scan, remap, sample_records, rounds, mail, barrier, applied, bad) =
+                (&scan, &remap, &sample_records, &rounds, &mail, &barrier, &applied, &bad);
             s.spawn(move || {
                 let mut n = 0u64;
                 let mut window = SortWindow::default();
@@ -220,11 +184,7 @@ fn replay_in_windows(head: &Head, wal_dir: &Path, window: usize) -> io::Result<R
     );
     malformed += bad.load(Ordering::Relaxed);
 
-    for r in scan
-        .records
-        .iter()
-        .filter(|r| r.typ == RecordType::Tombstones)
-    {
+    for r in scan.records.iter().filter(|r| r.typ == RecordType::Tombstones) {
         let res = record::decode_tombstones(scan.payload(r), |t| {
             let id = remap.get(&t.id).copied().unwrap_or(t.id);
             head.add_tombstone(id, t.mint, t.maxt);
@@ -233,9 +193,7 @@ fn replay_in_windows(head: &Head, wal_dir: &Path, window: usize) -> io::Result<R
     }
     if malformed > 0 {
         stats.damage.regions += malformed;
-        stats.damage.details.push(format!(
-            "{malformed} records passed their checksum but did not decode"
-        ));
+        stats.damage.details.push(format!("{malformed} records passed their checksum but did not decode"));
     }
     Ok(stats)
 }
@@ -255,50 +213,28 @@ mod tests {
     fn replay_in_many_small_rounds_keeps_every_series_in_order() {
         let dir = tempfile::tempdir().expect("tempdir");
         let wal_dir = dir.path().join("wal");
-        let wal = Arc::new(
-            Wal::open(&wal_dir, 1 << 20, false, Box::new(TsdbMetrics::default())).expect("wal"),
-        );
-        let mut head = Head::new(
-            &dir.path().join("c1"),
-            7_200_000,
-            None,
-            TsdbMetrics::default(),
-        )
-        .expect("head");
+        let wal = Arc::new(Wal::open(&wal_dir, 1 << 20, false, Box::new(TsdbMetrics::default())).expect("wal"));
+        let mut head = Head::new(&dir.path().join("c1"), 7_200_000, None, TsdbMetrics::default()).expect("head");
         head.wal = Some(wal.clone());
         // Few series and one small record per timestamp: every round holds
         // several samples of each series, split between the threads.
-        let labels: Vec<Labels> = (0..13)
-            .map(|i| Labels::from_pairs([("__name__", "m"), ("i", &i.to_string())]))
-            .collect();
+        let labels: Vec<Labels> = (0..13).map(|i| Labels::from_pairs([("__name__", "m"), ("i", &i.to_string())])).collect();
         let mut refs = vec![None; labels.len()];
         for t in 0..200 {
             let mut app = head.appender();
             for j in 0..labels.len() {
                 let i = (j * 5 + t as usize) % labels.len();
                 let v = (t * 7 + i as i64) as f64;
-                refs[i] = Some(
-                    app.append(refs[i], &labels[i], t * 1000, v)
-                        .expect("append"),
-                );
+                refs[i] = Some(app.append(refs[i], &labels[i], t * 1000, v).expect("append"));
             }
             app.commit().expect("commit");
         }
         wal.sync().expect("sync");
-        let replayed = Head::new(
-            &dir.path().join("c2"),
-            7_200_000,
-            None,
-            TsdbMetrics::default(),
-        )
-        .expect("head");
+        let replayed = Head::new(&dir.path().join("c2"), 7_200_000, None, TsdbMetrics::default()).expect("head");
         let stats = replay_in_windows(&replayed, &wal_dir, 40).expect("replay");
         assert_eq!(stats.samples, 13 * 200);
         let all = [Matcher::equal("__name__", "m")];
-        assert_eq!(
-            replayed.select(&all, i64::MIN, i64::MAX),
-            head.select(&all, i64::MIN, i64::MAX)
-        );
+        assert_eq!(replayed.select(&all, i64::MIN, i64::MAX), head.select(&all, i64::MIN, i64::MAX));
     }
 
     /// A series removed and created again is logged under a new id; replay
@@ -308,38 +244,18 @@ mod tests {
         use crate::tsdb::wal::record::RefSample;
         let dir = tempfile::tempdir().expect("tempdir");
         let wal_dir = dir.path().join("wal");
-        let wal =
-            Wal::open(&wal_dir, 1 << 20, false, Box::new(TsdbMetrics::default())).expect("wal");
+        let wal = Wal::open(&wal_dir, 1 << 20, false, Box::new(TsdbMetrics::default())).expect("wal");
         let l = Labels::from_pairs([("__name__", "up"), ("job", "a")]);
         wal.log_series(1, &l).expect("series");
-        wal.log_samples(&[RefSample {
-            id: 1,
-            t: 10,
-            v: 1.0,
-        }])
-        .expect("samples");
+        wal.log_samples(&[RefSample { id: 1, t: 10, v: 1.0 }]).expect("samples");
         wal.log_series(7, &l).expect("series");
-        wal.log_samples(&[RefSample {
-            id: 7,
-            t: 20,
-            v: 2.0,
-        }])
-        .expect("samples");
+        wal.log_samples(&[RefSample { id: 7, t: 20, v: 2.0 }]).expect("samples");
         wal.sync().expect("sync");
-        let head = Head::new(
-            &dir.path().join("c"),
-            7_200_000,
-            None,
-            TsdbMetrics::default(),
-        )
-        .expect("head");
+        let head = Head::new(&dir.path().join("c"), 7_200_000, None, TsdbMetrics::default()).expect("head");
         let stats = replay(&head, &wal_dir).expect("replay");
         assert_eq!(stats.samples, 2);
         let got = head.select(&[Matcher::equal("job", "a")], i64::MIN, i64::MAX);
         assert_eq!(got.len(), 1);
-        assert_eq!(
-            got[0].1.iter().map(|s| (s.t, s.v)).collect::<Vec<_>>(),
-            vec![(10, 1.0), (20, 2.0)]
-        );
+        assert_eq!(got[0].1.iter().map(|s| (s.t, s.v)).collect::<Vec<_>>(), vec![(10, 1.0), (20, 2.0)]);
     }
 }

@@ -34,7 +34,13 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(e.to_string())
 }
 
-async fn snapshot(State(s): State<Arc<WebState>>, method: Method, headers: HeaderMap, RawQuery(raw): RawQuery, body: Bytes) -> Result<Response, ApiError> {
+async fn snapshot(
+    State(s): State<Arc<WebState>>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     enabled(&s)?;
     let p = Params::parse(&method, &headers, raw, &body);
     let skip_head = p.get("skip_head").is_some_and(|v| v == "true" || v == "1");
@@ -43,17 +49,36 @@ async fn snapshot(State(s): State<Arc<WebState>>, method: Method, headers: Heade
     Ok(super::api::success(json!({"name": name}), None))
 }
 
-async fn delete_series(State(s): State<Arc<WebState>>, method: Method, headers: HeaderMap, RawQuery(raw): RawQuery, body: Bytes) -> Result<Response, ApiError> {
+async fn delete_series(
+    State(s): State<Arc<WebState>>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     enabled(&s)?;
     let p = Params::parse(&method, &headers, raw, &body);
     let sets = p.all("match[]").into_iter().map(parse_selector).collect::<Result<Vec<_>, _>>()?;
     if sets.is_empty() {
         return Err(ApiError::bad_data("no match[] parameter provided"));
     }
-    let start = p.get("start").map(parse_time).transpose().map_err(|e| ApiError::bad_data(format!("invalid parameter \"start\": {e}")))?.unwrap_or(i64::MIN / 2);
-    let end = p.get("end").map(parse_time).transpose().map_err(|e| ApiError::bad_data(format!("invalid parameter \"end\": {e}")))?.unwrap_or(i64::MAX / 2);
+    let start = p
+        .get("start")
+        .map(parse_time)
+        .transpose()
+        .map_err(|e| ApiError::bad_data(format!("invalid parameter \"start\": {e}")))?
+        .unwrap_or(i64::MIN / 2);
+    let end = p
+        .get("end")
+        .map(parse_time)
+        .transpose()
+        .map_err(|e| ApiError::bad_data(format!("invalid parameter \"end\": {e}")))?
+        .unwrap_or(i64::MAX / 2);
     let (db, _) = s.query()?;
-    tokio::task::spawn_blocking(move || sets.iter().try_for_each(|ms| db.delete(ms, start, end))).await.map_err(internal)?.map_err(internal)?;
+    tokio::task::spawn_blocking(move || sets.iter().try_for_each(|ms| db.delete(ms, start, end)))
+        .await
+        .map_err(internal)?
+        .map_err(internal)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

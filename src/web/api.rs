@@ -77,8 +77,12 @@ impl From<QueryError> for ApiError {
     fn from(e: QueryError) -> Self {
         match e {
             QueryError::Parse(m) => ApiError::bad_data(format!("invalid parameter \"query\": parse error: {m}")),
-            QueryError::Eval(EvalError::Timeout) => ApiError { status: StatusCode::SERVICE_UNAVAILABLE, kind: "timeout", msg: EvalError::Timeout.to_string() },
-            QueryError::Eval(EvalError::Canceled) => ApiError { status: StatusCode::SERVICE_UNAVAILABLE, kind: "canceled", msg: EvalError::Canceled.to_string() },
+            QueryError::Eval(EvalError::Timeout) => {
+                ApiError { status: StatusCode::SERVICE_UNAVAILABLE, kind: "timeout", msg: EvalError::Timeout.to_string() }
+            }
+            QueryError::Eval(EvalError::Canceled) => {
+                ApiError { status: StatusCode::SERVICE_UNAVAILABLE, kind: "canceled", msg: EvalError::Canceled.to_string() }
+            }
             QueryError::Eval(e) => ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, kind: "execution", msg: e.to_string() },
         }
     }
@@ -110,7 +114,10 @@ pub struct Params(Vec<(String, String)>);
 impl Params {
     pub fn parse(method: &Method, headers: &HeaderMap, raw: Option<String>, body: &Bytes) -> Params {
         let mut v = parse_urlencoded(raw.as_deref().unwrap_or(""));
-        let form = headers.get(header::CONTENT_TYPE).and_then(|c| c.to_str().ok()).is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+        let form = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|c| c.to_str().ok())
+            .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
         if *method == Method::POST && form {
             v.extend(parse_urlencoded(&String::from_utf8_lossy(body)));
         }
@@ -128,10 +135,13 @@ impl Params {
 
 /// Decodes `application/x-www-form-urlencoded` pairs.
 pub fn parse_urlencoded(s: &str) -> Vec<(String, String)> {
-    s.split('&').filter(|p| !p.is_empty()).map(|p| {
-        let (k, v) = p.split_once('=').unwrap_or((p, ""));
-        (percent_decode(k), percent_decode(v))
-    }).collect()
+    s.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
 }
 
 fn percent_decode(s: &str) -> String {
@@ -175,7 +185,8 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
 /// Minimal RFC 3339: `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`.
 fn parse_rfc3339(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ') || b[13] != b':' || b[16] != b':'
+    {
         return None;
     }
     let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
@@ -253,8 +264,12 @@ pub fn value_json(v: &Value) -> Json {
     match v {
         Value::Scalar { t, v } => json!({"resultType": "scalar", "result": [ts_json(*t), format_value(*v)]}),
         Value::String { t, v } => json!({"resultType": "string", "result": [ts_json(*t), v]}),
-        Value::Vector(vs) => json!({"resultType": "vector", "result": vs.iter().map(|s| json!({"metric": labels_json(&s.metric), "value": [ts_json(s.t), format_value(s.v)]})).collect::<Vec<_>>()}),
-        Value::Matrix(m) => json!({"resultType": "matrix", "result": m.iter().map(|s| json!({"metric": labels_json(&s.metric), "values": s.points.iter().map(|p| json!([ts_json(p.t), format_value(p.v)])).collect::<Vec<_>>()})).collect::<Vec<_>>()}),
+        Value::Vector(vs) => {
+            json!({"resultType": "vector", "result": vs.iter().map(|s| json!({"metric": labels_json(&s.metric), "value": [ts_json(s.t), format_value(s.v)]})).collect::<Vec<_>>()})
+        }
+        Value::Matrix(m) => {
+            json!({"resultType": "matrix", "result": m.iter().map(|s| json!({"metric": labels_json(&s.metric), "values": s.points.iter().map(|p| json!([ts_json(p.t), format_value(p.v)])).collect::<Vec<_>>()})).collect::<Vec<_>>()})
+        }
     }
 }
 
@@ -274,7 +289,13 @@ fn limit_param(p: &Params) -> Result<Option<usize>, ApiError> {
     }
 }
 
-async fn query(State(s): State<Arc<WebState>>, method: Method, headers: HeaderMap, RawQuery(raw): RawQuery, body: Bytes) -> Result<Response, ApiError> {
+async fn query(
+    State(s): State<Arc<WebState>>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let p = Params::parse(&method, &headers, raw, &body);
     let q = p.get("query").ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": no query provided"))?.to_string();
     let ts = match p.get("time") {
@@ -297,7 +318,13 @@ async fn query(State(s): State<Arc<WebState>>, method: Method, headers: HeaderMa
     Ok(success(value_json(&value), Some(res.annotations)))
 }
 
-async fn query_range(State(s): State<Arc<WebState>>, method: Method, headers: HeaderMap, RawQuery(raw): RawQuery, body: Bytes) -> Result<Response, ApiError> {
+async fn query_range(
+    State(s): State<Arc<WebState>>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let p = Params::parse(&method, &headers, raw, &body);
     let q = p.get("query").ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": no query provided"))?.to_string();
     let req = |k: &str| p.get(k).ok_or_else(|| ApiError::bad_data(format!("invalid parameter \"{k}\": missing")));
@@ -308,10 +335,14 @@ async fn query_range(State(s): State<Arc<WebState>>, method: Method, headers: He
     }
     let step = parse_duration(req("step")?).map_err(|e| ApiError::bad_data(format!("invalid parameter \"step\": {e}")))?;
     if step <= 0 {
-        return Err(ApiError::bad_data("invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer"));
+        return Err(ApiError::bad_data(
+            "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer",
+        ));
     }
     if (end - start) / step >= MAX_POINTS {
-        return Err(ApiError::bad_data("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"));
+        return Err(ApiError::bad_data(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+        ));
     }
     let opts = query_options(&p)?;
     let st = s.clone();
@@ -353,12 +384,28 @@ pub fn parse_selector(s: &str) -> Result<Vec<Matcher>, ApiError> {
 }
 
 fn time_range(p: &Params) -> Result<(i64, i64), ApiError> {
-    let start = p.get("start").map(parse_time).transpose().map_err(|e| ApiError::bad_data(format!("invalid parameter \"start\": {e}")))?.unwrap_or(i64::MIN / 2);
-    let end = p.get("end").map(parse_time).transpose().map_err(|e| ApiError::bad_data(format!("invalid parameter \"end\": {e}")))?.unwrap_or(i64::MAX / 2);
+    let start = p
+        .get("start")
+        .map(parse_time)
+        .transpose()
+        .map_err(|e| ApiError::bad_data(format!("invalid parameter \"start\": {e}")))?
+        .unwrap_or(i64::MIN / 2);
+    let end = p
+        .get("end")
+        .map(parse_time)
+        .transpose()
+        .map_err(|e| ApiError::bad_data(format!("invalid parameter \"end\": {e}")))?
+        .unwrap_or(i64::MAX / 2);
     Ok((start, end))
 }
 
-async fn series(State(s): State<Arc<WebState>>, method: Method, headers: HeaderMap, RawQuery(raw): RawQuery, body: Bytes) -> Result<Response, ApiError> {
+async fn series(
+    State(s): State<Arc<WebState>>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let p = Params::parse(&method, &headers, raw, &body);
     let sets = match_params(&p)?;
     if sets.is_empty() {
@@ -383,7 +430,13 @@ async fn series(State(s): State<Arc<WebState>>, method: Method, headers: HeaderM
     Ok(success(Json::Array(out), Some(ann)))
 }
 
-async fn labels(State(s): State<Arc<WebState>>, method: Method, headers: HeaderMap, RawQuery(raw): RawQuery, body: Bytes) -> Result<Response, ApiError> {
+async fn labels(
+    State(s): State<Arc<WebState>>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let p = Params::parse(&method, &headers, raw, &body);
     let sets = match_params(&p)?;
     let (start, end) = time_range(&p)?;

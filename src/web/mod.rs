@@ -67,13 +67,7 @@ pub fn encode_registry(registry: &Registry) -> String {
 }
 
 async fn metrics(State(s): State<Arc<WebState>>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        encode_registry(&s.registry),
-    )
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], encode_registry(&s.registry))
 }
 
 async fn healthy() -> impl IntoResponse {

@@ -102,7 +102,11 @@ fn mtimes(files: &[PathBuf]) -> Vec<Option<SystemTime>> {
 /// Reads and validates a web configuration file, naming the file in errors.
 pub fn load(path: &Path) -> Result<(WebConfig, Loaded), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let cfg: WebConfig = if text.trim().is_empty() { WebConfig::default() } else { serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))? };
+    let cfg: WebConfig = if text.trim().is_empty() {
+        WebConfig::default()
+    } else {
+        serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+    };
     let base = path.parent().unwrap_or(Path::new("."));
     for (user, hash) in &cfg.basic_auth_users {
         if !hash.starts_with("$2") {
@@ -144,7 +148,8 @@ fn tls_config(base: &Path, t: &TlsServerConfig) -> Result<rustls::ServerConfig, 
         Some(v) => return Err(format!("unknown min_version {v:?} (expected TLS12 or TLS13)")),
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ServerConfig::builder_with_provider(provider.clone()).with_protocol_versions(&versions).map_err(|e| e.to_string())?;
+    let builder =
+        rustls::ServerConfig::builder_with_provider(provider.clone()).with_protocol_versions(&versions).map_err(|e| e.to_string())?;
     let auth = t.client_auth_type.as_deref().unwrap_or("NoClientCert");
     let builder = match auth {
         "NoClientCert" => builder.with_no_client_auth(),
@@ -153,13 +158,19 @@ fn tls_config(base: &Path, t: &TlsServerConfig) -> Result<rustls::ServerConfig, 
             let ca_path = resolve(base, ca_file);
             let mut roots = rustls::RootCertStore::empty();
             for c in CertificateDer::pem_file_iter(&ca_path).map_err(|e| format!("client_ca_file {}: {e}", ca_path.display()))? {
-                roots.add(c.map_err(|e| format!("client_ca_file {}: {e}", ca_path.display()))?).map_err(|e| format!("client_ca_file {}: {e}", ca_path.display()))?;
+                roots
+                    .add(c.map_err(|e| format!("client_ca_file {}: {e}", ca_path.display()))?)
+                    .map_err(|e| format!("client_ca_file {}: {e}", ca_path.display()))?;
             }
             let v = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
             let v = if auth == "VerifyClientCertIfGiven" { v.allow_unauthenticated() } else { v };
             builder.with_client_cert_verifier(v.build().map_err(|e| e.to_string())?)
         }
-        other => return Err(format!("client_auth_type {other:?} is not supported (use NoClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert)")),
+        other => {
+            return Err(format!(
+                "client_auth_type {other:?} is not supported (use NoClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert)"
+            ));
+        }
     };
     let mut cfg = builder.with_single_cert(certs, key).map_err(|e| format!("cert_file/key_file: {e}"))?;
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -171,7 +182,13 @@ impl WebSecurity {
     pub fn none() -> Arc<Self> {
         Arc::new(WebSecurity {
             path: None,
-            current: RwLock::new(Arc::new(Loaded { users: BTreeMap::new(), headers: Vec::new(), tls: None, verified: Mutex::new(HashMap::new()), stamp: Vec::new() })),
+            current: RwLock::new(Arc::new(Loaded {
+                users: BTreeMap::new(),
+                headers: Vec::new(),
+                tls: None,
+                verified: Mutex::new(HashMap::new()),
+                stamp: Vec::new(),
+            })),
         })
     }
 

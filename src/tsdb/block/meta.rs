@@ -48,24 +48,16 @@ const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 /// so block directories sort by creation time like Prometheus'.
 pub fn new_ulid() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let ms = now.as_millis() & ((1 << 48) - 1);
-    let seed = [
-        now.as_nanos() as u64,
-        u64::from(std::process::id()),
-        COUNTER.fetch_add(1, Ordering::Relaxed),
-    ];
+    let seed = [now.as_nanos() as u64, u64::from(std::process::id()), COUNTER.fetch_add(1, Ordering::Relaxed)];
     let mut bytes = Vec::with_capacity(24);
     for s in seed {
         bytes.extend_from_slice(&s.to_le_bytes());
     }
     let rand = xxhash_rust::xxh3::xxh3_128(&bytes) & ((1u128 << 80) - 1);
     let v = (ms << 80) | rand;
-    (0..26)
-        .map(|i| CROCKFORD[((v >> (125 - i * 5)) & 31) as usize] as char)
-        .collect()
+    (0..26).map(|i| CROCKFORD[((v >> (125 - i * 5)) & 31) as usize] as char).collect()
 }
 
 #[cfg(test)]

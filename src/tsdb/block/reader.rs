@@ -62,25 +62,14 @@ pub struct Block {
 impl Block {
     /// Opens the block in `dir`, verifying its index decodes.
     pub fn open(dir: &Path) -> Result<Block, BlockError> {
-        let err = |msg: String| BlockError {
-            dir: dir.display().to_string(),
-            msg,
-        };
+        let err = |msg: String| BlockError { dir: dir.display().to_string(), msg };
         let meta = BlockMeta::read(dir).map_err(err)?;
         let raw = std::fs::read(dir.join(INDEX_FILE)).map_err(|e| err(format!("index: {e}")))?;
         let ix = zstd::stream::decode_all(&raw[..]).map_err(|e| err(format!("index: {e}")))?;
-        let chunks_file =
-            File::open(dir.join(CHUNKS_FILE)).map_err(|e| err(format!("chunks: {e}")))?;
-        let chunks_len = chunks_file
-            .metadata()
-            .map_err(|e| err(format!("chunks: {e}")))?
-            .len();
+        let chunks_file = File::open(dir.join(CHUNKS_FILE)).map_err(|e| err(format!("chunks: {e}")))?;
+        let chunks_len = chunks_file.metadata().map_err(|e| err(format!("chunks: {e}")))?.len();
         // SAFETY: block files are immutable once renamed into place.
-        let chunks = if chunks_len > 0 {
-            Some(unsafe { Mmap::map(&chunks_file) }.map_err(|e| err(format!("chunks: {e}")))?)
-        } else {
-            None
-        };
+        let chunks = if chunks_len > 0 { Some(unsafe { Mmap::map(&chunks_file) }.map_err(|e| err(format!("chunks: {e}")))?) } else { None };
         let mut b = Block {
             dir: dir.to_path_buf(),
             meta,
@@ -95,11 +84,9 @@ impl Block {
             cache: Mutex::new(Vec::new()),
             size_bytes: crate::tsdb::wal::dir_size(dir),
         };
-        b.load_index(&ix, chunks_len)
-            .map_err(|e| err(format!("index: {e}")))?;
+        b.load_index(&ix, chunks_len).map_err(|e| err(format!("index: {e}")))?;
         if let Ok(bytes) = std::fs::read(dir.join(TOMBSTONES_FILE)) {
-            let t: HashMap<u32, Intervals> = serde_json::from_slice(&bytes)
-                .map_err(|e| err(format!("{TOMBSTONES_FILE}: {e}")))?;
+            let t: HashMap<u32, Intervals> = serde_json::from_slice(&bytes).map_err(|e| err(format!("{TOMBSTONES_FILE}: {e}")))?;
             b.tombstones = RwLock::new(t);
         }
         Ok(b)
@@ -111,9 +98,7 @@ impl Block {
             return Err(DecodeError { offset: 0 });
         }
         let nsym = r.len_prefix()?;
-        self.symbols = (0..nsym)
-            .map(|_| r.str().map(Box::from))
-            .collect::<Result<_, _>>()?;
+        self.symbols = (0..nsym).map(|_| r.str().map(Box::from)).collect::<Result<_, _>>()?;
         let nsym32 = self.symbols.len() as u64;
         let npages = r.len_prefix()?;
         let mut off = 0u64;
@@ -149,12 +134,7 @@ impl Block {
                 if page as usize >= self.pages.len() {
                     return Err(DecodeError { offset: r.pos() });
                 }
-                chunks.push(ChunkMeta {
-                    mint,
-                    maxt,
-                    page,
-                    offset,
-                });
+                chunks.push(ChunkMeta { mint, maxt, page, offset });
                 prev_maxt = maxt;
             }
             for &(n, v) in &labels {
@@ -164,10 +144,7 @@ impl Block {
                 }
                 p.push(id);
             }
-            self.series.push(SeriesEntry {
-                labels: labels.into(),
-                chunks: chunks.into(),
-            });
+            self.series.push(SeriesEntry { labels: labels.into(), chunks: chunks.into() });
         }
         let mut sorted: Vec<u32> = (0..self.symbols.len() as u32).collect();
         sorted.sort_by(|&a, &b| self.symbols[a as usize].cmp(&self.symbols[b as usize]));
@@ -192,21 +169,13 @@ impl Block {
     }
 
     fn lookup(&self, s: &str) -> Option<u32> {
-        self.sorted_symbols
-            .binary_search_by(|&id| (*self.symbols[id as usize]).cmp(s))
-            .ok()
-            .map(|i| self.sorted_symbols[i])
+        self.sorted_symbols.binary_search_by(|&id| (*self.symbols[id as usize]).cmp(s)).ok().map(|i| self.sorted_symbols[i])
     }
 
     /// Labels of series `i` (ids are positions in label order).
     pub fn labels(&self, i: u32) -> Labels {
         let s = &self.series[i as usize];
-        Labels::from_sorted(
-            s.labels
-                .iter()
-                .map(|&(n, v)| Label::new(&*self.symbols[n as usize], &*self.symbols[v as usize]))
-                .collect(),
-        )
+        Labels::from_sorted(s.labels.iter().map(|&(n, v)| Label::new(&*self.symbols[n as usize], &*self.symbols[v as usize])).collect())
     }
 
     fn page(&self, p: u32) -> Result<Arc<Vec<u8>>, String> {
@@ -220,9 +189,7 @@ impl Block {
         drop(cache);
         let &(off, clen, ulen) = self.pages.get(p as usize).ok_or("page out of range")?;
         let map = self.chunks.as_ref().ok_or("no chunks")?;
-        let src = map
-            .get(off as usize..off as usize + clen as usize)
-            .ok_or("page beyond end of chunks file")?;
+        let src = map.get(off as usize..off as usize + clen as usize).ok_or("page beyond end of chunks file")?;
         let data = Arc::new(zstd::bulk::decompress(src, ulen as usize).map_err(|e| e.to_string())?);
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= PAGE_CACHE {
@@ -234,24 +201,14 @@ impl Block {
 
     /// Samples of series `i` in `[mint, maxt]`, deletions applied. Damaged
     /// chunks are reported, not panicked on.
-    pub fn samples(
-        &self,
-        i: u32,
-        mint: i64,
-        maxt: i64,
-        out: &mut Vec<Sample>,
-    ) -> Result<(), String> {
+    pub fn samples(&self, i: u32, mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Result<(), String> {
         let s = &self.series[i as usize];
         let start = out.len();
         for c in s.chunks.iter().filter(|c| c.maxt >= mint && c.mint <= maxt) {
             let page = self.page(c.page)?;
-            let mut r = Reader::new(
-                page.get(c.offset as usize..)
-                    .ok_or("chunk offset beyond page")?,
-            );
+            let mut r = Reader::new(page.get(c.offset as usize..).ok_or("chunk offset beyond page")?);
             let before = out.len();
-            decimal::decode(&mut r, out)
-                .map_err(|e| format!("block {}: series {i}: {e}", self.meta.ulid))?;
+            decimal::decode(&mut r, out).map_err(|e| format!("block {}: series {i}: {e}", self.meta.ulid))?;
             if c.mint < mint || c.maxt > maxt {
                 let mut k = before;
                 for j in before..out.len() {
@@ -263,12 +220,7 @@ impl Block {
                 out.truncate(k);
             }
         }
-        if let Some(iv) = self
-            .tombstones
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&i)
-        {
+        if let Some(iv) = self.tombstones.read().unwrap_or_else(|e| e.into_inner()).get(&i) {
             let mut k = start;
             for j in start..out.len() {
                 if !iv.contains(out[j].t) {
@@ -305,11 +257,7 @@ impl Block {
 
     /// Whether any deletions are recorded.
     pub fn has_tombstones(&self) -> bool {
-        !self
-            .tombstones
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty()
+        !self.tombstones.read().unwrap_or_else(|e| e.into_inner()).is_empty()
     }
 }
 
@@ -329,25 +277,14 @@ impl IndexReader for Block {
         let Some(n) = self.lookup(name) else {
             return Vec::new();
         };
-        let mut v: Vec<String> = self
-            .values
-            .get(&n)
-            .map(|vs| {
-                vs.iter()
-                    .map(|&v| self.symbols[v as usize].to_string())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut v: Vec<String> =
+            self.values.get(&n).map(|vs| vs.iter().map(|&v| self.symbols[v as usize].to_string()).collect()).unwrap_or_default();
         v.sort();
         v
     }
 
     fn label_names(&self) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .values
-            .keys()
-            .map(|&n| self.symbols[n as usize].to_string())
-            .collect();
+        let mut v: Vec<String> = self.values.keys().map(|&n| self.symbols[n as usize].to_string()).collect();
         v.sort();
         v
     }

@@ -36,24 +36,13 @@ pub struct BlockWriter {
 
 impl BlockWriter {
     /// Starts a block for `[mint, maxt)` under `parent`.
-    pub fn new(
-        parent: &Path,
-        mint: i64,
-        maxt: i64,
-        level: u32,
-        sources: Vec<String>,
-        zstd_level: i32,
-    ) -> io::Result<Self> {
+    pub fn new(parent: &Path, mint: i64, maxt: i64, level: u32, sources: Vec<String>, zstd_level: i32) -> io::Result<Self> {
         let ulid = new_ulid();
         let dir = parent.join(&ulid);
         let tmp = parent.join(format!("{ulid}.tmp"));
         fs::create_dir_all(&tmp)?;
         let chunks = BufWriter::with_capacity(1 << 20, File::create(tmp.join(CHUNKS_FILE))?);
-        let sources = if sources.is_empty() {
-            vec![ulid.clone()]
-        } else {
-            sources
-        };
+        let sources = if sources.is_empty() { vec![ulid.clone()] } else { sources };
         Ok(BlockWriter {
             tmp,
             dir,
@@ -93,15 +82,10 @@ impl BlockWriter {
         if let Some(prev) = &self.last_labels
             && prev >= labels
         {
-            return Err(io::Error::other(format!(
-                "series out of order in block: {labels} after {prev}"
-            )));
+            return Err(io::Error::other(format!("series out of order in block: {labels} after {prev}")));
         }
         self.last_labels = Some(labels.clone());
-        let syms: Vec<(u32, u32)> = labels
-            .iter()
-            .map(|l| (self.sym(&l.name), self.sym(&l.value)))
-            .collect();
+        let syms: Vec<(u32, u32)> = labels.iter().map(|l| (self.sym(&l.name), self.sym(&l.value))).collect();
         put_uvarint(&mut self.series, syms.len() as u64);
         for (n, v) in syms {
             put_uvarint(&mut self.series, u64::from(n));
@@ -177,10 +161,7 @@ impl BlockWriter {
             min_time: self.mint,
             max_time: self.maxt,
             stats: self.stats.clone(),
-            compaction: Compaction {
-                level: self.level,
-                sources: self.sources.clone(),
-            },
+            compaction: Compaction { level: self.level, sources: self.sources.clone() },
             version: 1,
         };
         let json = serde_json::to_vec_pretty(&meta).map_err(io::Error::other)?;

@@ -29,9 +29,7 @@ const TAG_CONST: u8 = 3;
 /// Largest magnitude of a scaled integer; beyond 2^53 floats are not exact.
 const MAX_EXACT: f64 = 9_007_199_254_740_992.0;
 const MAX_SCALE: usize = 15;
-const POW10: [f64; MAX_SCALE + 1] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-];
+const POW10: [f64; MAX_SCALE + 1] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
 
 /// The scaled integer for `v` at scale `k`, if it decodes back bit-exactly.
 #[inline]
@@ -140,11 +138,7 @@ fn write_scaled(ms: &[i64], scale: u8, exceptions: &[(usize, u64)], out: &mut Ve
     for i in 1..ms.len() {
         let d = ms[i].wrapping_sub(ms[i - 1]);
         delta_len += uvarint_len(zigzag(d));
-        let dd = if i == 1 {
-            d
-        } else {
-            d.wrapping_sub(ms[i - 1].wrapping_sub(ms[i - 2]))
-        };
+        let dd = if i == 1 { d } else { d.wrapping_sub(ms[i - 1].wrapping_sub(ms[i - 2])) };
         dod_len += uvarint_len(zigzag(dd));
     }
     let dod = dod_len < delta_len;
@@ -161,14 +155,7 @@ fn write_scaled(ms: &[i64], scale: u8, exceptions: &[(usize, u64)], out: &mut Ve
     let mut prev_d = 0i64;
     for i in 1..ms.len() {
         let d = ms[i].wrapping_sub(ms[i - 1]);
-        put_varint(
-            out,
-            if dod && i > 1 {
-                d.wrapping_sub(prev_d)
-            } else {
-                d
-            },
-        );
+        put_varint(out, if dod && i > 1 { d.wrapping_sub(prev_d) } else { d });
         prev_d = d;
     }
 }
@@ -214,10 +201,7 @@ pub fn decode(r: &mut Reader<'_>, out: &mut Vec<Sample>) -> Result<(), DecodeErr
             let mut exceptions = Vec::with_capacity(nexc.min(n));
             let mut idx = 0usize;
             for _ in 0..nexc {
-                idx = idx
-                    .checked_add(r.len_prefix()?)
-                    .filter(|&i| i < n)
-                    .ok_or(DecodeError { offset: r.pos() })?;
+                idx = idx.checked_add(r.len_prefix()?).filter(|&i| i < n).ok_or(DecodeError { offset: r.pos() })?;
                 exceptions.push((idx, r.u64_le()?));
             }
             let mut m = r.varint()?;
@@ -225,11 +209,7 @@ pub fn decode(r: &mut Reader<'_>, out: &mut Vec<Sample>) -> Result<(), DecodeErr
             let mut d = 0i64;
             for (i, s) in vals.iter_mut().enumerate().skip(1) {
                 let x = r.varint()?;
-                d = if tag == TAG_DOD && i > 1 {
-                    d.wrapping_add(x)
-                } else {
-                    x
-                };
+                d = if tag == TAG_DOD && i > 1 { d.wrapping_add(x) } else { x };
                 m = m.wrapping_add(d);
                 s.v = m as f64 / div;
             }
@@ -264,23 +244,14 @@ mod tests {
 
     #[test]
     fn counters_with_jitter_take_about_two_bytes_a_sample_before_compression() {
-        let s: Vec<_> = (0..480)
-            .map(|i| {
-                Sample::new(
-                    1_700_000_000_000 + i * 15_000 + (i * 7) % 5,
-                    (1000 + i * 37) as f64,
-                )
-            })
-            .collect();
+        let s: Vec<_> = (0..480).map(|i| Sample::new(1_700_000_000_000 + i * 15_000 + (i * 7) % 5, (1000 + i * 37) as f64)).collect();
         let len = round_trip(&s);
         assert!(len < 480 * 3, "{len}");
     }
 
     #[test]
     fn decimal_gauges_with_stale_markers_round_trip() {
-        let mut s: Vec<_> = (0..200)
-            .map(|i| Sample::new(i * 10_000, ((i % 17) as f64) * 0.25 + 0.1))
-            .collect();
+        let mut s: Vec<_> = (0..200).map(|i| Sample::new(i * 10_000, ((i % 17) as f64) * 0.25 + 0.1)).collect();
         s[50].v = stale_nan();
         s[51].v = f64::NAN;
         s[52].v = -0.0;
@@ -298,14 +269,7 @@ mod tests {
 
     #[test]
     fn garbage_values_fall_back_to_xor() {
-        let s: Vec<_> = (0..64)
-            .map(|i| {
-                Sample::new(
-                    i,
-                    f64::from_bits(0x3ff1_2345_6789_abcd_u64.wrapping_mul(i as u64 + 1)),
-                )
-            })
-            .collect();
+        let s: Vec<_> = (0..64).map(|i| Sample::new(i, f64::from_bits(0x3ff1_2345_6789_abcd_u64.wrapping_mul(i as u64 + 1)))).collect();
         round_trip(&s);
     }
 

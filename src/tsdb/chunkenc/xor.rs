@@ -26,19 +26,13 @@ pub struct XorChunk {
 
 impl XorChunk {
     pub fn new() -> Self {
-        XorChunk {
-            leading: 0xff,
-            ..Default::default()
-        }
+        XorChunk { leading: 0xff, ..Default::default() }
     }
 
     /// An empty chunk with room for `bytes`: a series' next chunk is usually
     /// the size of its last, so sizing it so avoids regrowing it.
     pub fn with_capacity(bytes: usize) -> Self {
-        XorChunk {
-            bytes: Vec::with_capacity(bytes),
-            ..Self::new()
-        }
+        XorChunk { bytes: Vec::with_capacity(bytes), ..Self::new() }
     }
 
     pub fn num_samples(&self) -> usize {
@@ -220,17 +214,7 @@ pub struct XorIter<'a> {
 
 impl<'a> XorIter<'a> {
     pub fn new(buf: &'a [u8], num: usize) -> Self {
-        XorIter {
-            buf,
-            bitpos: 0,
-            remaining: num,
-            read: 0,
-            t: 0,
-            t_delta: 0,
-            v: 0,
-            leading: 0,
-            trailing: 0,
-        }
+        XorIter { buf, bitpos: 0, remaining: num, read: 0, t: 0, t_delta: 0, v: 0, leading: 0, trailing: 0 }
     }
 
     #[inline]
@@ -282,11 +266,7 @@ impl<'a> XorIter<'a> {
         }
         // Sign-extend; values in (−2^(b−1), 2^(b−1)] use the top value for +2^(b−1).
         let lim = 1u64 << (bits - 1);
-        Some(if raw > lim {
-            raw as i64 - (1i64 << bits)
-        } else {
-            raw as i64
-        })
+        Some(if raw > lim { raw as i64 - (1i64 << bits) } else { raw as i64 })
     }
 
     fn read_value(&mut self) -> Option<()> {

@@ -56,23 +56,12 @@ pub struct Appender<'a> {
 
 impl<'a> Appender<'a> {
     pub(super) fn new(head: &'a Head, gc: RwLockReadGuard<'a, ()>) -> Self {
-        Appender {
-            head,
-            batch: Vec::new(),
-            epoch: head.gc_epoch(),
-            _gc: gc,
-        }
+        Appender { head, batch: Vec::new(), epoch: head.gc_epoch(), _gc: gc }
     }
 
     /// Adds a sample. `hint` is a ref returned earlier for these labels; while
     /// it is current the labels are not looked up again.
-    pub fn append(
-        &mut self,
-        hint: Option<SeriesRef>,
-        labels: &Labels,
-        t: i64,
-        v: f64,
-    ) -> Result<SeriesRef, AppendError> {
+    pub fn append(&mut self, hint: Option<SeriesRef>, labels: &Labels, t: i64, v: f64) -> Result<SeriesRef, AppendError> {
         if t < self.head.min_valid_time() {
             self.head.metrics.out_of_bound_samples.inc();
             return Err(AppendError::OutOfBounds);
@@ -86,10 +75,7 @@ impl<'a> Appender<'a> {
         if labels.is_empty() {
             return Err(AppendError::EmptyLabels);
         }
-        let (id, _) = self
-            .head
-            .get_or_create(labels)
-            .map_err(|e| AppendError::Wal(e.to_string()))?;
+        let (id, _) = self.head.get_or_create(labels).map_err(|e| AppendError::Wal(e.to_string()))?;
         self.check(id, t, v)?;
         self.batch.push(RefSample { id, t, v });
         Ok(make_ref(self.epoch, id))
@@ -130,8 +116,7 @@ impl<'a> Appender<'a> {
     pub fn commit(mut self) -> Result<CommitStats, AppendError> {
         let batch = std::mem::take(&mut self.batch);
         if let Some(wal) = &self.head.wal {
-            wal.log_samples(&batch)
-                .map_err(|e| AppendError::Wal(e.to_string()))?;
+            wal.log_samples(&batch).map_err(|e| AppendError::Wal(e.to_string()))?;
         }
         let stats = self.head.apply_batch(&batch);
         self.head.metrics.samples_appended.inc_by(stats.appended);

@@ -66,14 +66,7 @@ impl ChunkDisk {
             fs::remove_dir_all(dir)?;
         }
         fs::create_dir_all(dir)?;
-        Ok(ChunkDisk {
-            dir: dir.to_path_buf(),
-            inner: Mutex::new(Files {
-                files: Vec::new(),
-                pos: FILE_BYTES,
-                next_seq: 1,
-            }),
-        })
+        Ok(ChunkDisk { dir: dir.to_path_buf(), inner: Mutex::new(Files { files: Vec::new(), pos: FILE_BYTES, next_seq: 1 }) })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Files> {
@@ -81,13 +74,7 @@ impl ChunkDisk {
     }
 
     /// Writes a chunk and returns where it lives.
-    pub fn write(
-        &self,
-        bytes: &[u8],
-        mint: i64,
-        maxt: i64,
-        samples: u16,
-    ) -> io::Result<DiskChunkRef> {
+    pub fn write(&self, bytes: &[u8], mint: i64, maxt: i64, samples: u16) -> io::Result<DiskChunkRef> {
         if bytes.len() > usize::from(u16::MAX) || maxt - mint > i64::from(u32::MAX) {
             return Err(io::Error::other("chunk too large to spill"));
         }
@@ -95,49 +82,25 @@ impl ChunkDisk {
         if f.pos + bytes.len() as u64 > FILE_BYTES {
             let seq = f.next_seq;
             let path = self.dir.join(format!("{seq:06}"));
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&path)?;
+            let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path)?;
             file.set_len(FILE_BYTES)?;
             let map = MmapRaw::map_raw(&file)?;
-            f.files.push(ChunkFile {
-                seq,
-                map,
-                path,
-                maxt: AtomicI64::new(i64::MIN),
-            });
+            f.files.push(ChunkFile { seq, map, path, maxt: AtomicI64::new(i64::MIN) });
             f.next_seq += 1;
             f.pos = 0;
         }
         let pos = f.pos;
-        let last = f
-            .files
-            .last()
-            .ok_or_else(|| io::Error::other("no chunk file"))?;
+        let last = f.files.last().ok_or_else(|| io::Error::other("no chunk file"))?;
         // SAFETY: [pos, pos+len) lies inside the mapping (checked above), no reader
         // can see it before the returned reference is published, and it is
         // never written again.
         unsafe {
-            std::ptr::copy_nonoverlapping(
-                bytes.as_ptr(),
-                last.map.as_mut_ptr().add(pos as usize),
-                bytes.len(),
-            );
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), last.map.as_mut_ptr().add(pos as usize), bytes.len());
         }
         last.maxt.fetch_max(maxt, Ordering::Relaxed);
         let seq = last.seq;
         f.pos += bytes.len() as u64;
-        Ok(DiskChunkRef {
-            mint,
-            span: (maxt - mint) as u32,
-            file: seq,
-            offset: pos as u32,
-            len: bytes.len() as u16,
-            samples,
-        })
+        Ok(DiskChunkRef { mint, span: (maxt - mint) as u32, file: seq, offset: pos as u32, len: bytes.len() as u16, samples })
     }
 
     /// Calls `f` with the bytes of a chunk.
@@ -149,9 +112,7 @@ impl ChunkDisk {
             return None;
         }
         // SAFETY: the range was written before `r` was handed out and is immutable.
-        let bytes = unsafe {
-            std::slice::from_raw_parts(file.map.as_ptr().add(r.offset as usize), r.len as usize)
-        };
+        let bytes = unsafe { std::slice::from_raw_parts(file.map.as_ptr().add(r.offset as usize), r.len as usize) };
         Some(f(bytes))
     }
 

@@ -95,34 +95,19 @@ impl HeadIndex {
     }
 
     fn resolve(&self, labels: &[(u32, u32)]) -> Labels {
-        Labels::from_sorted(
-            labels
-                .iter()
-                .map(|&(n, v)| Label::new(self.symbols.get(n), self.symbols.get(v)))
-                .collect(),
-        )
+        Labels::from_sorted(labels.iter().map(|&(n, v)| Label::new(self.symbols.get(n), self.symbols.get(v))).collect())
     }
 
     fn hash_of(&self, labels: &[(u32, u32)]) -> u64 {
-        crate::model::labels::hash_pairs(
-            labels
-                .iter()
-                .map(|&(n, v)| (self.symbols.get(n), self.symbols.get(v))),
-        )
+        crate::model::labels::hash_pairs(labels.iter().map(|&(n, v)| (self.symbols.get(n), self.symbols.get(v))))
     }
 
     fn same_pairs(&self, a: &[(u32, u32)], b: &[(&str, &str)]) -> bool {
-        a.len() == b.len()
-            && a.iter()
-                .zip(b)
-                .all(|(&(n, v), &(bn, bv))| self.symbols.get(n) == bn && self.symbols.get(v) == bv)
+        a.len() == b.len() && a.iter().zip(b).all(|(&(n, v), &(bn, bv))| self.symbols.get(n) == bn && self.symbols.get(v) == bv)
     }
 
     fn same(&self, a: &[(u32, u32)], b: &Labels) -> bool {
-        a.len() == b.len()
-            && a.iter()
-                .zip(b.iter())
-                .all(|(&(n, v), l)| self.symbols.get(n) == l.name && self.symbols.get(v) == l.value)
+        a.len() == b.len() && a.iter().zip(b.iter()).all(|(&(n, v), l)| self.symbols.get(n) == l.name && self.symbols.get(v) == l.value)
     }
 
     /// Sorted ids of all series.
@@ -147,25 +132,14 @@ impl IndexReader for HeadIndex {
         let Some(n) = self.symbols.lookup(name) else {
             return Vec::new();
         };
-        let mut v: Vec<String> = self
-            .values
-            .get(&n)
-            .map(|vs| {
-                vs.iter()
-                    .map(|&v| self.symbols.get(v).to_string())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut v: Vec<String> =
+            self.values.get(&n).map(|vs| vs.iter().map(|&v| self.symbols.get(v).to_string()).collect()).unwrap_or_default();
         v.sort();
         v
     }
 
     fn label_names(&self) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .values
-            .keys()
-            .map(|&n| self.symbols.get(n).to_string())
-            .collect();
+        let mut v: Vec<String> = self.values.keys().map(|&n| self.symbols.get(n).to_string()).collect();
         v.sort();
         v
     }
@@ -217,12 +191,7 @@ pub struct Head {
 
 impl Head {
     /// Creates an empty head whose spilled chunks go under `chunks_dir`.
-    pub fn new(
-        chunks_dir: &Path,
-        chunk_range: i64,
-        wal: Option<Arc<Wal>>,
-        metrics: TsdbMetrics,
-    ) -> std::io::Result<Head> {
+    pub fn new(chunks_dir: &Path, chunk_range: i64, wal: Option<Arc<Wal>>, metrics: TsdbMetrics) -> std::io::Result<Head> {
         Ok(Head {
             index: RwLock::new(HeadIndex::default()),
             stripes: (0..STRIPES).map(|k| Mutex::new(Stripe::new(k))).collect(),
@@ -288,11 +257,7 @@ impl Head {
     pub fn lookup(&self, labels: &Labels) -> Option<u32> {
         let ix = self.index();
         let ids = ix.by_hash.get(&labels.stable_hash())?;
-        ids.iter().copied().find(|&id| {
-            self.stripe(id)
-                .get(&id)
-                .is_some_and(|s| ix.same(&s.labels, labels))
-        })
+        ids.iter().copied().find(|&id| self.stripe(id).get(&id).is_some_and(|s| ix.same(&s.labels, labels)))
     }
 
     /// Finds or creates the series for `labels`; new series are logged to the WAL.
@@ -303,11 +268,7 @@ impl Head {
         let mut ix = self.index.write().unwrap_or_else(|p| p.into_inner());
         let hash = labels.stable_hash();
         if let Some(ids) = ix.by_hash.get(&hash)
-            && let Some(id) = ids.iter().copied().find(|&id| {
-                self.stripe(id)
-                    .get(&id)
-                    .is_some_and(|s| ix.same(&s.labels, labels))
-            })
+            && let Some(id) = ids.iter().copied().find(|&id| self.stripe(id).get(&id).is_some_and(|s| ix.same(&s.labels, labels)))
         {
             return Ok((id, false));
         }
@@ -317,20 +278,14 @@ impl Head {
         if let Some(wal) = &self.wal {
             wal.log_series(id, labels)?;
         }
-        let pairs: Vec<(&str, &str)> = labels
-            .iter()
-            .map(|l| (l.name.as_str(), l.value.as_str()))
-            .collect();
+        let pairs: Vec<(&str, &str)> = labels.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
         self.insert_series(&mut ix, id, &pairs, hash);
         Ok((id, true))
     }
 
     /// Adds a series; `pairs` are sorted by name with non-empty values.
     fn insert_series(&self, ix: &mut HeadIndex, id: u32, pairs: &[(&str, &str)], hash: u64) {
-        let syms: Box<[(u32, u32)]> = pairs
-            .iter()
-            .map(|&(n, v)| (ix.symbols.intern(n), ix.symbols.intern(v)))
-            .collect();
+        let syms: Box<[(u32, u32)]> = pairs.iter().map(|&(n, v)| (ix.symbols.intern(n), ix.symbols.intern(v))).collect();
         ix.add(id, &syms, hash);
         self.stripe(id).insert(id, MemSeries::new(syms));
         self.metrics.head_series.inc();
@@ -345,11 +300,7 @@ impl Head {
         let mut ix = self.index.write().unwrap_or_else(|p| p.into_inner());
         let hash = crate::model::labels::hash_pairs(pairs.iter().copied());
         if let Some(ids) = ix.by_hash.get(&hash)
-            && let Some(existing) = ids.iter().copied().find(|&i| {
-                self.stripe(i)
-                    .get(&i)
-                    .is_some_and(|s| ix.same_pairs(&s.labels, pairs))
-            })
+            && let Some(existing) = ids.iter().copied().find(|&i| self.stripe(i).get(&i).is_some_and(|s| ix.same_pairs(&s.labels, pairs)))
         {
             return existing;
         }
@@ -363,12 +314,7 @@ impl Head {
     }
 
     /// Appends one sample to a series the caller has locked. Errors leave the series unchanged.
-    pub(crate) fn append_locked(
-        &self,
-        s: &mut MemSeries,
-        t: i64,
-        v: f64,
-    ) -> Result<(), AppendError> {
+    pub(crate) fn append_locked(&self, s: &mut MemSeries, t: i64, v: f64) -> Result<(), AppendError> {
         if let Some(last) = s.max_time() {
             if t < last {
                 return Err(AppendError::OutOfOrder);
@@ -381,8 +327,7 @@ impl Head {
             }
         }
         if !s.head.is_empty() {
-            let boundary = (s.head.min_time().div_euclid(self.chunk_range) + 1)
-                .saturating_mul(self.chunk_range);
+            let boundary = (s.head.min_time().div_euclid(self.chunk_range) + 1).saturating_mul(self.chunk_range);
             if s.head.num_samples() >= SAMPLES_PER_CHUNK || t >= boundary {
                 self.cut_chunk(s);
             }
@@ -394,12 +339,7 @@ impl Head {
     fn cut_chunk(&self, s: &mut MemSeries) {
         let next = crate::tsdb::chunkenc::XorChunk::with_capacity(s.head.bytes().len() + 8);
         let mut full = std::mem::replace(&mut s.head, next);
-        match self.disk.write(
-            full.bytes(),
-            full.min_time(),
-            full.max_time(),
-            full.num_samples() as u16,
-        ) {
+        match self.disk.write(full.bytes(), full.min_time(), full.max_time(), full.num_samples() as u16) {
             Ok(r) => {
                 s.done.push(DoneChunk::Disk(r));
                 self.metrics.head_chunks_spilled.inc();
@@ -531,8 +471,7 @@ impl Head {
             .filter_map(|id| {
                 let st = self.stripe(id);
                 let s = st.get(&id)?;
-                let overlaps = s.min_time().is_some_and(|lo| lo <= maxt)
-                    && s.max_time().is_some_and(|hi| hi >= mint);
+                let overlaps = s.min_time().is_some_and(|lo| lo <= maxt) && s.max_time().is_some_and(|hi| hi >= mint);
                 overlaps.then(|| ix.resolve(&s.labels))
             })
             .collect()
@@ -541,11 +480,8 @@ impl Head {
     /// Ids of every series, ordered by their labels (the order blocks store them in).
     pub fn ids_sorted_by_labels(&self) -> Vec<u32> {
         let ix = self.index();
-        let mut keyed: Vec<(u32, SymbolPairs)> = ix
-            .all
-            .iter()
-            .filter_map(|&id| self.stripe(id).get(&id).map(|s| (id, s.labels.clone())))
-            .collect();
+        let mut keyed: Vec<(u32, SymbolPairs)> =
+            ix.all.iter().filter_map(|&id| self.stripe(id).get(&id).map(|s| (id, s.labels.clone()))).collect();
         let sym = &ix.symbols;
         keyed.sort_by(|(_, a), (_, b)| {
             let a = a.iter().flat_map(|&(n, v)| [sym.get(n), sym.get(v)]);
@@ -564,12 +500,7 @@ impl Head {
         s.samples(&self.disk, mint, maxt, &mut samples);
         let labels = ix.resolve(&s.labels);
         drop(st);
-        if let Some(iv) = self
-            .tombstones
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&id)
-        {
+        if let Some(iv) = self.tombstones.read().unwrap_or_else(|p| p.into_inner()).get(&id) {
             samples.retain(|x| !iv.contains(x.t));
         }
         Some((labels, samples))
@@ -587,12 +518,7 @@ impl Head {
 
     /// Applies a replayed tombstone.
     pub fn add_tombstone(&self, id: u32, mint: i64, maxt: i64) {
-        self.tombstones
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(id)
-            .or_default()
-            .add(mint, maxt);
+        self.tombstones.write().unwrap_or_else(|p| p.into_inner()).entry(id).or_default().add(mint, maxt);
     }
 
     /// Drops data before `mint` (now persisted in a block) and removes series
@@ -628,12 +554,7 @@ impl Head {
             }
             self.gc_epoch.fetch_add(1, Ordering::AcqRel);
         }
-        for iv in self
-            .tombstones
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .values_mut()
-        {
+        for iv in self.tombstones.write().unwrap_or_else(|p| p.into_inner()).values_mut() {
             iv.drop_before(mint);
         }
         self.mint.store(new_min, Ordering::Relaxed);
@@ -668,7 +589,9 @@ impl Head {
         let chunk_count = self
             .stripes
             .iter()
-            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).values().map(|m| m.done.len() + usize::from(!m.head.is_empty())).sum::<usize>())
+            .map(|s| {
+                s.lock().unwrap_or_else(|p| p.into_inner()).values().map(|m| m.done.len() + usize::from(!m.head.is_empty())).sum::<usize>()
+            })
             .sum::<usize>() as u64;
         Cardinality {
             num_series: ix.all.len() as u64,
@@ -688,15 +611,6 @@ impl Head {
 
     /// Heap bytes held by series data (chunks, labels), excluding the index.
     pub fn series_heap_bytes(&self) -> usize {
-        self.stripes
-            .iter()
-            .map(|s| {
-                s.lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .values()
-                    .map(MemSeries::heap_bytes)
-                    .sum::<usize>()
-            })
-            .sum()
+        self.stripes.iter().map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).values().map(MemSeries::heap_bytes).sum::<usize>()).sum()
     }
 }

@@ -54,10 +54,7 @@ impl MemSeries {
     }
 
     pub fn min_time(&self) -> Option<i64> {
-        self.done
-            .first()
-            .map(DoneChunk::min_time)
-            .or((!self.head.is_empty()).then(|| self.head.min_time()))
+        self.done.first().map(DoneChunk::min_time).or((!self.head.is_empty()).then(|| self.head.min_time()))
     }
 
     pub fn last_value_bits(&self) -> Option<u64> {
@@ -80,9 +77,7 @@ impl MemSeries {
             }
             match c {
                 DoneChunk::Disk(r) => {
-                    disk.read(r, |b| {
-                        out.extend(XorIter::new(b, usize::from(r.samples)).filter(keep))
-                    });
+                    disk.read(r, |b| out.extend(XorIter::new(b, usize::from(r.samples)).filter(keep)));
                 }
                 DoneChunk::Mem(c) => out.extend(c.iter().filter(keep)),
             }
@@ -107,16 +102,6 @@ impl MemSeries {
             + self.labels.len() * 8
             + self.head.heap_bytes()
             + self.done.capacity() * std::mem::size_of::<DoneChunk>()
-            + self
-                .done
-                .iter()
-                .map(|c| {
-                    if let DoneChunk::Mem(c) = c {
-                        c.heap_bytes()
-                    } else {
-                        0
-                    }
-                })
-                .sum::<usize>()
+            + self.done.iter().map(|c| if let DoneChunk::Mem(c) = c { c.heap_bytes() } else { 0 }).sum::<usize>()
     }
 }

@@ -27,12 +27,7 @@ fn slot_of(id: u32) -> u32 {
 
 impl Stripe {
     pub fn new(k: usize) -> Self {
-        Stripe {
-            k: k as u32,
-            base: 0,
-            slots: VecDeque::new(),
-            len: 0,
-        }
+        Stripe { k: k as u32, base: 0, slots: VecDeque::new(), len: 0 }
     }
 
     fn index(&self, id: u32) -> Option<usize> {
@@ -86,10 +81,7 @@ impl Stripe {
     /// Every series with its id.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (u32, &mut MemSeries)> {
         let (base, k) = (self.base, self.k);
-        self.slots.iter_mut().enumerate().filter_map(move |(i, s)| {
-            s.as_deref_mut()
-                .map(|s| ((base + i as u32) * STRIPES as u32 + k, s))
-        })
+        self.slots.iter_mut().enumerate().filter_map(move |(i, s)| s.as_deref_mut().map(|s| ((base + i as u32) * STRIPES as u32 + k, s)))
     }
 
     pub fn values(&self) -> impl Iterator<Item = &MemSeries> {

@@ -23,11 +23,7 @@ pub fn last(wal_dir: &Path) -> io::Result<Option<(u32, PathBuf)>> {
     for e in fs::read_dir(wal_dir)? {
         let e = e?;
         let name = e.file_name();
-        let Some(n) = name
-            .to_str()
-            .and_then(|s| s.strip_prefix(PREFIX))
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
+        let Some(n) = name.to_str().and_then(|s| s.strip_prefix(PREFIX)).and_then(|s| s.parse::<u32>().ok()) else {
             continue;
         };
         if best.as_ref().is_none_or(|(b, _)| n > *b) {
@@ -44,11 +40,7 @@ pub fn replay_files(wal_dir: &Path) -> io::Result<Vec<PathBuf>> {
     let mut after = 0;
     if let Some((n, cp)) = last(wal_dir)? {
         after = n;
-        files.extend(
-            list_segments(&cp)?
-                .into_iter()
-                .map(|s| segment_path(&cp, s)),
-        );
+        files.extend(list_segments(&cp)?.into_iter().map(|s| segment_path(&cp, s)));
     }
     for s in list_segments(wal_dir)? {
         if s <= after {
@@ -70,21 +62,13 @@ pub struct Stats {
 
 /// Condenses everything up to segment `upto` into a checkpoint, keeping
 /// series for which `keep` is true and their samples at or after `mint`.
-pub fn create(
-    wal_dir: &Path,
-    upto: u32,
-    keep: impl Fn(u32) -> bool,
-    mint: i64,
-) -> io::Result<Stats> {
+pub fn create(wal_dir: &Path, upto: u32, keep: impl Fn(u32) -> bool, mint: i64) -> io::Result<Stats> {
     let mut files = Vec::new();
     let prev = last(wal_dir)?;
     if let Some((_, cp)) = &prev {
         files.extend(list_segments(cp)?.into_iter().map(|s| segment_path(cp, s)));
     }
-    let segs: Vec<u32> = list_segments(wal_dir)?
-        .into_iter()
-        .filter(|&s| s <= upto)
-        .collect();
+    let segs: Vec<u32> = list_segments(wal_dir)?.into_iter().filter(|&s| s <= upto).collect();
     files.extend(segs.iter().map(|&s| segment_path(wal_dir, s)));
     let scan = reader::scan(&files, false)?;
 

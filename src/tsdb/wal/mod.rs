@@ -61,11 +61,7 @@ pub fn list_segments(dir: &Path) -> io::Result<Vec<u32>> {
     let mut v = Vec::new();
     for e in fs::read_dir(dir)? {
         let name = e?.file_name();
-        if let Some(n) = name
-            .to_str()
-            .filter(|s| s.len() == 8)
-            .and_then(|s| s.parse::<u32>().ok())
-        {
+        if let Some(n) = name.to_str().filter(|s| s.len() == 8).and_then(|s| s.parse::<u32>().ok()) {
             v.push(n);
         }
     }
@@ -79,12 +75,7 @@ fn lock(m: &Mutex<Writer>) -> std::sync::MutexGuard<'_, Writer> {
 
 impl Wal {
     /// Opens the WAL for appending in a fresh segment after any existing ones.
-    pub fn open(
-        dir: &Path,
-        segment_bytes: u64,
-        sync_every_commit: bool,
-        observer: Box<dyn WalObserver>,
-    ) -> io::Result<Wal> {
+    pub fn open(dir: &Path, segment_bytes: u64, sync_every_commit: bool, observer: Box<dyn WalObserver>) -> io::Result<Wal> {
         fs::create_dir_all(dir)?;
         let next = list_segments(dir)?.last().map_or(1, |s| s + 1);
         let file = create_segment(dir, next)?;
@@ -92,12 +83,7 @@ impl Wal {
             dir: dir.to_path_buf(),
             segment_bytes,
             sync_every_commit,
-            w: Mutex::new(Writer {
-                file,
-                seq: next,
-                size: 0,
-                buf: Vec::new(),
-            }),
+            w: Mutex::new(Writer { file, seq: next, size: 0, buf: Vec::new() }),
             observer,
         })
     }
@@ -215,10 +201,7 @@ impl Wal {
 }
 
 fn create_segment(dir: &Path, seq: u32) -> io::Result<File> {
-    let f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(segment_path(dir, seq))?;
+    let f = OpenOptions::new().create(true).append(true).open(segment_path(dir, seq))?;
     // Make the new name durable so a crash cannot lose the file itself.
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();

@@ -67,11 +67,7 @@ fn record_at(buf: &[u8], off: usize) -> Option<(RecordType, usize)> {
 /// Scans `paths` in order. With `repair_last`, a damaged tail of the last file
 /// is truncated at the end of its last good record.
 pub fn scan(paths: &[PathBuf], repair_last: bool) -> io::Result<Scan> {
-    let mut out = Scan {
-        maps: Vec::with_capacity(paths.len()),
-        records: Vec::new(),
-        damage: Damage::default(),
-    };
+    let mut out = Scan { maps: Vec::with_capacity(paths.len()), records: Vec::new(), damage: Damage::default() };
     for (fi, path) in paths.iter().enumerate() {
         let file = File::open(path)?;
         let len = file.metadata()?.len();
@@ -87,12 +83,7 @@ pub fn scan(paths: &[PathBuf], repair_last: bool) -> io::Result<Scan> {
         let mut good_end = 0usize;
         while off < buf.len() {
             if let Some((typ, plen)) = record_at(buf, off) {
-                out.records.push(RecordRef {
-                    file: fi,
-                    typ,
-                    start: off + HEADER_LEN,
-                    len: plen,
-                });
+                out.records.push(RecordRef { file: fi, typ, start: off + HEADER_LEN, len: plen });
                 off += HEADER_LEN + plen;
                 good_end = off;
                 continue;
@@ -102,12 +93,7 @@ pub fn scan(paths: &[PathBuf], repair_last: bool) -> io::Result<Scan> {
             let skipped = resume.unwrap_or(buf.len()) - off;
             out.damage.regions += 1;
             out.damage.bytes += skipped as u64;
-            out.damage.details.push(format!(
-                "{}: {} damaged bytes at offset {}",
-                path.display(),
-                skipped,
-                off
-            ));
+            out.damage.details.push(format!("{}: {} damaged bytes at offset {}", path.display(), skipped, off));
             match resume {
                 Some(o) => off = o,
                 None => break,
@@ -168,9 +154,6 @@ mod tests {
         let s = scan(std::slice::from_ref(&path), true).expect("scan");
         assert_eq!(s.records.len(), 1);
         assert_eq!(s.damage.regions, 1);
-        assert_eq!(
-            std::fs::metadata(&path).expect("meta").len(),
-            (HEADER_LEN + 4) as u64
-        );
+        assert_eq!(std::fs::metadata(&path).expect("meta").len(), (HEADER_LEN + 4) as u64);
     }
 }

@@ -70,10 +70,7 @@ pub fn encode_series(out: &mut Vec<u8>, id: u32, labels: &Labels) {
 /// Decodes series records without allocating: `f` gets the label pairs as
 /// borrowed strings, sorted by name with non-empty values (records written
 /// otherwise are normalised through [`Labels`]).
-pub fn decode_series_pairs(
-    payload: &[u8],
-    mut f: impl FnMut(u32, &[(&str, &str)]),
-) -> Result<(), DecodeError> {
+pub fn decode_series_pairs(payload: &[u8], mut f: impl FnMut(u32, &[(&str, &str)])) -> Result<(), DecodeError> {
     let mut r = Reader::new(payload);
     let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(16);
     while !r.is_empty() {
@@ -87,10 +84,7 @@ pub fn decode_series_pairs(
             f(id, &pairs);
         } else {
             let l = Labels::from_pairs(pairs.iter().copied());
-            let norm: Vec<(&str, &str)> = l
-                .iter()
-                .map(|l| (l.name.as_str(), l.value.as_str()))
-                .collect();
+            let norm: Vec<(&str, &str)> = l.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
             f(id, &norm);
         }
     }
@@ -108,13 +102,8 @@ pub fn decode_series(payload: &[u8], mut f: impl FnMut(u32, Labels)) -> Result<(
             let value = r.str()?.to_string();
             ls.push(Label { name, value });
         }
-        let sorted =
-            ls.windows(2).all(|w| w[0].name < w[1].name) && ls.iter().all(|l| !l.value.is_empty());
-        let labels = if sorted {
-            Labels::from_sorted(ls)
-        } else {
-            Labels::from_pairs(ls.into_iter().map(|l| (l.name, l.value)))
-        };
+        let sorted = ls.windows(2).all(|w| w[0].name < w[1].name) && ls.iter().all(|l| !l.value.is_empty());
+        let labels = if sorted { Labels::from_sorted(ls) } else { Labels::from_pairs(ls.into_iter().map(|l| (l.name, l.value))) };
         f(id, labels);
     }
     Ok(())
@@ -181,26 +170,12 @@ mod tests {
         decode_series(&p, |id, l| got.push((id, l))).expect("decodes");
         assert_eq!(got, vec![(7, l)]);
 
-        let s = vec![
-            RefSample {
-                id: 9,
-                t: 100,
-                v: 1.5,
-            },
-            RefSample {
-                id: 3,
-                t: 90,
-                v: f64::NAN,
-            },
-        ];
+        let s = vec![RefSample { id: 9, t: 100, v: 1.5 }, RefSample { id: 3, t: 90, v: f64::NAN }];
         let mut p = Vec::new();
         encode_samples(&mut p, &s);
         let mut got = Vec::new();
         decode_samples(&p, |s| got.push(s)).expect("decodes");
         assert_eq!(got.len(), 2);
-        assert_eq!(
-            (got[1].id, got[1].t, got[1].v.to_bits()),
-            (3, 90, f64::NAN.to_bits())
-        );
+        assert_eq!((got[1].id, got[1].t, got[1].v.to_bits()), (3, 90, f64::NAN.to_bits()));
     }
 }
