@@ -4,6 +4,7 @@
 //! as in Prometheus, so equality and hashing do not depend on input order.
 
 use std::fmt;
+use std::sync::Arc;
 
 use xxhash_rust::xxh3::Xxh3;
 
@@ -24,13 +25,16 @@ impl Label {
 }
 
 /// A sorted, de-duplicated set of labels identifying one series.
+///
+/// Shared and immutable: cloning is a reference-count increment, because
+/// query evaluation hands the same label set along at every step.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Labels(Vec<Label>);
+pub struct Labels(Arc<[Label]>);
 
 impl Labels {
     /// The empty label set.
     pub fn empty() -> Self {
-        Labels(Vec::new())
+        Labels(Arc::from([]))
     }
 
     /// Builds a label set from pairs in any order. Later duplicates win and
@@ -47,7 +51,7 @@ impl Labels {
     /// Callers that cannot guarantee that use [`Labels::from_pairs`].
     pub fn from_sorted(labels: Vec<Label>) -> Self {
         debug_assert!(labels.windows(2).all(|w| w[0].name < w[1].name));
-        Labels(labels)
+        Labels(Arc::from(labels))
     }
 
     pub fn len(&self) -> usize {
@@ -76,7 +80,11 @@ impl Labels {
 
     /// The metric name, or "" when the series has none.
     pub fn metric_name(&self) -> &str {
-        self.get(METRIC_NAME)
+        // `__name__` sorts first unless a name starts with an upper-case letter.
+        match self.0.first() {
+            Some(l) if l.name == METRIC_NAME => &l.value,
+            _ => self.get(METRIC_NAME),
+        }
     }
 
     /// A stable 64-bit hash of the label set.
@@ -88,7 +96,7 @@ impl Labels {
     }
 
     pub fn into_vec(self) -> Vec<Label> {
-        self.0
+        self.0.to_vec()
     }
 
     pub fn as_slice(&self) -> &[Label] {
@@ -169,7 +177,7 @@ impl LabelsBuilder {
 
     /// Starts from an existing label set.
     pub fn from_labels(l: &Labels) -> Self {
-        LabelsBuilder { labels: l.0.clone() }
+        LabelsBuilder { labels: l.0.to_vec() }
     }
 
     /// Sets `name` to `value`; an empty value deletes the label.
@@ -199,7 +207,7 @@ impl LabelsBuilder {
 
     pub fn build(mut self) -> Labels {
         self.labels.sort_by(|a, b| a.name.cmp(&b.name));
-        Labels(self.labels)
+        Labels(Arc::from(self.labels))
     }
 }
 

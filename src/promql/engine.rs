@@ -184,7 +184,7 @@ impl Engine {
             }
             ts += step;
         }
-        let m = out.into_iter().map(|(metric, points)| Series { metric, points, drop_name: false }).collect();
+        let m = out.into_iter().map(|(metric, points)| Series { metric, points: points.into(), drop_name: false }).collect();
         let mut annotations = ev.annotations;
         let mut fns = Vec::new();
         called_functions(&expr, &mut fns);
@@ -279,6 +279,8 @@ struct Evaluator {
     data: HashMap<String, Arc<Fetched>>,
     invariant_cache: HashMap<usize, Value>,
     subquery_cache: HashMap<(usize, i64), Value>,
+    /// Per range-selector node: where each series' window was at the last step.
+    cursors: HashMap<usize, selectors::Cursor>,
     annotations: Annotations,
 }
 
@@ -309,6 +311,7 @@ impl Evaluator {
             data,
             invariant_cache: HashMap::new(),
             subquery_cache: HashMap::new(),
+            cursors: HashMap::new(),
             annotations: Annotations::default(),
         })
     }
@@ -370,7 +373,8 @@ impl Evaluator {
             Expr::MatrixSelector(m) => {
                 let t = at_ms(&m.vs.at, self.start, self.end).unwrap_or(ts) - offset_ms(&m.vs.offset);
                 let f = self.fetched(&selector_key(&m.vs))?;
-                Ok(Value::Matrix(selectors::range_vector(&f, t, ms(&m.range))))
+                let cursor = self.cursors.entry(e as *const Expr as usize).or_default();
+                Ok(Value::Matrix(selectors::range_vector(&f, t, ms(&m.range), cursor)))
             }
             Expr::Subquery(sq) => {
                 let base = at_ms(&sq.at, self.start, self.end).unwrap_or(ts) - offset_ms(&sq.offset);
@@ -408,7 +412,9 @@ impl Evaluator {
                     }
                     t += step;
                 }
-                Ok(Value::Matrix(series.into_iter().map(|(metric, (points, drop_name))| Series { metric, points, drop_name }).collect()))
+                Ok(Value::Matrix(
+                    series.into_iter().map(|(metric, (points, drop_name))| Series { metric, points: points.into(), drop_name }).collect(),
+                ))
             }
             Expr::Aggregate(a) => {
                 let param = match &a.param {

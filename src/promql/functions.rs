@@ -1603,7 +1603,11 @@ mod tests {
 
     fn matrix(series: Vec<(Labels, Vec<Point>)>) -> Value {
         Value::Matrix(
-            series.into_iter().filter(|(_, p)| !p.is_empty()).map(|(metric, points)| Series { metric, points, drop_name: false }).collect(),
+            series
+                .into_iter()
+                .filter(|(_, p)| !p.is_empty())
+                .map(|(metric, points)| Series { metric, points: points.into(), drop_name: false })
+                .collect(),
         )
     }
 
@@ -1947,8 +1951,8 @@ mod tests {
         }
         // first/last_over_time keep the name (and an incoming drop flag).
         let m = Value::Matrix(vec![
-            Series { metric: labels(&[("__name__", "a")]), points: pts(&[1.0]), drop_name: false },
-            Series { metric: labels(&[("__name__", "b")]), points: pts(&[1.0]), drop_name: true },
+            Series { metric: labels(&[("__name__", "a")]), points: pts(&[1.0]).into(), drop_name: false },
+            Series { metric: labels(&[("__name__", "b")]), points: pts(&[1.0]).into(), drop_name: true },
         ]);
         let out = samples(run("last_over_time(m[1m])", MIN, vec![m.clone()]).0);
         assert_eq!(out.iter().map(|s| s.2).collect::<Vec<_>>(), [false, true]);
@@ -2664,8 +2668,8 @@ mod tests {
         let points: Vec<Point> =
             odd.iter().enumerate().map(|(i, v)| Point::new([i64::MIN, -1, 0, 1, i64::MAX][i % 5].wrapping_add(i as i64), *v)).collect();
         let mat = Value::Matrix(vec![
-            Series { metric: odd_labels.clone(), points: points.clone(), drop_name: false },
-            Series { metric: Labels::empty(), points: vec![points[0], points[0]], drop_name: true },
+            Series { metric: odd_labels.clone(), points: points.clone().into(), drop_name: false },
+            Series { metric: Labels::empty(), points: vec![points[0], points[0]].into(), drop_name: true },
         ]);
         let choices = [
             vec![],

@@ -1900,7 +1900,7 @@ fn compare_result(ev: &Eval, got: &Value) -> Result<(), String> {
                         s.points.len()
                     ));
                 }
-                for (i, ((t, f), p)) in floats.iter().zip(&s.points).enumerate() {
+                for (i, ((t, f), p)) in floats.iter().zip(s.points.iter()).enumerate() {
                     if *t != p.t {
                         return Err(format!("point {i} of {} should be at {}, but is at {}", s.metric, fmt_ms(*t), fmt_ms(p.t)));
                     }

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
 
-use super::value::{EvalError, Sample, Series};
+use super::value::{EvalError, Points, Sample, Series};
 use crate::model::{Labels, MatchOp, Matcher, Sample as Point, is_stale_nan};
 use crate::tsdb::Querier;
 
@@ -86,7 +86,18 @@ fn matcher_sets(vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>, EvalError> {
 
 /// Data fetched for one distinct selector.
 pub struct Fetched {
+    /// Every stored point, stale markers included (instant selection needs them).
     pub series: Vec<(Labels, Vec<Point>)>,
+    /// The same without stale markers, shared by every range window.
+    no_stale: std::sync::OnceLock<Vec<Arc<[Point]>>>,
+}
+
+impl Fetched {
+    fn no_stale(&self) -> &[Arc<[Point]>] {
+        self.no_stale.get_or_init(|| {
+            self.series.iter().map(|(_, p)| p.iter().filter(|p| !is_stale_nan(p.v)).copied().collect::<Vec<_>>().into()).collect()
+        })
+    }
 }
 
 /// Time ranges each selector needs, gathered before evaluation.
@@ -173,7 +184,7 @@ impl Plan {
             }
             series.sort_by(|a, b| a.0.cmp(&b.0));
             series.dedup_by(|a, b| a.0 == b.0);
-            out.insert(key.clone(), Arc::new(Fetched { series }));
+            out.insert(key.clone(), Arc::new(Fetched { series, no_stale: std::sync::OnceLock::new() }));
         }
         Ok(out)
     }
@@ -199,15 +210,41 @@ pub fn instant_vector(f: &Fetched, t: i64, lookback: i64) -> Vec<Sample> {
 
 /// The range vector a selector yields at `t`: points in `(t - range, t]`
 /// without stale markers; series with no points are left out.
-pub fn range_vector(f: &Fetched, t: i64, range: i64) -> Vec<Series> {
+pub fn range_vector(f: &Fetched, t: i64, range: i64, cursor: &mut Cursor) -> Vec<Series> {
+    let windows = f.no_stale();
+    let forward = cursor.t.is_some_and(|last| t >= last) && cursor.bounds.len() == windows.len();
+    if !forward {
+        cursor.bounds = vec![(0, 0); windows.len()];
+    }
+    cursor.t = Some(t);
     let mut out = Vec::new();
-    for (labels, pts) in &f.series {
-        let hi = pts.partition_point(|p| p.t <= t);
-        let lo = pts[..hi].partition_point(|p| p.t <= t - range);
-        let points: Vec<Point> = pts[lo..hi].iter().filter(|p| !is_stale_nan(p.v)).copied().collect();
-        if !points.is_empty() {
-            out.push(Series { metric: labels.clone(), points, drop_name: false });
+    for (((labels, _), pts), b) in f.series.iter().zip(windows).zip(cursor.bounds.iter_mut()) {
+        let (lo, hi) = if forward {
+            // Steps move forward: advance from the last window, touching only new points.
+            let mut hi = b.1;
+            while hi < pts.len() && pts[hi].t <= t {
+                hi += 1;
+            }
+            let mut lo = b.0;
+            while lo < hi && pts[lo].t <= t - range {
+                lo += 1;
+            }
+            (lo, hi)
+        } else {
+            let hi = pts.partition_point(|p| p.t <= t);
+            (pts[..hi].partition_point(|p| p.t <= t - range), hi)
+        };
+        *b = (lo, hi);
+        if lo < hi {
+            out.push(Series { metric: labels.clone(), points: Points::window(pts.clone(), lo, hi), drop_name: false });
         }
     }
     out
+}
+
+/// Where each series' window ended at the previous step of one range selector.
+#[derive(Default)]
+pub struct Cursor {
+    t: Option<i64>,
+    bounds: Vec<(usize, usize)>,
 }

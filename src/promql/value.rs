@@ -1,5 +1,8 @@
 //! The values PromQL expressions evaluate to.
 
+use std::ops::Deref;
+use std::sync::Arc;
+
 use crate::model::{Labels, Sample as Point};
 
 /// One element of an instant vector.
@@ -27,8 +30,67 @@ impl Sample {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
     pub metric: Labels,
-    pub points: Vec<Point>,
+    pub points: Points,
     pub drop_name: bool,
+}
+
+/// A run of points: a window onto a shared array. A range selector hands out
+/// one window per step without copying the points.
+#[derive(Clone)]
+pub struct Points {
+    data: Arc<[Point]>,
+    start: usize,
+    end: usize,
+}
+
+impl Points {
+    /// The window `[start, end)` of `data` (clamped to its length).
+    pub fn window(data: Arc<[Point]>, start: usize, end: usize) -> Self {
+        let end = end.min(data.len());
+        Points { data, start: start.min(end), end }
+    }
+}
+
+impl Deref for Points {
+    type Target = [Point];
+
+    fn deref(&self) -> &[Point] {
+        &self.data[self.start..self.end]
+    }
+}
+
+impl From<Vec<Point>> for Points {
+    fn from(v: Vec<Point>) -> Self {
+        let end = v.len();
+        Points { data: Arc::from(v), start: 0, end }
+    }
+}
+
+impl FromIterator<Point> for Points {
+    fn from_iter<I: IntoIterator<Item = Point>>(iter: I) -> Self {
+        iter.into_iter().collect::<Vec<_>>().into()
+    }
+}
+
+impl<'a> IntoIterator for &'a Points {
+    type Item = &'a Point;
+    type IntoIter = std::slice::Iter<'a, Point>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl PartialEq for Points {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl std::fmt::Debug for Points {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
 }
 
 /// A PromQL value.

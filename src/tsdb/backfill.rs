@@ -66,7 +66,12 @@ pub fn create_blocks_from_openmetrics(input: &Path, out: &Path, block_ms: i64, z
     let io = |source| BackfillError::Io { path: out.display().to_string(), source };
     for w in windows {
         let (mint, maxt) = (w * block_ms, (w + 1) * block_ms);
-        let mut bw = BlockWriter::new(out, mint, maxt, 1, Vec::new(), zstd_level).map_err(io)?;
+        // The block ends just after its newest sample, not at the window's end,
+        // so a backfill of recent data never blocks live appends after it.
+        let newest =
+            sorted.iter().filter_map(|(_, s)| s[..s.partition_point(|x| x.t < maxt)].last()).map(|x| x.t).filter(|&t| t >= mint).max();
+        let block_maxt = newest.map_or(maxt, |t| t + 1);
+        let mut bw = BlockWriter::new(out, mint, block_maxt, 1, Vec::new(), zstd_level).map_err(io)?;
         for (labels, s) in &sorted {
             let lo = s.partition_point(|x| x.t < mint);
             let hi = s.partition_point(|x| x.t < maxt);

@@ -251,26 +251,136 @@ pub fn format_value(v: f64) -> String {
     }
 }
 
-fn ts_json(ms: i64) -> Json {
-    if ms % 1000 == 0 { json!(ms / 1000) } else { json!(ms as f64 / 1000.0) }
-}
-
 fn labels_json(l: &Labels) -> Json {
     Json::Object(l.iter().map(|x| (x.name.clone(), Json::String(x.value.clone()))).collect())
 }
 
-/// Renders a query result the way `/api/v1/query(_range)` returns it.
-pub fn value_json(v: &Value) -> Json {
-    match v {
-        Value::Scalar { t, v } => json!({"resultType": "scalar", "result": [ts_json(*t), format_value(*v)]}),
-        Value::String { t, v } => json!({"resultType": "string", "result": [ts_json(*t), v]}),
-        Value::Vector(vs) => {
-            json!({"resultType": "vector", "result": vs.iter().map(|s| json!({"metric": labels_json(&s.metric), "value": [ts_json(s.t), format_value(s.v)]})).collect::<Vec<_>>()})
-        }
-        Value::Matrix(m) => {
-            json!({"resultType": "matrix", "result": m.iter().map(|s| json!({"metric": labels_json(&s.metric), "values": s.points.iter().map(|p| json!([ts_json(p.t), format_value(p.v)])).collect::<Vec<_>>()})).collect::<Vec<_>>()})
+/// Appends `s` as a JSON string literal.
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
         }
     }
+    out.push('"');
+}
+
+/// Appends a millisecond timestamp as unix seconds, e.g. `1435781451.781`.
+fn push_ts(out: &mut String, ms: i64) {
+    use std::fmt::Write;
+    let (s, frac) = (ms.div_euclid(1000), ms.rem_euclid(1000));
+    if frac == 0 {
+        let _ = write!(out, "{s}");
+    } else {
+        let f = format!("{frac:03}");
+        let _ = write!(out, "{s}.{}", f.trim_end_matches('0'));
+    }
+}
+
+fn push_labels(out: &mut String, l: &Labels) {
+    out.push('{');
+    for (i, x) in l.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_json_str(out, &x.name);
+        out.push(':');
+        push_json_str(out, &x.value);
+    }
+    out.push('}');
+}
+
+fn push_point(out: &mut String, t: i64, v: f64) {
+    out.push('[');
+    push_ts(out, t);
+    out.push_str(",\"");
+    out.push_str(&format_value(v));
+    out.push_str("\"]");
+}
+
+/// Renders a query result the way `/api/v1/query(_range)` returns it,
+/// straight into JSON text: results can hold millions of points.
+pub fn value_json(v: &Value) -> String {
+    let mut out = String::with_capacity(256);
+    match v {
+        Value::Scalar { t, v } => {
+            out.push_str("{\"resultType\":\"scalar\",\"result\":");
+            push_point(&mut out, *t, *v);
+        }
+        Value::String { t, v } => {
+            out.push_str("{\"resultType\":\"string\",\"result\":[");
+            push_ts(&mut out, *t);
+            out.push(',');
+            push_json_str(&mut out, v);
+            out.push(']');
+        }
+        Value::Vector(vs) => {
+            out.push_str("{\"resultType\":\"vector\",\"result\":[");
+            for (i, s) in vs.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str("{\"metric\":");
+                push_labels(&mut out, &s.metric);
+                out.push_str(",\"value\":");
+                push_point(&mut out, s.t, s.v);
+                out.push('}');
+            }
+            out.push(']');
+        }
+        Value::Matrix(m) => {
+            out.reserve(m.iter().map(|s| s.points.len() * 24 + 64).sum());
+            out.push_str("{\"resultType\":\"matrix\",\"result\":[");
+            for (i, s) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str("{\"metric\":");
+                push_labels(&mut out, &s.metric);
+                out.push_str(",\"values\":[");
+                for (j, p) in s.points.iter().enumerate() {
+                    if j > 0 {
+                        out.push(',');
+                    }
+                    push_point(&mut out, p.t, p.v);
+                }
+                out.push_str("]}");
+            }
+            out.push(']');
+        }
+    }
+    out.push('}');
+    out
+}
+
+/// A success envelope around already-encoded `data`.
+fn success_raw(data: &str, ann: &Annotations) -> Response {
+    let mut body = String::with_capacity(data.len() + 64);
+    body.push_str("{\"status\":\"success\",\"data\":");
+    body.push_str(data);
+    for (key, list) in [("warnings", &ann.warnings), ("infos", &ann.infos)] {
+        if !list.is_empty() {
+            body.push_str(",\"");
+            body.push_str(key);
+            body.push_str("\":[");
+            for (i, w) in list.iter().enumerate() {
+                if i > 0 {
+                    body.push(',');
+                }
+                push_json_str(&mut body, w);
+            }
+            body.push(']');
+        }
+    }
+    body.push('}');
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 fn query_options(p: &Params) -> Result<QueryOptions, ApiError> {
@@ -315,7 +425,7 @@ async fn query(
     if let (Some(n), Value::Vector(v)) = (limit, &mut value) {
         v.truncate(n);
     }
-    Ok(success(value_json(&value), Some(res.annotations)))
+    Ok(success_raw(&value_json(&value), &res.annotations))
 }
 
 async fn query_range(
@@ -352,7 +462,7 @@ async fn query_range(
     })
     .await
     .map_err(|e| ApiError::unavailable(e.to_string()))??;
-    Ok(success(value_json(&res.value), Some(res.annotations)))
+    Ok(success_raw(&value_json(&res.value), &res.annotations))
 }
 
 /// Parses `match[]` selectors into matcher lists.
