@@ -5,6 +5,10 @@ Each query runs WARMUP times on each server, then ROUNDS times alternating
 between them; prints the median latency per server, the ratio, and whether
 both returned the same number of series (a sanity check on equal data).
 Usage: query_latency.py HEARTH_URL PROMETHEUS_URL START END STEP [ROUNDS]
+
+Series counts can differ for topk: Prometheus 2.42 selects ranges closed at
+both ends ([t-r, t]) while Hearth follows Prometheus 3.x (left-open, (t-r, t]),
+so rates differ slightly and ties at the top-10 boundary change.
 """
 import json
 import statistics

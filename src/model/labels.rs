@@ -28,8 +28,30 @@ impl Label {
 ///
 /// Shared and immutable: cloning is a reference-count increment, because
 /// query evaluation hands the same label set along at every step.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Default, Hash)]
 pub struct Labels(Arc<[Label]>);
+
+// Equality and order short-cut on identity: the same shared set meets itself
+// at every step of a query.
+impl PartialEq for Labels {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
+
+impl Eq for Labels {}
+
+impl PartialOrd for Labels {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Labels {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if Arc::ptr_eq(&self.0, &other.0) { std::cmp::Ordering::Equal } else { self.0.cmp(&other.0) }
+    }
+}
 
 impl Labels {
     /// The empty label set.

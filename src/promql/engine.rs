@@ -167,14 +167,23 @@ impl Engine {
             deadline,
             self.opts.max_samples,
         )?;
-        let mut out: BTreeMap<Labels, Vec<Point>> = BTreeMap::new();
+        // Output series by label set; sorted once at the end.
+        let mut index: HashMap<Labels, usize, xxhash_rust::xxh3::Xxh3DefaultBuilder> = HashMap::default();
+        let mut out: Vec<(Labels, Vec<Point>)> = Vec::new();
+        let mut push = |metric: Labels, p: Point| {
+            let i = *index.entry(metric.clone()).or_insert_with(|| {
+                out.push((metric, Vec::new()));
+                out.len() - 1
+            });
+            out[i].1.push(p);
+        };
         let mut ts = start;
         while ts <= end {
             match ev.eval(&expr, ts)? {
-                Value::Scalar { v, .. } => out.entry(Labels::empty()).or_default().push(Point::new(ts, v)),
+                Value::Scalar { v, .. } => push(Labels::empty(), Point::new(ts, v)),
                 Value::Vector(v) => {
                     for s in finish_vector(v)? {
-                        out.entry(s.metric).or_default().push(Point::new(ts, s.v));
+                        push(s.metric, Point::new(ts, s.v));
                         ev.count(1)?;
                     }
                 }
@@ -184,6 +193,8 @@ impl Engine {
             }
             ts += step;
         }
+        drop(push);
+        out.sort_by(|a, b| a.0.cmp(&b.0));
         let m = out.into_iter().map(|(metric, points)| Series { metric, points: points.into(), drop_name: false }).collect();
         let mut annotations = ev.annotations;
         let mut fns = Vec::new();
@@ -208,8 +219,10 @@ fn finish_vector(mut v: Vec<Sample>) -> Result<Vec<Sample>, EvalError> {
         s.drop_name = false;
         any = true;
     }
-    if any || v.len() > 1 {
-        let mut seen = HashSet::with_capacity(v.len());
+    // Collisions can only come from dropping names (Prometheus checks then too).
+    if any {
+        let mut seen: HashSet<&Labels, xxhash_rust::xxh3::Xxh3DefaultBuilder> =
+            HashSet::with_capacity_and_hasher(v.len(), Default::default());
         for s in &v {
             if !seen.insert(&s.metric) {
                 return Err(EvalError::exec("vector cannot contain metrics with the same labelset"));
