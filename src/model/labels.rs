@@ -28,8 +28,15 @@ impl Label {
 ///
 /// Shared and immutable: cloning is a reference-count increment, because
 /// query evaluation hands the same label set along at every step.
-#[derive(Debug, Clone, Default, Hash)]
+#[derive(Debug, Clone, Default)]
 pub struct Labels(Arc<[Label]>);
+
+impl std::hash::Hash for Labels {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // By content, consistent with equality (identity implies equal content).
+        self.0.hash(state);
+    }
+}
 
 // Equality and order short-cut on identity: the same shared set meets itself
 // at every step of a query.

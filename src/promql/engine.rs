@@ -193,7 +193,6 @@ impl Engine {
             }
             ts += step;
         }
-        drop(push);
         out.sort_by(|a, b| a.0.cmp(&b.0));
         let m = out.into_iter().map(|(metric, points)| Series { metric, points: points.into(), drop_name: false }).collect();
         let mut annotations = ev.annotations;
