@@ -124,6 +124,12 @@ impl Labels {
         hash_pairs(self.0.iter().map(|l| (l.name.as_str(), l.value.as_str())))
     }
 
+    /// An identity for this shared set (stable while any clone of it lives),
+    /// for memoizing work on the same label set across query steps.
+    pub fn identity(&self) -> usize {
+        Arc::as_ptr(&self.0) as *const Label as usize
+    }
+
     pub fn into_vec(self) -> Vec<Label> {
         self.0.to_vec()
     }

@@ -293,6 +293,7 @@ struct Evaluator {
     subquery_cache: HashMap<(usize, i64), Value>,
     /// Per range-selector node: where each series' window was at the last step.
     cursors: HashMap<usize, selectors::Cursor>,
+    fn_memo: functions::FnMemo,
     annotations: Annotations,
 }
 
@@ -324,6 +325,7 @@ impl Evaluator {
             invariant_cache: HashMap::new(),
             subquery_cache: HashMap::new(),
             cursors: HashMap::new(),
+            fn_memo: functions::FnMemo::default(),
             annotations: Annotations::default(),
         })
     }
@@ -378,7 +380,8 @@ impl Evaluator {
             Expr::VectorSelector(vs) => {
                 let t = at_ms(&vs.at, self.start, self.end).unwrap_or(ts) - offset_ms(&vs.offset);
                 let f = self.fetched(&selector_key(vs))?;
-                let v = selectors::instant_vector(&f, t, self.lookback);
+                let cursor = self.cursors.entry(e as *const Expr as usize).or_default();
+                let v = selectors::instant_vector(&f, t, self.lookback, cursor);
                 self.count(v.len())?;
                 Ok(Value::Vector(v))
             }
@@ -470,7 +473,8 @@ impl Evaluator {
                     return Err(EvalError::exec(format!("invalid destination label name in {}(): {dst}", c.func.name)));
                 }
                 let before = (self.annotations.warnings.len(), self.annotations.infos.len());
-                let mut ctx = FnContext { ts, range_ms, args: &c.args.args, annotations: &mut self.annotations };
+                let mut ctx =
+                    FnContext { ts, range_ms, args: &c.args.args, annotations: &mut self.annotations, memo: Some(&mut self.fn_memo) };
                 let out = functions::call(c.func.name, args, &mut ctx);
                 if (self.annotations.warnings.len(), self.annotations.infos.len()) != before {
                     let positions = call_arg_positions(&self.query, c.func.name);

@@ -46,6 +46,18 @@ pub struct FnContext<'a> {
     pub args: &'a [Box<Expr>],
     /// Where to add warnings/infos (Annotations::warn / ::info), worded like Prometheus' "PromQL warning: ..." / "PromQL info: ..." messages.
     pub annotations: &'a mut Annotations,
+    /// Per-query memo (compiled regexes, relabelled label sets); None in
+    /// one-off calls.
+    pub memo: Option<&'a mut FnMemo>,
+}
+
+/// Work functions can reuse across the steps of one query.
+#[derive(Default)]
+pub struct FnMemo {
+    regexes: HashMap<String, Regex>,
+    /// (call parameters, input label-set identity, input name flag) →
+    /// (input kept alive so its identity cannot be reused, output, output name flag).
+    relabeled: HashMap<(u64, usize, bool), (Labels, Labels, bool)>,
 }
 
 /// Calls function `name` (the parser has already checked arity and argument types).
@@ -624,25 +636,42 @@ fn relabel(s: &mut Sample, dst: &str, value: String) {
     }
 }
 
-fn label_replace(args: &mut [Value], ctx: &FnContext<'_>) -> Result<Value, EvalError> {
+fn label_replace(args: &mut [Value], ctx: &mut FnContext<'_>) -> Result<Value, EvalError> {
     const NAME: &str = "label_replace";
     let dst = string_arg(args, 1, ctx, NAME)?;
     let repl = string_arg(args, 2, ctx, NAME)?;
     let src = string_arg(args, 3, ctx, NAME)?;
     let pattern = string_arg(args, 4, ctx, NAME)?;
-    let re = Regex::new(&format!("^(?s:{pattern})$"))
-        .map_err(|_| EvalError::exec(format!("invalid regular expression in label_replace(): {pattern}")))?;
     if !valid_label_name(&dst) {
         return Err(EvalError::exec(format!("invalid destination label name in label_replace(): {dst}")));
     }
+    let compile = || {
+        Regex::new(&format!("^(?s:{pattern})$"))
+            .map_err(|_| EvalError::exec(format!("invalid regular expression in label_replace(): {pattern}")))
+    };
+    let mut local = FnMemo::default();
+    let memo = ctx.memo.as_deref_mut().unwrap_or(&mut local);
+    if !memo.regexes.contains_key(&pattern) {
+        memo.regexes.insert(pattern.clone(), compile()?);
+    }
+    let re = memo.regexes.get(&pattern).cloned().ok_or_else(|| EvalError::exec("regex cache"))?;
+    let key = xxhash_rust::xxh3::xxh3_64(format!("{dst}\u{0}{repl}\u{0}{src}\u{0}{pattern}").as_bytes());
     let mut v = take_vector(args, 0, NAME)?;
     for s in &mut v {
         s.t = ctx.ts;
+        let k = (key, s.metric.identity(), s.drop_name);
+        if let Some((_, out, drop_name)) = memo.relabeled.get(&k) {
+            s.metric = out.clone();
+            s.drop_name = *drop_name;
+            continue;
+        }
+        let input = s.metric.clone();
         let value = s.metric.get(&src);
         if let Some(caps) = re.captures(value) {
             let res = go_expand(&re, &repl, &caps);
             relabel(s, &dst, res);
         }
+        memo.relabeled.insert(k, (input, s.metric.clone(), s.drop_name));
     }
     check_unique(&v)?;
     Ok(Value::Vector(v))
@@ -1642,7 +1671,7 @@ mod tests {
             .max()
             .unwrap_or(0);
         let mut annotations = Annotations::default();
-        let mut ctx = FnContext { ts, range_ms, args: &c.args.args, annotations: &mut annotations };
+        let mut ctx = FnContext { ts, range_ms, args: &c.args.args, annotations: &mut annotations, memo: None };
         let res = call(c.func.name, args, &mut ctx);
         (res, annotations)
     }
@@ -2115,7 +2144,7 @@ mod tests {
         for ts in [50 * MIN, 55 * MIN] {
             let expr = parser::parse("histogram_quantile(0.5, x)").expect("parses");
             let Expr::Call(c) = &expr else { unreachable!() };
-            let mut ctx = FnContext { ts, range_ms: 0, args: &c.args.args, annotations: &mut annos };
+            let mut ctx = FnContext { ts, range_ms: 0, args: &c.args.args, annotations: &mut annos, memo: None };
             call("histogram_quantile", vec![scalar(0.5), nonmonotonic()], &mut ctx).expect("ok");
         }
         assert_eq!(annos.infos.len(), 1);
@@ -2691,7 +2720,7 @@ mod tests {
                 for ts in [i64::MIN, 0, i64::MAX] {
                     for range_ms in [0, -1, i64::MAX] {
                         let mut annos = Annotations::default();
-                        let mut ctx = FnContext { ts, range_ms, args: &c.args.args, annotations: &mut annos };
+                        let mut ctx = FnContext { ts, range_ms, args: &c.args.args, annotations: &mut annos, memo: None };
                         let _ = call(name, args.clone(), &mut ctx);
                     }
                 }
@@ -2704,12 +2733,12 @@ mod tests {
         let expr = parser::parse("rate(x[5m] offset -1m)").expect("parses");
         let Expr::Call(c) = &expr else { unreachable!() };
         let mut annos = Annotations::default();
-        let ctx = FnContext { ts: 10 * MIN, range_ms: 0, args: &c.args.args, annotations: &mut annos };
+        let ctx = FnContext { ts: 10 * MIN, range_ms: 0, args: &c.args.args, annotations: &mut annos, memo: None };
         assert_eq!(window_end(&ctx), 11 * MIN);
         assert_eq!(window_range(&ctx), 5 * MIN);
         let expr = parser::parse("max_over_time(rate(x[1m])[10m:1m] @ 100 offset 10s)").expect("parses");
         let Expr::Call(c) = &expr else { unreachable!() };
-        let ctx = FnContext { ts: 0, range_ms: 0, args: &c.args.args, annotations: &mut annos };
+        let ctx = FnContext { ts: 0, range_ms: 0, args: &c.args.args, annotations: &mut annos, memo: None };
         assert_eq!(window_end(&ctx), 90_000);
         assert_eq!(window_range(&ctx), 10 * MIN);
         assert_eq!(ms_to_seconds(1_500), 1.5);

@@ -192,10 +192,25 @@ impl Plan {
 
 /// The instant vector a selector yields at `t`: each series' newest sample in
 /// `(t - lookback, t]`, unless that sample is a stale marker.
-pub fn instant_vector(f: &Fetched, t: i64, lookback: i64) -> Vec<Sample> {
+pub fn instant_vector(f: &Fetched, t: i64, lookback: i64, cursor: &mut Cursor) -> Vec<Sample> {
+    let forward = cursor.t.is_some_and(|last| t >= last) && cursor.bounds.len() == f.series.len();
+    if !forward {
+        cursor.bounds = vec![(0, 0); f.series.len()];
+    }
+    cursor.t = Some(t);
     let mut out = Vec::new();
-    for (labels, pts) in &f.series {
-        let i = pts.partition_point(|p| p.t <= t);
+    for ((labels, pts), b) in f.series.iter().zip(cursor.bounds.iter_mut()) {
+        let i = if forward {
+            // Steps move forward: continue from the last position.
+            let mut i = b.1;
+            while i < pts.len() && pts[i].t <= t {
+                i += 1;
+            }
+            i
+        } else {
+            pts.partition_point(|p| p.t <= t)
+        };
+        b.1 = i;
         if i == 0 {
             continue;
         }
