@@ -111,7 +111,7 @@ impl Engine {
     }
 
     pub fn instant_with(&self, q: &Querier, query: &str, ts: i64, o: &QueryOptions) -> Result<QueryResult, QueryError> {
-        let expr = parser::parse(query).map_err(QueryError::Parse)?;
+        let expr = super::parse::parse(query).map_err(QueryError::Parse)?;
         let deadline = Instant::now() + self.opts.timeout;
         let _slot = self.slot(deadline)?;
         let mut ev =
@@ -139,7 +139,7 @@ impl Engine {
         step: i64,
         o: &QueryOptions,
     ) -> Result<QueryResult, QueryError> {
-        let expr = parser::parse(query).map_err(QueryError::Parse)?;
+        let expr = super::parse::parse(query).map_err(QueryError::Parse)?;
         match expr.value_type() {
             parser::value::ValueType::Vector | parser::value::ValueType::Scalar => {}
             t => {

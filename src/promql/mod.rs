@@ -11,6 +11,7 @@ pub mod aggregate;
 pub mod binary;
 pub mod engine;
 pub mod functions;
+pub mod parse;
 pub mod promqltest;
 pub mod selectors;
 pub mod value;

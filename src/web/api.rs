@@ -76,7 +76,7 @@ impl ApiError {
 impl From<QueryError> for ApiError {
     fn from(e: QueryError) -> Self {
         match e {
-            QueryError::Parse(m) => ApiError::bad_data(format!("invalid parameter \"query\": parse error: {m}")),
+            QueryError::Parse(m) => ApiError::bad_data(format!("invalid parameter \"query\": {m}")),
             QueryError::Eval(EvalError::Timeout) => {
                 ApiError { status: StatusCode::SERVICE_UNAVAILABLE, kind: "timeout", msg: EvalError::Timeout.to_string() }
             }
@@ -597,14 +597,14 @@ async fn metadata() -> Response {
 async fn format_query(method: Method, headers: HeaderMap, RawQuery(raw): RawQuery, body: Bytes) -> Result<Response, ApiError> {
     let p = Params::parse(&method, &headers, raw, &body);
     let q = p.get("query").ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": no query provided"))?;
-    let e = promql_parser::parser::parse(q).map_err(|e| ApiError::bad_data(format!("invalid parameter \"query\": {e}")))?;
+    let e = crate::promql::parse::parse(q).map_err(|e| ApiError::bad_data(format!("invalid parameter \"query\": {e}")))?;
     Ok(success(json!(e.prettify()), None))
 }
 
 async fn parse_query(method: Method, headers: HeaderMap, RawQuery(raw): RawQuery, body: Bytes) -> Result<Response, ApiError> {
     let p = Params::parse(&method, &headers, raw, &body);
     let q = p.get("query").ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": no query provided"))?;
-    let e = promql_parser::parser::parse(q).map_err(|e| ApiError::bad_data(format!("invalid parameter \"query\": {e}")))?;
+    let e = crate::promql::parse::parse(q).map_err(|e| ApiError::bad_data(format!("invalid parameter \"query\": {e}")))?;
     let ast = serde_json::to_value(&e).map_err(|e| ApiError::bad_data(e.to_string()))?;
     Ok(success(ast, None))
 }
