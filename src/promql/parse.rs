@@ -99,7 +99,7 @@ mod tests {
     use super::*;
 
     fn err(q: &str) -> String {
-        parse(q).err().expect("invalid query")
+        parse(q).expect_err("invalid query")
     }
 
     #[test]
