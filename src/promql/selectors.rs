@@ -182,8 +182,10 @@ impl Plan {
                     series.push((s.labels, s.samples));
                 }
             }
-            series.sort_by(|a, b| a.0.cmp(&b.0));
-            series.dedup_by(|a, b| a.0 == b.0);
+            if !series.is_sorted_by(|a, b| a.0 < b.0) {
+                series.sort_by(|a, b| a.0.cmp(&b.0));
+                series.dedup_by(|a, b| a.0 == b.0);
+            }
             out.insert(key.clone(), Arc::new(Fetched { series, no_stale: std::sync::OnceLock::new() }));
         }
         Ok(out)

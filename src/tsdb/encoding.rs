@@ -69,6 +69,13 @@ impl<'a> Reader<'a> {
 
     #[inline]
     pub fn uvarint(&mut self) -> Result<u64, DecodeError> {
+        // Most values (delta-of-deltas, small deltas) fit one byte.
+        if let Some(&b) = self.buf.get(self.pos)
+            && b < 0x80
+        {
+            self.pos += 1;
+            return Ok(u64::from(b));
+        }
         let mut v = 0u64;
         let mut shift = 0;
         loop {

@@ -38,18 +38,35 @@ impl Querier {
     /// Series matching all `matchers` with their samples in `[mint, maxt]`
     /// (both inclusive, milliseconds), sorted by labels.
     pub fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>, QueryError> {
-        let mut merged: BTreeMap<Labels, Vec<Vec<Sample>>> = BTreeMap::new();
+        // Each source yields its series in label order.
+        let mut sources: Vec<Vec<(Labels, Vec<Sample>)>> = Vec::new();
         for b in self.blocks_in(mint, maxt) {
+            let mut out = Vec::new();
             for id in b.select_ids(matchers) {
                 let mut s = Vec::new();
                 b.samples(id, mint, maxt, &mut s).map_err(QueryError)?;
                 if !s.is_empty() {
-                    merged.entry(b.labels(id)).or_default().push(s);
+                    out.push((b.labels(id), s));
                 }
+            }
+            if !out.is_empty() {
+                sources.push(out);
             }
         }
         if self.head_in(mint, maxt) {
-            for (l, s) in self.head.select(matchers, mint, maxt) {
+            let mut h = self.head.select(matchers, mint, maxt);
+            h.sort_by(|a, b| a.0.cmp(&b.0));
+            if !h.is_empty() {
+                sources.push(h);
+            }
+        }
+        if sources.len() == 1 {
+            let only = sources.pop().unwrap_or_default();
+            return Ok(only.into_iter().map(|(labels, samples)| Series { labels, samples }).collect());
+        }
+        let mut merged: BTreeMap<Labels, Vec<Vec<Sample>>> = BTreeMap::new();
+        for src in sources {
+            for (l, s) in src {
                 merged.entry(l).or_default().push(s);
             }
         }

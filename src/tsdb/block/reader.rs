@@ -190,7 +190,7 @@ impl Block {
         let &(off, clen, ulen) = self.pages.get(p as usize).ok_or("page out of range")?;
         let map = self.chunks.as_ref().ok_or("no chunks")?;
         let src = map.get(off as usize..off as usize + clen as usize).ok_or("page beyond end of chunks file")?;
-        let data = Arc::new(zstd::bulk::decompress(src, ulen as usize).map_err(|e| e.to_string())?);
+        let data = Arc::new(decompress(src, ulen as usize)?);
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= PAGE_CACHE {
             cache.remove(0);
@@ -207,18 +207,7 @@ impl Block {
         for c in s.chunks.iter().filter(|c| c.maxt >= mint && c.mint <= maxt) {
             let page = self.page(c.page)?;
             let mut r = Reader::new(page.get(c.offset as usize..).ok_or("chunk offset beyond page")?);
-            let before = out.len();
-            decimal::decode(&mut r, out).map_err(|e| format!("block {}: series {i}: {e}", self.meta.ulid))?;
-            if c.mint < mint || c.maxt > maxt {
-                let mut k = before;
-                for j in before..out.len() {
-                    if out[j].t >= mint && out[j].t <= maxt {
-                        out[k] = out[j];
-                        k += 1;
-                    }
-                }
-                out.truncate(k);
-            }
+            decimal::decode_window(&mut r, mint, maxt, out).map_err(|e| format!("block {}: series {i}: {e}", self.meta.ulid))?;
         }
         if let Some(iv) = self.tombstones.read().unwrap_or_else(|e| e.into_inner()).get(&i) {
             let mut k = start;
@@ -259,6 +248,23 @@ impl Block {
     pub fn has_tombstones(&self) -> bool {
         !self.tombstones.read().unwrap_or_else(|e| e.into_inner()).is_empty()
     }
+}
+
+/// Decompresses a page with a per-thread context (creating one per page costs more than small pages take to decode).
+fn decompress(src: &[u8], len: usize) -> Result<Vec<u8>, String> {
+    thread_local! {
+        static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { std::cell::RefCell::new(None) };
+    }
+    DCTX.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(zstd::bulk::Decompressor::new().map_err(|e| e.to_string())?);
+        }
+        match slot.as_mut() {
+            Some(d) => d.decompress(src, len).map_err(|e| e.to_string()),
+            None => Err("no zstd context".to_string()),
+        }
+    })
 }
 
 impl IndexReader for Block {

@@ -162,6 +162,13 @@ fn write_scaled(ms: &[i64], scale: u8, exceptions: &[(usize, u64)], out: &mut Ve
 
 /// Decodes one chunk from `r`, appending its samples to `out`.
 pub fn decode(r: &mut Reader<'_>, out: &mut Vec<Sample>) -> Result<(), DecodeError> {
+    decode_window(r, i64::MIN, i64::MAX, out)
+}
+
+/// Decodes only the samples in `[mint, maxt]`, appending them to `out`.
+/// Values after the window are not decoded at all (the reader is then left
+/// inside the chunk); values before it are decoded but not kept, as deltas chain.
+pub fn decode_window(r: &mut Reader<'_>, mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Result<(), DecodeError> {
     let n = r.len_prefix()?;
     if n == 0 {
         return Ok(());
@@ -178,16 +185,22 @@ pub fn decode(r: &mut Reader<'_>, out: &mut Vec<Sample>) -> Result<(), DecodeErr
         out.push(Sample::new(t, 0.0));
     }
     let vals = &mut out[start..];
+    let lo = vals.partition_point(|s| s.t < mint);
+    let hi = vals.partition_point(|s| s.t <= maxt);
+    if lo >= hi {
+        out.truncate(start);
+        return Ok(());
+    }
     match r.u8()? {
         TAG_CONST => {
             let v = f64::from_bits(r.u64_le()?);
-            vals.iter_mut().for_each(|s| s.v = v);
+            vals[lo..hi].iter_mut().for_each(|s| s.v = v);
         }
         TAG_XOR => {
             let len = r.len_prefix()?;
             let bytes = r.bytes(len)?;
             let mut it = XorIter::new(bytes, n);
-            for s in vals.iter_mut() {
+            for s in vals[..hi].iter_mut() {
                 s.v = it.next().ok_or(DecodeError { offset: r.pos() })?.v;
             }
         }
@@ -207,18 +220,22 @@ pub fn decode(r: &mut Reader<'_>, out: &mut Vec<Sample>) -> Result<(), DecodeErr
             let mut m = r.varint()?;
             vals[0].v = m as f64 / div;
             let mut d = 0i64;
-            for (i, s) in vals.iter_mut().enumerate().skip(1) {
+            for (i, s) in vals[..hi].iter_mut().enumerate().skip(1) {
                 let x = r.varint()?;
                 d = if tag == TAG_DOD && i > 1 { d.wrapping_add(x) } else { x };
                 m = m.wrapping_add(d);
                 s.v = m as f64 / div;
             }
             for (i, bits) in exceptions {
-                vals[i].v = f64::from_bits(bits);
+                if i < hi {
+                    vals[i].v = f64::from_bits(bits);
+                }
             }
         }
         _ => return Err(DecodeError { offset: r.pos() }),
     }
+    out.truncate(start + hi);
+    out.drain(start..start + lo);
     Ok(())
 }
 
@@ -257,6 +274,20 @@ mod tests {
         s[52].v = -0.0;
         s[53].v = f64::INFINITY;
         round_trip(&s);
+    }
+
+    #[test]
+    fn window_decoding_keeps_exactly_the_window() {
+        let s: Vec<_> = (0..100).map(|i| Sample::new(i * 10, if i == 40 { stale_nan() } else { i as f64 * 0.5 })).collect();
+        let mut buf = Vec::new();
+        encode(&s, &mut buf);
+        for (lo, hi) in [(0, 990), (95, 405), (400, 400), (-50, 5), (991, 2000), (500, 100)] {
+            let mut out = vec![Sample::new(-1, -1.0)];
+            decode_window(&mut Reader::new(&buf), lo, hi, &mut out).expect("decodes");
+            let want: Vec<_> = s.iter().filter(|x| x.t >= lo && x.t <= hi).collect();
+            assert_eq!(out.len(), want.len() + 1, "{lo}..{hi}");
+            assert!(out[1..].iter().zip(want).all(|(a, b)| a.bit_eq(b)), "{lo}..{hi}");
+        }
     }
 
     #[test]
