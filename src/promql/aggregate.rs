@@ -23,6 +23,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use crate::model::labels::METRIC_NAME;
 use crate::model::{Label, Labels};
+use crate::promql::float::kahan_inc;
 use crate::promql::{
     Annotations,
     value::{EvalError, Sample, Value},
@@ -348,21 +349,6 @@ struct Acc {
     drop_name: bool,
     /// quantile only: the group's values.
     values: Vec<f64>,
-}
-
-/// Kahan-Babuška-Neumaier summation step: adds `inc` to `sum` with
-/// compensation `c`, returning the new sum and compensation. The
-/// compensation is reset once the sum overflows, as Prometheus does.
-fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
-    let t = sum + inc;
-    let c = if t.is_infinite() {
-        0.0
-    } else if sum.abs() >= inc.abs() {
-        c + ((sum - t) + inc)
-    } else {
-        c + ((inc - t) + sum)
-    };
-    (t, c)
 }
 
 impl Acc {

@@ -22,8 +22,8 @@ use promql_parser::parser::{AtModifier, Expr, Offset};
 use regex::{Captures, Regex};
 
 use crate::model::Sample as Point;
-use crate::model::is_stale_nan;
 use crate::model::labels::{Labels, LabelsBuilder, METRIC_NAME};
+use crate::promql::float::{almost_equal, kahan_inc};
 use crate::promql::{
     Annotations,
     value::{EvalError, Sample, Series, Value},
@@ -881,20 +881,6 @@ fn instant_value(points: &[Point], is_rate: bool) -> Option<f64> {
     Some(v)
 }
 
-/// Kahan–Babuška (Neumaier) summation step: adds `inc` to `sum` with
-/// compensation `c`; an infinite sum drops the compensation.
-fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
-    let t = sum + inc;
-    let c = if t.is_infinite() {
-        0.0
-    } else if sum.abs() >= inc.abs() {
-        c + ((sum - t) + inc)
-    } else {
-        c + ((inc - t) + sum)
-    };
-    (t, c)
-}
-
 /// Least-squares fit of value against seconds relative to `intercept_t`:
 /// returns the slope (per second) and the value at `intercept_t`.
 fn linear_regression(points: &[Point], intercept_t: i64) -> (f64, f64) {
@@ -1081,25 +1067,6 @@ fn coalesce_buckets(buckets: &mut Vec<Bucket>) {
         }
     }
     *buckets = out;
-}
-
-/// Prometheus' `almost.Equal`: relative difference below `eps`, NaNs equal.
-fn almost_equal(a: f64, b: f64, eps: f64) -> bool {
-    if is_stale_nan(a) || is_stale_nan(b) {
-        return is_stale_nan(a) && is_stale_nan(b);
-    }
-    if a.is_nan() && b.is_nan() {
-        return true;
-    }
-    if a == b {
-        return true;
-    }
-    let abs_sum = a.abs() + b.abs();
-    let diff = (a - b).abs();
-    if a == 0.0 || b == 0.0 || abs_sum < f64::MIN_POSITIVE {
-        return diff < eps * f64::MIN_POSITIVE;
-    }
-    diff / abs_sum.min(f64::MAX) < eps
 }
 
 /// Where monotonicity had to be forced: lowest and highest bucket touched

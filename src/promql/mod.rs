@@ -10,6 +10,7 @@
 pub mod aggregate;
 pub mod binary;
 pub mod engine;
+mod float;
 pub mod functions;
 pub mod parse;
 pub mod promqltest;

@@ -47,6 +47,7 @@ use super::{Annotations, Engine, EngineOptions, QueryResult, Value};
 use crate::config::units::parse_duration_ms;
 use crate::model::labels::METRIC_NAME;
 use crate::model::{Labels, MatchOp, Matcher, is_stale_nan, stale_nan};
+use crate::promql::float::almost_equal;
 use crate::tsdb::metrics::TsdbMetrics;
 use crate::tsdb::{Db, Options, Querier};
 
@@ -1760,27 +1761,6 @@ fn pinned_variants(query: &str, at: i64) -> Vec<(String, i64)> {
 // ---------------------------------------------------------------------------
 // Comparison
 // ---------------------------------------------------------------------------
-
-/// Upstream's float comparison: equal within a relative error of `epsilon`,
-/// NaN equal to NaN, the stale marker equal only to itself.
-fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
-    const MIN_NORMAL: f64 = f64::MIN_POSITIVE;
-    if is_stale_nan(a) || is_stale_nan(b) {
-        return is_stale_nan(a) && is_stale_nan(b);
-    }
-    if a.is_nan() && b.is_nan() {
-        return true;
-    }
-    if a == b {
-        return true;
-    }
-    let abs_sum = a.abs() + b.abs();
-    let diff = (a - b).abs();
-    if a == 0.0 || b == 0.0 || abs_sum < MIN_NORMAL {
-        return diff < epsilon * MIN_NORMAL;
-    }
-    diff / abs_sum.min(f64::MAX) < epsilon
-}
 
 fn check_expected_failure(ev: &Eval, msg: &str) -> Result<(), Failure> {
     let got = || vec![format!("error: {msg}")];

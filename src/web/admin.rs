@@ -12,7 +12,7 @@ use axum::routing::post;
 use serde_json::json;
 
 use super::WebState;
-use super::api::{ApiError, Params, parse_selector, parse_time};
+use super::api::{ApiError, Params, parse_selector, time_range};
 
 /// Routes under `/api/v1/admin/tsdb`.
 pub fn routes() -> Router<Arc<WebState>> {
@@ -62,18 +62,7 @@ async fn delete_series(
     if sets.is_empty() {
         return Err(ApiError::bad_data("no match[] parameter provided"));
     }
-    let start = p
-        .get("start")
-        .map(parse_time)
-        .transpose()
-        .map_err(|e| ApiError::bad_data(format!("invalid parameter \"start\": {e}")))?
-        .unwrap_or(i64::MIN / 2);
-    let end = p
-        .get("end")
-        .map(parse_time)
-        .transpose()
-        .map_err(|e| ApiError::bad_data(format!("invalid parameter \"end\": {e}")))?
-        .unwrap_or(i64::MAX / 2);
+    let (start, end) = time_range(&p)?;
     let (db, _) = s.query()?;
     tokio::task::spawn_blocking(move || sets.iter().try_for_each(|ms| db.delete(ms, start, end)))
         .await

@@ -493,7 +493,8 @@ pub fn parse_selector(s: &str) -> Result<Vec<Matcher>, ApiError> {
     Ok(out)
 }
 
-fn time_range(p: &Params) -> Result<(i64, i64), ApiError> {
+/// `start` and `end` parameters, unbounded when absent.
+pub fn time_range(p: &Params) -> Result<(i64, i64), ApiError> {
     let start = p
         .get("start")
         .map(parse_time)
