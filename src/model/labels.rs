@@ -97,6 +97,11 @@ impl Labels {
 
     /// The value of `name`, or "" when absent (Prometheus' convention).
     pub fn get(&self, name: &str) -> &str {
+        // Typical label sets are small: a scan rejecting on length first beats
+        // a binary search of full string comparisons.
+        if self.0.len() <= 16 {
+            return self.0.iter().find(|l| l.name.len() == name.len() && l.name == name).map_or("", |l| l.value.as_str());
+        }
         match self.0.binary_search_by(|l| l.name.as_str().cmp(name)) {
             Ok(i) => &self.0[i].value,
             Err(_) => "",

@@ -19,6 +19,7 @@ use super::selectors::{self, Fetched, at_ms, ms, offset_ms, selector_key};
 use super::value::{EvalError, Sample, Series, Value};
 use crate::model::{Labels, Sample as Point};
 use crate::tsdb::Querier;
+use crate::tsdb::idhash::{IdBuild, IdMap};
 
 /// Default step of subqueries written without one (Prometheus uses the global evaluation interval, 1m by default).
 const DEFAULT_SUBQUERY_STEP_MS: i64 = 60_000;
@@ -118,7 +119,7 @@ impl Engine {
             Evaluator::new(q, query, &expr, ts, ts, 0, o.lookback_ms.unwrap_or(self.opts.lookback_ms), deadline, self.opts.max_samples)?;
         let value = ev.eval(&expr, ts)?;
         let value = match value {
-            Value::Vector(v) => Value::Vector(finish_vector(v)?),
+            Value::Vector(v) => Value::Vector(finish_vector(v, &mut IdMap::default())?),
             Value::Matrix(m) => Value::Matrix(finish_matrix(m)?),
             other => other,
         };
@@ -167,22 +168,35 @@ impl Engine {
             deadline,
             self.opts.max_samples,
         )?;
-        // Output series by label set; sorted once at the end.
-        let mut index: HashMap<Labels, usize, xxhash_rust::xxh3::Xxh3DefaultBuilder> = HashMap::default();
+        // Output series by label set; sorted once at the end. Label sets that
+        // recur at every step are found by identity first (only identities of
+        // sets kept alive in `out` are recorded, so none can be reused).
+        let mut by_id: IdMap<usize, usize> = IdMap::default();
+        let mut by_content: HashMap<Labels, usize, IdBuild> = HashMap::default();
         let mut out: Vec<(Labels, Vec<Point>)> = Vec::new();
         let mut push = |metric: Labels, p: Point| {
-            let i = *index.entry(metric.clone()).or_insert_with(|| {
-                out.push((metric, Vec::new()));
-                out.len() - 1
-            });
+            let i = match by_id.get(&metric.identity()) {
+                Some(&i) => i,
+                None => match by_content.get(&metric) {
+                    Some(&i) => i,
+                    None => {
+                        let i = out.len();
+                        by_id.insert(metric.identity(), i);
+                        by_content.insert(metric.clone(), i);
+                        out.push((metric, Vec::new()));
+                        i
+                    }
+                },
+            };
             out[i].1.push(p);
         };
+        let mut dropped_names: IdMap<usize, (Labels, Labels)> = IdMap::default();
         let mut ts = start;
         while ts <= end {
             match ev.eval(&expr, ts)? {
                 Value::Scalar { v, .. } => push(Labels::empty(), Point::new(ts, v)),
                 Value::Vector(v) => {
-                    for s in finish_vector(v)? {
+                    for s in finish_vector(v, &mut dropped_names)? {
                         push(s.metric, Point::new(ts, s.v));
                         ev.count(1)?;
                     }
@@ -210,11 +224,20 @@ impl Engine {
     }
 }
 
-/// Drops names flagged for removal and rejects label-set collisions.
-fn finish_vector(mut v: Vec<Sample>) -> Result<Vec<Sample>, EvalError> {
+/// Drops names flagged for removal (memoized per label-set identity in
+/// `names`, which keeps its inputs alive) and rejects label-set collisions.
+fn finish_vector(mut v: Vec<Sample>, names: &mut IdMap<usize, (Labels, Labels)>) -> Result<Vec<Sample>, EvalError> {
     let mut any = false;
     for s in v.iter_mut().filter(|s| s.drop_name) {
-        s.metric = binary::without_name(&s.metric);
+        let id = s.metric.identity();
+        s.metric = match names.get(&id) {
+            Some((_, out)) => out.clone(),
+            None => {
+                let out = binary::without_name(&s.metric);
+                names.insert(id, (s.metric.clone(), out.clone()));
+                out
+            }
+        };
         s.drop_name = false;
         any = true;
     }

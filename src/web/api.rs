@@ -298,10 +298,16 @@ fn push_labels(out: &mut String, l: &Labels) {
 }
 
 fn push_point(out: &mut String, t: i64, v: f64) {
+    use std::fmt::Write;
     out.push('[');
     push_ts(out, t);
     out.push_str(",\"");
-    out.push_str(&format_value(v));
+    if v.is_finite() {
+        // Rust's shortest round-trip form matches Go's FormatFloat(v, 'f', -1, 64).
+        let _ = write!(out, "{v}");
+    } else {
+        out.push_str(&format_value(v));
+    }
     out.push_str("\"]");
 }
 
