@@ -54,6 +54,29 @@ pub fn aggregate(
     ts: i64,
     annotations: &mut Annotations,
 ) -> Result<Vec<Sample>, EvalError> {
+    aggregate_with(op, param, modifier, input, ts, annotations, None)
+}
+
+/// Group keys of label sets already seen by one aggregation node, by
+/// identity: the same shared label sets recur at every step of a range
+/// query. Inputs are kept alive so their identities cannot be reused.
+#[derive(Default)]
+pub struct GroupMemo {
+    keys: crate::tsdb::idhash::IdMap<usize, (Labels, std::ops::Range<usize>, u64)>,
+    bytes: Vec<u8>,
+}
+
+/// [`aggregate`] reusing group keys across the steps of one query.
+#[allow(clippy::too_many_arguments)]
+pub fn aggregate_with(
+    op: TokenType,
+    param: Option<&Value>,
+    modifier: Option<&LabelModifier>,
+    input: Vec<Sample>,
+    ts: i64,
+    annotations: &mut Annotations,
+    memo: Option<&mut GroupMemo>,
+) -> Result<Vec<Sample>, EvalError> {
     let grouping = Grouping::new(modifier);
     let kind = match op.id() {
         token::T_SUM => Some(Simple::Sum),
@@ -67,7 +90,7 @@ pub fn aggregate(
         _ => None,
     };
     if let Some(kind) = kind {
-        return Ok(aggregate_simple(kind, &grouping, input, ts));
+        return Ok(aggregate_simple(kind, &grouping, input, ts, memo));
     }
     match op.id() {
         token::T_QUANTILE => {
@@ -76,7 +99,7 @@ pub fn aggregate(
             if q.is_nan() || !(0.0..=1.0).contains(&q) {
                 annotations.warn(format!("PromQL warning: quantile value should be between 0 and 1, got {}", go_format_g(q)));
             }
-            Ok(aggregate_simple(Simple::Quantile(q), &grouping, input, ts))
+            Ok(aggregate_simple(Simple::Quantile(q), &grouping, input, ts, memo))
         }
         token::T_TOPK => aggregate_k(KOp::Top, param, "topk", &grouping, input, ts),
         token::T_BOTTOMK => aggregate_k(KOp::Bottom, param, "bottomk", &grouping, input, ts),
@@ -303,17 +326,39 @@ struct Groups {
     reps: Vec<usize>,
 }
 
-fn assign_groups(grouping: &Grouping, input: &[Sample]) -> Groups {
+fn assign_groups(grouping: &Grouping, input: &[Sample], memo: Option<&mut GroupMemo>) -> Groups {
     if grouping.is_single() {
         return Groups { of_sample: vec![0; input.len()], reps: if input.is_empty() { Vec::new() } else { vec![0] } };
     }
     let mut index = GroupIndex::default();
     let mut of_sample = Vec::with_capacity(input.len());
     let mut buf = Vec::with_capacity(256);
-    for (i, s) in input.iter().enumerate() {
-        grouping.write_key(&s.metric, None, &mut buf);
-        let (g, _) = index.find_or_insert(&buf, i);
-        of_sample.push(g);
+    match memo {
+        Some(m) => {
+            for (i, s) in input.iter().enumerate() {
+                let id = s.metric.identity();
+                let (range, hash) = match m.keys.get(&id) {
+                    Some((_, range, hash)) => (range.clone(), *hash),
+                    None => {
+                        grouping.write_key(&s.metric, None, &mut buf);
+                        let range = m.bytes.len()..m.bytes.len() + buf.len();
+                        m.bytes.extend_from_slice(&buf);
+                        let hash = xxh3_64(&buf);
+                        m.keys.insert(id, (s.metric.clone(), range.clone(), hash));
+                        (range, hash)
+                    }
+                };
+                let (g, _) = index.find_or_insert_hashed(hash, &m.bytes[range], i);
+                of_sample.push(g);
+            }
+        }
+        None => {
+            for (i, s) in input.iter().enumerate() {
+                grouping.write_key(&s.metric, None, &mut buf);
+                let (g, _) = index.find_or_insert(&buf, i);
+                of_sample.push(g);
+            }
+        }
     }
     Groups { of_sample, reps: index.reps }
 }
@@ -423,8 +468,8 @@ impl Acc {
     }
 }
 
-fn aggregate_simple(kind: Simple, grouping: &Grouping, input: Vec<Sample>, ts: i64) -> Vec<Sample> {
-    let groups = assign_groups(grouping, &input);
+fn aggregate_simple(kind: Simple, grouping: &Grouping, input: Vec<Sample>, ts: i64, memo: Option<&mut GroupMemo>) -> Vec<Sample> {
+    let groups = assign_groups(grouping, &input, memo);
     let mut accs: Vec<Option<Acc>> = Vec::with_capacity(groups.reps.len());
     accs.resize_with(groups.reps.len(), || None);
     for (s, &g) in input.iter().zip(&groups.of_sample) {
@@ -840,7 +885,7 @@ fn select_k(op: KOp, k: usize, grouping: &Grouping, input: Vec<Sample>, ts: i64)
     if k == 0 || input.is_empty() {
         return Vec::new();
     }
-    let groups = assign_groups(grouping, &input);
+    let groups = assign_groups(grouping, &input, None);
     let vals: Vec<f64> = input.iter().map(|s| s.v).collect();
     // Prometheus' heap orderings: NaN counts as the least element for topk's
     // min-heap and as the greatest for bottomk's max-heap, so NaNs are the

@@ -317,6 +317,8 @@ struct Evaluator {
     /// Per range-selector node: where each series' window was at the last step.
     cursors: HashMap<usize, selectors::Cursor>,
     fn_memo: functions::FnMemo,
+    /// Per aggregation node: group keys by label-set identity.
+    group_memos: HashMap<usize, super::aggregate::GroupMemo>,
     annotations: Annotations,
 }
 
@@ -349,6 +351,7 @@ impl Evaluator {
             subquery_cache: HashMap::new(),
             cursors: HashMap::new(),
             fn_memo: functions::FnMemo::default(),
+            group_memos: HashMap::new(),
             annotations: Annotations::default(),
         })
     }
@@ -466,7 +469,16 @@ impl Evaluator {
                     }
                 };
                 let before = (self.annotations.warnings.len(), self.annotations.infos.len());
-                let out = super::aggregate::aggregate(a.op, param.as_ref(), a.modifier.as_ref(), input, ts, &mut self.annotations)?;
+                let memo = self.group_memos.entry(e as *const Expr as usize).or_default();
+                let out = super::aggregate::aggregate_with(
+                    a.op,
+                    param.as_ref(),
+                    a.modifier.as_ref(),
+                    input,
+                    ts,
+                    &mut self.annotations,
+                    Some(memo),
+                )?;
                 if (self.annotations.warnings.len(), self.annotations.infos.len()) != before {
                     let positions = call_arg_positions(&self.query, &a.op.to_string());
                     position_new_annotations(&mut self.annotations, before, &positions, positions.len().saturating_sub(1));
