@@ -238,7 +238,8 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
     crate::config::units::parse_duration_ms(s).map_err(|_| format!("cannot parse {s:?} to a valid duration"))
 }
 
-/// Formats a sample value like Go's `FormatFloat(v, 'f', -1, 64)`.
+/// Formats a sample value like Go's `FormatFloat(v, 'f', -1, 64)` (used for
+/// the special values; [`push_value`] is the fast path).
 pub fn format_value(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
@@ -274,13 +275,24 @@ fn push_json_str(out: &mut String, s: &str) {
 
 /// Appends a millisecond timestamp as unix seconds, e.g. `1435781451.781`.
 fn push_ts(out: &mut String, ms: i64) {
-    use std::fmt::Write;
-    let (s, frac) = (ms.div_euclid(1000), ms.rem_euclid(1000));
-    if frac == 0 {
-        let _ = write!(out, "{s}");
-    } else {
-        let f = format!("{frac:03}");
-        let _ = write!(out, "{s}.{}", f.trim_end_matches('0'));
+    if ms < 0 {
+        out.push('-');
+    }
+    let abs = ms.unsigned_abs();
+    let (s, frac) = (abs / 1000, abs % 1000);
+    let mut b = itoa::Buffer::new();
+    out.push_str(b.format(s));
+    if frac != 0 {
+        let digits = [b'0' + (frac / 100) as u8, b'0' + (frac / 10 % 10) as u8, b'0' + (frac % 10) as u8];
+        let keep = if digits[2] != b'0' {
+            3
+        } else if digits[1] != b'0' {
+            2
+        } else {
+            1
+        };
+        out.push('.');
+        out.extend(digits[..keep].iter().map(|&d| d as char));
     }
 }
 
@@ -298,17 +310,29 @@ fn push_labels(out: &mut String, l: &Labels) {
 }
 
 fn push_point(out: &mut String, t: i64, v: f64) {
-    use std::fmt::Write;
     out.push('[');
     push_ts(out, t);
     out.push_str(",\"");
-    if v.is_finite() {
-        // Rust's shortest round-trip form matches Go's FormatFloat(v, 'f', -1, 64).
+    push_value(out, v);
+    out.push_str("\"]");
+}
+
+/// Appends a value like Go's `FormatFloat(v, 'f', -1, 64)`: the shortest
+/// digits that round-trip, never in exponent form. Ryu finds the digits
+/// fast; its exponent forms (very large or small values) take the slow path.
+fn push_value(out: &mut String, v: f64) {
+    if !v.is_finite() {
+        out.push_str(&format_value(v));
+        return;
+    }
+    let mut b = ryu::Buffer::new();
+    let s = b.format_finite(v);
+    if s.contains('e') {
+        use std::fmt::Write;
         let _ = write!(out, "{v}");
     } else {
-        out.push_str(&format_value(v));
+        out.push_str(s.strip_suffix(".0").unwrap_or(s));
     }
-    out.push_str("\"]");
 }
 
 /// Renders a query result the way `/api/v1/query(_range)` returns it,
@@ -683,4 +707,44 @@ async fn status_tsdb(State(s): State<Arc<WebState>>, RawQuery(raw): RawQuery) ->
         }),
         None,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_and_timestamps_format_like_prometheus() {
+        let fmt = |v: f64| {
+            let mut s = String::new();
+            push_value(&mut s, v);
+            s
+        };
+        for (v, want) in [
+            (1.0, "1"),
+            (0.1, "0.1"),
+            (-2.5, "-2.5"),
+            (1e21, "1000000000000000000000"),
+            (1.5e-7, "0.00000015"),
+            (12_345_678_901.333_334, "12345678901.333334"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+            (f64::NAN, "NaN"),
+            (0.0, "0"),
+            (-0.0, "-0"),
+        ] {
+            assert_eq!(fmt(v), want, "{v}");
+        }
+        let ts = |ms: i64| {
+            let mut s = String::new();
+            push_ts(&mut s, ms);
+            s
+        };
+        assert_eq!(ts(1_435_781_451_781), "1435781451.781");
+        assert_eq!(ts(1_435_781_451_000), "1435781451");
+        assert_eq!(ts(1_435_781_451_500), "1435781451.5");
+        assert_eq!(ts(1_435_781_451_050), "1435781451.05");
+        assert_eq!(ts(-1500), "-1.5");
+        assert_eq!(ts(-500), "-0.5");
+    }
 }
