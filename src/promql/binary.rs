@@ -9,6 +9,27 @@ use promql_parser::parser::{BinModifier, LabelModifier, VectorMatchCardinality};
 use super::value::{EvalError, Sample, Value};
 use crate::model::labels::METRIC_NAME;
 use crate::model::{Label, Labels, LabelsBuilder};
+use crate::tsdb::idhash::{IdBuild, IdMap};
+
+/// Matching work one binary-operator node can reuse across the steps of a
+/// query, keyed by label-set identity (inputs are kept alive, so identities
+/// cannot be reused while the memo lives).
+#[derive(Default)]
+pub struct BinaryMemo {
+    sigs: IdMap<usize, (Labels, Labels)>,
+    results: HashMap<(usize, usize), (Labels, Labels, Labels), IdBuild>,
+}
+
+impl BinaryMemo {
+    fn signature(&mut self, l: &Labels, matching: Option<&LabelModifier>) -> Labels {
+        if let Some((_, sig)) = self.sigs.get(&l.identity()) {
+            return sig.clone();
+        }
+        let sig = signature(l, matching);
+        self.sigs.insert(l.identity(), (l.clone(), sig.clone()));
+        sig
+    }
+}
 
 fn is_comparison(op: &str) -> bool {
     matches!(op, "==" | "!=" | ">" | "<" | ">=" | "<=")
@@ -43,6 +64,18 @@ fn elem(op: &str, l: f64, r: f64) -> Result<(f64, bool), EvalError> {
 
 /// Evaluates `lhs op rhs` at time `ts`.
 pub fn eval(op: &str, modifier: Option<&BinModifier>, lhs: Value, rhs: Value, ts: i64) -> Result<Value, EvalError> {
+    eval_with(op, modifier, lhs, rhs, ts, &mut BinaryMemo::default())
+}
+
+/// [`eval`] reusing matching work across steps.
+pub fn eval_with(
+    op: &str,
+    modifier: Option<&BinModifier>,
+    lhs: Value,
+    rhs: Value,
+    ts: i64,
+    memo: &mut BinaryMemo,
+) -> Result<Value, EvalError> {
     let return_bool = modifier.is_some_and(|m| m.return_bool);
     match (lhs, rhs) {
         (Value::Scalar { v: l, .. }, Value::Scalar { v: r, .. }) => {
@@ -56,9 +89,9 @@ pub fn eval(op: &str, modifier: Option<&BinModifier>, lhs: Value, rhs: Value, ts
             let default = BinModifier::default();
             let m = modifier.unwrap_or(&default);
             if is_set(op) {
-                return Ok(Value::Vector(set_op(op, l, r, m.matching.as_ref())));
+                return Ok(Value::Vector(set_op(op, l, r, m.matching.as_ref(), memo)));
             }
-            Ok(Value::Vector(vector_vector(op, l, r, m, return_bool, ts)?))
+            Ok(Value::Vector(vector_vector(op, l, r, m, return_bool, ts, memo)?))
         }
         (l, r) => Err(EvalError::exec(format!("binary operator \"{op}\" not allowed between {} and {}", l.type_name(), r.type_name()))),
     }
@@ -101,18 +134,19 @@ fn signature(l: &Labels, matching: Option<&LabelModifier>) -> Labels {
     }
 }
 
-fn set_op(op: &str, l: Vec<Sample>, r: Vec<Sample>, matching: Option<&LabelModifier>) -> Vec<Sample> {
+fn set_op(op: &str, l: Vec<Sample>, r: Vec<Sample>, matching: Option<&LabelModifier>, memo: &mut BinaryMemo) -> Vec<Sample> {
+    let mut signature = |l: &Labels, m: Option<&LabelModifier>| memo.signature(l, m);
     match op {
         "and" => {
-            let rs: HashSet<Labels> = r.iter().map(|s| signature(&s.metric, matching)).collect();
+            let rs: HashSet<Labels, IdBuild> = r.iter().map(|s| signature(&s.metric, matching)).collect();
             l.into_iter().filter(|s| rs.contains(&signature(&s.metric, matching))).collect()
         }
         "unless" => {
-            let rs: HashSet<Labels> = r.iter().map(|s| signature(&s.metric, matching)).collect();
+            let rs: HashSet<Labels, IdBuild> = r.iter().map(|s| signature(&s.metric, matching)).collect();
             l.into_iter().filter(|s| !rs.contains(&signature(&s.metric, matching))).collect()
         }
         _ => {
-            let ls: HashSet<Labels> = l.iter().map(|s| signature(&s.metric, matching)).collect();
+            let ls: HashSet<Labels, IdBuild> = l.iter().map(|s| signature(&s.metric, matching)).collect();
             let mut out = l;
             out.extend(r.into_iter().filter(|s| !ls.contains(&signature(&s.metric, matching))));
             out
@@ -127,6 +161,7 @@ fn vector_vector(
     m: &BinModifier,
     return_bool: bool,
     ts: i64,
+    memo: &mut BinaryMemo,
 ) -> Result<Vec<Sample>, EvalError> {
     let matching = m.matching.as_ref();
     let (card_one_to_many, include) = match &m.card {
@@ -138,9 +173,9 @@ fn vector_vector(
     // With group_right the roles swap: the left side is the "one" side.
     let (many, one) = if card_one_to_many { (rhs, lhs) } else { (lhs, rhs) };
     let one_side = if card_one_to_many { "left" } else { "right" };
-    let mut one_by_sig: HashMap<Labels, Sample> = HashMap::with_capacity(one.len());
+    let mut one_by_sig: HashMap<Labels, Sample, IdBuild> = HashMap::with_capacity_and_hasher(one.len(), IdBuild::default());
     for s in one {
-        let sig = signature(&s.metric, matching);
+        let sig = memo.signature(&s.metric, matching);
         if let Some(prev) = one_by_sig.get(&sig) {
             let mut pair = [go_labels(&prev.metric), go_labels(&s.metric)];
             pair.sort();
@@ -156,10 +191,10 @@ fn vector_vector(
     let cmp = is_comparison(op);
     let drop_name = !cmp || return_bool;
     let mut out = Vec::new();
-    let mut inserted: HashMap<Labels, ()> = HashMap::new();
-    let mut matched: HashMap<Labels, ()> = HashMap::new();
+    let mut inserted: HashMap<Labels, (), IdBuild> = HashMap::default();
+    let mut matched: HashMap<Labels, (), IdBuild> = HashMap::default();
     for s in many {
-        let sig = signature(&s.metric, matching);
+        let sig = memo.signature(&s.metric, matching);
         let Some(o) = one_by_sig.get(&sig) else {
             continue;
         };
@@ -179,7 +214,15 @@ fn vector_vector(
         if cmp && !return_bool {
             v = s.v;
         }
-        let metric = result_metric(&s.metric, &o.metric, one_to_one, matching, include.map(|l| l.labels.as_slice()));
+        let key = (s.metric.identity(), o.metric.identity());
+        let metric = match memo.results.get(&key) {
+            Some((_, _, out)) => out.clone(),
+            None => {
+                let out = result_metric(&s.metric, &o.metric, one_to_one, matching, include.map(|l| l.labels.as_slice()));
+                memo.results.insert(key, (s.metric.clone(), o.metric.clone(), out.clone()));
+                out
+            }
+        };
         let key = if one_to_one { sig.clone() } else { metric.clone() };
         if inserted.insert(key, ()).is_some() {
             return Err(EvalError::exec(if one_to_one {

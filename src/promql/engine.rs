@@ -319,6 +319,8 @@ struct Evaluator {
     fn_memo: functions::FnMemo,
     /// Per aggregation node: group keys by label-set identity.
     group_memos: HashMap<usize, super::aggregate::GroupMemo>,
+    /// Per binary-operator node: matching signatures and result label sets.
+    binary_memos: HashMap<usize, binary::BinaryMemo>,
     annotations: Annotations,
 }
 
@@ -352,6 +354,7 @@ impl Evaluator {
             cursors: HashMap::new(),
             fn_memo: functions::FnMemo::default(),
             group_memos: HashMap::new(),
+            binary_memos: HashMap::new(),
             annotations: Annotations::default(),
         })
     }
@@ -488,7 +491,8 @@ impl Evaluator {
             Expr::Binary(b) => {
                 let l = self.eval(&b.lhs, ts)?;
                 let r = self.eval(&b.rhs, ts)?;
-                binary::eval(&b.op.to_string(), b.modifier.as_ref(), l, r, ts)
+                let memo = self.binary_memos.entry(e as *const Expr as usize).or_default();
+                binary::eval_with(&b.op.to_string(), b.modifier.as_ref(), l, r, ts, memo)
             }
             Expr::Call(c) => {
                 let mut args = Vec::with_capacity(c.args.args.len());
