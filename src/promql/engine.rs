@@ -7,6 +7,7 @@
 //! absolute timestamp, so sliding subquery windows share work across steps.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -71,6 +72,9 @@ pub struct Engine {
 #[derive(Debug, Clone, Default)]
 pub struct QueryOptions {
     pub lookback_ms: Option<i64>,
+    /// Set from outside to stop the query (for example when its HTTP client
+    /// goes away); the query then fails with [`EvalError::Canceled`].
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 struct Slot<'a>(&'a Engine);
@@ -117,6 +121,7 @@ impl Engine {
         let _slot = self.slot(deadline)?;
         let mut ev =
             Evaluator::new(q, query, &expr, ts, ts, 0, o.lookback_ms.unwrap_or(self.opts.lookback_ms), deadline, self.opts.max_samples)?;
+        ev.cancel = o.cancel.clone();
         let value = ev.eval(&expr, ts)?;
         let value = match value {
             Value::Vector(v) => Value::Vector(finish_vector(v, &mut IdMap::default())?),
@@ -168,6 +173,7 @@ impl Engine {
             deadline,
             self.opts.max_samples,
         )?;
+        ev.cancel = o.cancel.clone();
         // Output series by label set; sorted once at the end. Label sets that
         // recur at every step are found by identity first (only identities of
         // sets kept alive in `out` are recorded, so none can be reused).
@@ -303,6 +309,7 @@ fn step_invariant(e: &Expr) -> bool {
 }
 
 struct Evaluator {
+    cancel: Option<Arc<AtomicBool>>,
     /// The query text, for annotation positions.
     query: String,
     start: i64,
@@ -341,6 +348,7 @@ impl Evaluator {
         let mut samples = 0;
         let data = plan.fetch(q, &mut samples, max_samples)?;
         Ok(Evaluator {
+            cancel: None,
             query: query.to_string(),
             start,
             end,
@@ -371,6 +379,9 @@ impl Evaluator {
     fn eval(&mut self, e: &Expr, ts: i64) -> Result<Value, EvalError> {
         if Instant::now() > self.deadline {
             return Err(EvalError::Timeout);
+        }
+        if self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Err(EvalError::Canceled);
         }
         let key = e as *const Expr as usize;
         let invariant = step_invariant(e) && !matches!(e, Expr::NumberLiteral(_) | Expr::StringLiteral(_));
@@ -781,6 +792,19 @@ mod tests {
         assert_eq!(vector(e.instant(&q, r#"m{i="0"} or m"#, 60_000).expect("query")).len(), 2);
         assert_eq!(vector(e.instant(&q, r#"m unless m{i="1"}"#, 60_000).expect("query")), vec![(r#"m{i="0"}"#.into(), 4.0)]);
         assert!(matches!(e.instant(&q, "1 + 2 * 3", 0).expect("query").value, Value::Scalar { v, .. } if v == 7.0));
+    }
+
+    #[test]
+    fn a_cancelled_query_stops_with_canceled() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = db(dir.path());
+        let e = Engine::new(EngineOptions::default());
+        let cancel = Arc::new(AtomicBool::new(true));
+        let o = QueryOptions { cancel: Some(cancel.clone()), ..QueryOptions::default() };
+        let err = e.range_with(&db.querier(), "m", 0, 600_000, 15_000, &o).expect_err("cancelled");
+        assert_eq!(err, QueryError::Eval(EvalError::Canceled));
+        cancel.store(false, Ordering::Relaxed);
+        assert!(e.range_with(&db.querier(), "m", 0, 600_000, 15_000, &o).is_ok());
     }
 
     #[test]

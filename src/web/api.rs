@@ -413,9 +413,20 @@ fn success_raw(data: &str, ann: &Annotations) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-fn query_options(p: &Params) -> Result<QueryOptions, ApiError> {
+/// Raises the query's cancel flag when the handler is dropped, which hyper
+/// does when the client disconnects mid-query.
+struct CancelOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+fn query_options(p: &Params) -> Result<(QueryOptions, CancelOnDrop), ApiError> {
     let lookback_ms = p.get("lookback_delta").map(parse_duration).transpose().map_err(ApiError::bad_data)?;
-    Ok(QueryOptions { lookback_ms })
+    let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    Ok((QueryOptions { lookback_ms, cancel: Some(cancel.clone()) }, CancelOnDrop(cancel)))
 }
 
 fn limit_param(p: &Params) -> Result<Option<usize>, ApiError> {
@@ -442,7 +453,7 @@ async fn query(
         Some(t) => parse_time(t).map_err(|e| ApiError::bad_data(format!("invalid parameter \"time\": {e}")))?,
         None => now_ms(),
     };
-    let opts = query_options(&p)?;
+    let (opts, _cancel_on_drop) = query_options(&p)?;
     let limit = limit_param(&p)?;
     let st = s.clone();
     let res = tokio::task::spawn_blocking(move || {
@@ -484,7 +495,7 @@ async fn query_range(
             "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
         ));
     }
-    let opts = query_options(&p)?;
+    let (opts, _cancel_on_drop) = query_options(&p)?;
     let st = s.clone();
     let res = tokio::task::spawn_blocking(move || {
         let (db, engine) = st.query()?;
