@@ -57,7 +57,7 @@ pub struct FnMemo {
     regexes: HashMap<String, Regex>,
     /// (call parameters, input label-set identity, input name flag) →
     /// (input kept alive so its identity cannot be reused, output, output name flag).
-    relabeled: HashMap<(u64, usize, bool), (Labels, Labels, bool)>,
+    relabeled: HashMap<(u64, usize, bool), (Labels, Labels, bool), crate::tsdb::idhash::IdBuild>,
 }
 
 /// Calls function `name` (the parser has already checked arity and argument types).
@@ -622,7 +622,8 @@ fn duplicate_labelset_error() -> EvalError {
 }
 
 fn check_unique(v: &[Sample]) -> Result<(), EvalError> {
-    let mut seen = std::collections::HashSet::with_capacity(v.len());
+    let mut seen: std::collections::HashSet<&Labels, crate::tsdb::idhash::IdBuild> =
+        std::collections::HashSet::with_capacity_and_hasher(v.len(), Default::default());
     if v.iter().all(|s| seen.insert(&s.metric)) { Ok(()) } else { Err(duplicate_labelset_error()) }
 }
 
