@@ -24,6 +24,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use crate::model::labels::METRIC_NAME;
 use crate::model::{Label, Labels};
 use crate::promql::float::kahan_inc;
+use crate::promql::gofmt::{go_fmt_g, go_quote};
 use crate::promql::{
     Annotations,
     value::{EvalError, Sample, Value},
@@ -97,7 +98,7 @@ pub fn aggregate_with(
             let q = scalar_param("quantile", param)?;
             // Prometheus warns for an invalid φ even when the input is empty.
             if q.is_nan() || !(0.0..=1.0).contains(&q) {
-                annotations.warn(format!("PromQL warning: quantile value should be between 0 and 1, got {}", go_format_g(q)));
+                annotations.warn(format!("PromQL warning: quantile value should be between 0 and 1, got {}", go_fmt_g(q, None)));
             }
             Ok(aggregate_simple(Simple::Quantile(q), &grouping, input, ts, memo))
         }
@@ -116,8 +117,8 @@ pub fn aggregate_with(
             if capped != r {
                 annotations.warn(format!(
                     "PromQL warning: ratio value should be between -1 and 1, got {}, capping to {}",
-                    go_format_g(r),
-                    go_format_g(capped)
+                    go_fmt_g(r, None),
+                    go_fmt_g(capped, None)
                 ));
             }
             Ok(select_k(KOp::Ratio(capped), usize::MAX, &grouping, input, ts))
@@ -166,7 +167,7 @@ fn k_param(op: &str, param: Option<&Value>) -> Result<Option<usize>, EvalError> 
         return Err(EvalError::exec("Parameter value is NaN"));
     }
     if k >= MAX_INT64_F {
-        return Err(EvalError::exec(format!("Scalar value {} overflows int64", go_format_g(k))));
+        return Err(EvalError::exec(format!("Scalar value {} overflows int64", go_fmt_g(k, None))));
     }
     // Truncates toward zero like Go's int64(k); k is in [1, 2^63).
     Ok(Some(usize::try_from(k as i64).unwrap_or(usize::MAX)))
@@ -1107,49 +1108,6 @@ fn go_format_f(v: f64) -> String {
     }
 }
 
-/// Go's `%g`/`%v` for a float64: shortest round-trip digits, in exponent form
-/// (`1e+06`, `1.5e-07`) when the decimal exponent is below -4 or at least 6.
-fn go_format_g(v: f64) -> String {
-    if !v.is_finite() {
-        return go_format_f(v);
-    }
-    let sci = format!("{v:e}");
-    let Some((mantissa, exp)) = sci.split_once('e') else {
-        return format!("{v}");
-    };
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if (-4..6).contains(&exp) {
-        format!("{v}")
-    } else {
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{mantissa}e{sign}{:02}", exp.unsigned_abs())
-    }
-}
-
-/// Go's `strconv.Quote` for the characters a label name can plausibly hold.
-fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\x07' => out.push_str("\\a"),
-            '\x08' => out.push_str("\\b"),
-            '\x0c' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\x0b' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c == '\x7f' => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1817,7 +1775,7 @@ mod tests {
             (NAN, "NaN"),
         ];
         for (v, want) in cases {
-            assert_eq!(go_format_g(v), want, "{v}");
+            assert_eq!(go_fmt_g(v, None), want, "{v}");
         }
         assert_eq!(go_quote(""), r#""""#);
         assert_eq!(go_quote("a\"b\\c\n\x01\x7fé"), r#""a\"b\\c\n\x01\x7fé""#);
