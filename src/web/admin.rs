@@ -4,9 +4,8 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::json;
@@ -34,30 +33,16 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(e.to_string())
 }
 
-async fn snapshot(
-    State(s): State<Arc<WebState>>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+async fn snapshot(State(s): State<Arc<WebState>>, p: Params) -> Result<Response, ApiError> {
     enabled(&s)?;
-    let p = Params::parse(&method, &headers, raw, &body);
     let skip_head = p.get("skip_head").is_some_and(|v| v == "true" || v == "1");
     let (db, _) = s.query()?;
     let name = tokio::task::spawn_blocking(move || db.snapshot(skip_head)).await.map_err(internal)?.map_err(internal)?;
     Ok(super::api::success(json!({"name": name}), None))
 }
 
-async fn delete_series(
-    State(s): State<Arc<WebState>>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+async fn delete_series(State(s): State<Arc<WebState>>, p: Params) -> Result<Response, ApiError> {
     enabled(&s)?;
-    let p = Params::parse(&method, &headers, raw, &body);
     let sets = p.all("match[]").into_iter().map(parse_selector).collect::<Result<Vec<_>, _>>()?;
     if sets.is_empty() {
         return Err(ApiError::bad_data("no match[] parameter provided"));

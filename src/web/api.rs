@@ -112,7 +112,7 @@ pub fn success(data: Json, ann: Option<Annotations>) -> Response {
 pub struct Params(Vec<(String, String)>);
 
 impl Params {
-    pub fn parse(method: &Method, headers: &HeaderMap, raw: Option<String>, body: &Bytes) -> Params {
+    fn parse(method: &Method, headers: &HeaderMap, raw: Option<String>, body: &Bytes) -> Params {
         let mut v = parse_urlencoded(raw.as_deref().unwrap_or(""));
         let form = headers
             .get(header::CONTENT_TYPE)
@@ -124,12 +124,33 @@ impl Params {
         Params(v)
     }
 
+    /// Only the query string (for routes without a form body).
+    pub fn from_query(raw: Option<&str>) -> Params {
+        Params(parse_urlencoded(raw.unwrap_or("")))
+    }
+
     pub fn get(&self, k: &str) -> Option<&str> {
         self.0.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
     }
 
     pub fn all(&self, k: &str) -> Vec<&str> {
         self.0.iter().filter(|(n, _)| n == k).map(|(_, v)| v.as_str()).collect()
+    }
+}
+
+/// Largest form body accepted (long `match[]` lists are POSTed).
+const MAX_FORM_BYTES: usize = 16 << 20;
+
+/// Handlers take their parameters as Prometheus reads them: query string,
+/// plus the form body of a POST.
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let bytes =
+            axum::body::to_bytes(body, MAX_FORM_BYTES).await.map_err(|e| ApiError::bad_data(format!("reading request body: {e}")))?;
+        Ok(Params::parse(&parts.method, &parts.headers, parts.uri.query().map(str::to_string), &bytes))
     }
 }
 
@@ -440,14 +461,7 @@ fn limit_param(p: &Params) -> Result<Option<usize>, ApiError> {
     }
 }
 
-async fn query(
-    State(s): State<Arc<WebState>>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let p = Params::parse(&method, &headers, raw, &body);
+async fn query(State(s): State<Arc<WebState>>, p: Params) -> Result<Response, ApiError> {
     let q = p.get("query").ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": no query provided"))?.to_string();
     let ts = match p.get("time") {
         Some(t) => parse_time(t).map_err(|e| ApiError::bad_data(format!("invalid parameter \"time\": {e}")))?,
@@ -469,14 +483,7 @@ async fn query(
     Ok(success_raw(&value_json(&value), &res.annotations))
 }
 
-async fn query_range(
-    State(s): State<Arc<WebState>>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let p = Params::parse(&method, &headers, raw, &body);
+async fn query_range(State(s): State<Arc<WebState>>, p: Params) -> Result<Response, ApiError> {
     let q = p.get("query").ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": no query provided"))?.to_string();
     let req = |k: &str| p.get(k).ok_or_else(|| ApiError::bad_data(format!("invalid parameter \"{k}\": missing")));
     let start = parse_time(req("start")?).map_err(|e| ApiError::bad_data(format!("invalid parameter \"start\": {e}")))?;
@@ -551,14 +558,7 @@ pub fn time_range(p: &Params) -> Result<(i64, i64), ApiError> {
     Ok((start, end))
 }
 
-async fn series(
-    State(s): State<Arc<WebState>>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let p = Params::parse(&method, &headers, raw, &body);
+async fn series(State(s): State<Arc<WebState>>, p: Params) -> Result<Response, ApiError> {
     let sets = match_params(&p)?;
     if sets.is_empty() {
         return Err(ApiError::bad_data("no match[] parameter provided"));
@@ -582,14 +582,7 @@ async fn series(
     Ok(success(Json::Array(out), Some(ann)))
 }
 
-async fn labels(
-    State(s): State<Arc<WebState>>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let p = Params::parse(&method, &headers, raw, &body);
+async fn labels(State(s): State<Arc<WebState>>, p: Params) -> Result<Response, ApiError> {
     let sets = match_params(&p)?;
     let (start, end) = time_range(&p)?;
     let limit = limit_param(&p)?;
@@ -614,7 +607,7 @@ fn truncated(mut v: Vec<String>, limit: Option<usize>) -> Json {
 }
 
 async fn label_values(State(s): State<Arc<WebState>>, Path(name): Path<String>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
-    let p = Params(parse_urlencoded(raw.as_deref().unwrap_or("")));
+    let p = Params::from_query(raw.as_deref());
     let sets = match_params(&p)?;
     let (start, end) = time_range(&p)?;
     let limit = limit_param(&p)?;
@@ -636,15 +629,13 @@ async fn metadata() -> Response {
     success(json!({}), None)
 }
 
-async fn format_query(method: Method, headers: HeaderMap, RawQuery(raw): RawQuery, body: Bytes) -> Result<Response, ApiError> {
-    let p = Params::parse(&method, &headers, raw, &body);
+async fn format_query(p: Params) -> Result<Response, ApiError> {
     let q = p.get("query").ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": no query provided"))?;
     let e = crate::promql::parse::parse(q).map_err(|e| ApiError::bad_data(format!("invalid parameter \"query\": {e}")))?;
     Ok(success(json!(e.prettify()), None))
 }
 
-async fn parse_query(method: Method, headers: HeaderMap, RawQuery(raw): RawQuery, body: Bytes) -> Result<Response, ApiError> {
-    let p = Params::parse(&method, &headers, raw, &body);
+async fn parse_query(p: Params) -> Result<Response, ApiError> {
     let q = p.get("query").ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": no query provided"))?;
     let e = crate::promql::parse::parse(q).map_err(|e| ApiError::bad_data(format!("invalid parameter \"query\": {e}")))?;
     let ast = serde_json::to_value(&e).map_err(|e| ApiError::bad_data(e.to_string()))?;
@@ -697,7 +688,7 @@ async fn runtimeinfo(State(s): State<Arc<WebState>>) -> Response {
 }
 
 async fn status_tsdb(State(s): State<Arc<WebState>>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
-    let p = Params(parse_urlencoded(raw.as_deref().unwrap_or("")));
+    let p = Params::from_query(raw.as_deref());
     let limit = p.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(10);
     let (db, _) = s.query()?;
     let stats = db.head().cardinality(limit);
