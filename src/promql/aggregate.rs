@@ -492,7 +492,7 @@ fn aggregate_simple(kind: Simple, grouping: &Grouping, input: Vec<Sample>, ts: i
 /// between the closest ranks; NaN ranks below every number. φ < 0 gives
 /// -Inf, φ > 1 gives +Inf, NaN φ or no values give NaN. Values are ordered
 /// with Go's sort like Prometheus, so even the sign of a zero result agrees.
-fn quantile(q: f64, values: &[f64]) -> f64 {
+pub(crate) fn quantile(q: f64, values: &[f64]) -> f64 {
     if values.is_empty() || q.is_nan() {
         return f64::NAN;
     }

@@ -217,8 +217,8 @@ pub fn call(name: &str, args: Vec<Value>, ctx: &mut FnContext<'_>) -> Result<Val
                 if q.is_nan() || !(0.0..=1.0).contains(&q) {
                     annos.warn(invalid_quantile_warning(q));
                 }
-                let mut values: Vec<f64> = s.points.iter().map(|p| p.v).collect();
-                Some(quantile(q, &mut values))
+                let values: Vec<f64> = s.points.iter().map(|p| p.v).collect();
+                Some(crate::promql::aggregate::quantile(q, &values))
             })
         }
 
@@ -982,27 +982,6 @@ fn variance(points: &[Point]) -> f64 {
         (aux, c_aux) = kahan_inc(delta * (p.v - (mean + c_mean)), aux, c_aux);
     }
     (aux + c_aux) / count
-}
-
-/// The φ-quantile of `values` (sorted in place, NaN first), interpolating
-/// linearly between the closest ranks.
-fn quantile(q: f64, values: &mut [f64]) -> f64 {
-    if values.is_empty() || q.is_nan() {
-        return f64::NAN;
-    }
-    if q < 0.0 {
-        return f64::NEG_INFINITY;
-    }
-    if q > 1.0 {
-        return f64::INFINITY;
-    }
-    values.sort_by(|a, b| cmp_nan(*a, *b, true));
-    let n = values.len() as f64;
-    let rank = q * (n - 1.0);
-    let lower = rank.floor().max(0.0);
-    let upper = (lower + 1.0).min(n - 1.0);
-    let weight = rank - rank.floor();
-    values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
 }
 
 fn invalid_quantile_warning(q: f64) -> String {
