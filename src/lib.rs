@@ -3,8 +3,10 @@
 //! One folder per concern; see the README for the map.
 
 pub mod config;
+pub mod discovery;
 pub mod model;
 pub mod promql;
+pub mod relabel;
 pub mod scrape;
 pub mod server;
 pub mod tsdb;

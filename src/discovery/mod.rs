@@ -1,0 +1,3 @@
+//! Service discovery: where scrape targets come from.
+//!
+//! (Being written.)
