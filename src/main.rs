@@ -30,6 +30,11 @@ enum Command {
         #[command(subcommand)]
         command: TsdbCommand,
     },
+    /// Check configuration and rule files, like promtool (exit status 1 on failure).
+    Check {
+        #[command(subcommand)]
+        command: CheckCommand,
+    },
     /// Run PromQL test scripts (Prometheus' promqltest format) against the evaluator.
     Promqltest {
         /// Also list the evals that were skipped, and why.
@@ -82,9 +87,32 @@ struct ServerArgs {
     /// Queries that may run at once; more wait.
     #[arg(long = "query.max-concurrency", default_value_t = 20)]
     max_concurrency: usize,
-    /// How often the server records its own metrics into storage.
+    /// Scrape interval of the built-in self-scrape, used when no --config.file is given.
     #[arg(long = "self-scrape-interval", default_value = "15s", value_parser = parse_duration_ms)]
     self_scrape: i64,
+    /// Prometheus configuration file (scrape_configs, rule_files, ...). Without one the server scrapes itself.
+    #[arg(long = "config.file")]
+    config_file: Option<PathBuf>,
+    /// How often the configuration file is checked for changes (it is reloaded when its content changes).
+    #[arg(long = "config.auto-reload-interval", default_value = "3s", value_parser = parse_duration_ms)]
+    config_watch: i64,
+    /// Enable /-/reload and /-/quit (POST or PUT).
+    #[arg(long = "web.enable-lifecycle")]
+    lifecycle: bool,
+}
+
+#[derive(Subcommand)]
+enum CheckCommand {
+    /// Check Prometheus configuration files and the rule files they reference.
+    Config {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Check rule files.
+    Rules {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -177,6 +205,14 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Command::Check { command } = &cli.command {
+        let (out, err) = (&mut std::io::stdout().lock(), &mut std::io::stderr().lock());
+        let passed = match command {
+            CheckCommand::Config { files } => hearth::config::check::run_check_config(files, out, err),
+            CheckCommand::Rules { files } => hearth::config::check::run_check_rules(files, out, err),
+        };
+        return if matches!(passed, Ok(true)) { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    }
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -223,6 +259,9 @@ fn run(cmd: Command) -> Result<(), String> {
                 data_dir: a.path,
                 storage,
                 self_scrape_interval: Duration::from_millis(a.self_scrape.max(1) as u64),
+                config_file: a.config_file,
+                config_watch_interval: Duration::from_millis(a.config_watch.max(100) as u64),
+                lifecycle: a.lifecycle,
                 engine,
                 flags,
                 admin_api: a.admin_api,
@@ -259,6 +298,6 @@ fn run(cmd: Command) -> Result<(), String> {
             }
         },
         // Handled in main, which owns the exit status.
-        Command::Promqltest { .. } => Ok(()),
+        Command::Promqltest { .. } | Command::Check { .. } => Ok(()),
     }
 }

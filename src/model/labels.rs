@@ -241,6 +241,12 @@ impl LabelsBuilder {
         self
     }
 
+    /// Keeps only the labels whose names pass `keep`.
+    pub fn retain_names(&mut self, keep: impl Fn(&str) -> bool) -> &mut Self {
+        self.labels.retain(|l| keep(&l.name));
+        self
+    }
+
     pub fn get(&self, name: &str) -> &str {
         self.labels.iter().find(|l| l.name == name).map(|l| l.value.as_str()).unwrap_or("")
     }

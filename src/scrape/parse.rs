@@ -149,21 +149,79 @@ pub fn parse(input: &str, format: Format) -> Result<Vec<Entry>, ParseError> {
 ///
 /// Entries before the failing line have already been passed to `f` when the
 /// error is returned.
-pub fn parse_each(input: &str, format: Format, mut f: impl FnMut(Entry)) -> Result<(), ParseError> {
-    let mut p = Parser { label_hint: 4, exemplar: Vec::new() };
+pub fn parse_each(input: &str, format: Format, f: impl FnMut(Entry)) -> Result<(), ParseError> {
+    parse_scrape(input, format, &mut EachEntry(f))
+}
+
+/// Adapts a per-entry callback to [`ScrapeSink`], for callers without a cache.
+struct EachEntry<F>(F);
+
+impl<F: FnMut(Entry)> ScrapeSink for EachEntry<F> {
+    fn skims(&self) -> bool {
+        false
+    }
+    fn known_sample(&mut self, _: &str, _: Option<i64>, _: f64) -> bool {
+        false
+    }
+    fn new_sample(&mut self, _: &str, labels: Labels, _: &[String], timestamp_ms: Option<i64>, value: f64) {
+        (self.0)(Entry::Sample { labels, timestamp_ms, value })
+    }
+    fn metadata(&mut self, entry: Entry) {
+        (self.0)(entry)
+    }
+}
+
+/// Receives a scrape's content. Splitting known from new series lets a
+/// per-target cache skip label parsing, hashing and allocation for series
+/// text it saw in an earlier scrape.
+pub trait ScrapeSink {
+    /// A sample whose series text (name and label set as written) is passed
+    /// raw. Returns false when the text is unknown; the parser then parses
+    /// the labels and calls [`ScrapeSink::new_sample`].
+    fn known_sample(&mut self, series: &str, timestamp_ms: Option<i64>, value: f64) -> bool;
+    /// A sample whose series text was not known, with its parsed labels.
+    /// `empty` names labels written with an empty value: absent from
+    /// `labels`, but `honor_labels` must still let them hide target labels.
+    fn new_sample(&mut self, series: &str, labels: Labels, empty: &[String], timestamp_ms: Option<i64>, value: f64);
+    /// HELP, TYPE and UNIT lines.
+    fn metadata(&mut self, entry: Entry);
+    /// Whether sample lines are skimmed for [`ScrapeSink::known_sample`]
+    /// first; a sink without a cache saves the work.
+    fn skims(&self) -> bool {
+        true
+    }
+}
+
+/// Parses a scrape body for a [`ScrapeSink`]. Same grammar and errors as
+/// [`parse_each`]; every line is fully validated the first time its series
+/// text is seen.
+pub fn parse_scrape(input: &str, format: Format, sink: &mut impl ScrapeSink) -> Result<(), ParseError> {
+    let mut p = Parser { label_hint: 4, exemplar: Vec::new(), empty: Vec::new() };
     let om = format == Format::OpenMetrics;
     let mut rest = input;
     let mut line_no = 0;
     let mut last = "";
+    let skims = sink.skims();
     while !rest.is_empty() {
         line_no += 1;
         let (text, next) = rest.split_once('\n').unwrap_or((rest, ""));
         rest = next;
         last = text;
         let mut line = Line { text, b: text.as_bytes(), i: 0, no: line_no };
+        let skimmed = if skims { p.skim_sample(&mut line, om)? } else { None };
+        if let Some((series, value, ts)) = skimmed
+            && sink.known_sample(series, ts, value)
+        {
+            continue;
+        }
+        line.i = 0;
         let step = if om { p.om_line(&mut line)? } else { p.text_line(&mut line)? };
         match step {
-            Step::Entry(e) => f(e),
+            Step::Entry(Entry::Sample { labels, timestamp_ms, value }) => {
+                let series = skimmed.map_or("", |s| s.0);
+                sink.new_sample(series, labels, &p.empty, timestamp_ms, value);
+            }
+            Step::Entry(e) => sink.metadata(e),
             Step::Skip => {}
             Step::Eof => {
                 if !rest.is_empty() {
@@ -180,6 +238,9 @@ pub fn parse_each(input: &str, format: Format, mut f: impl FnMut(Entry)) -> Resu
     Ok(())
 }
 
+/// A sample line read up to its value: series text, value, timestamp.
+type Skimmed<'a> = (&'a str, f64, Option<i64>);
+
 /// What one line produced.
 enum Step {
     Entry(Entry),
@@ -193,6 +254,8 @@ struct Parser {
     label_hint: usize,
     /// Reused buffer for exemplar labels, which are validated and dropped.
     exemplar: Vec<Label>,
+    /// Names the last sample gave explicitly empty values (dropped from its labels).
+    empty: Vec<String>,
 }
 
 impl Parser {
@@ -209,23 +272,7 @@ impl Parser {
                     line.label_set(true, &mut labels)?;
                     line.skip_ws();
                 }
-                let (at, tok) = line.word(is_ws);
-                if tok.is_empty() {
-                    return Err(line.expected("value"));
-                }
-                let value = parse_float(tok).map_err(|m| line.error(at, m))?;
-                line.skip_ws();
-                let timestamp_ms = if line.at_end() {
-                    None
-                } else {
-                    let (at, tok) = line.word(is_ws);
-                    let ts = tok.parse::<i64>().map_err(|_| line.error(at, format!("invalid timestamp {tok:?}")))?;
-                    line.skip_ws();
-                    if !line.at_end() {
-                        return Err(line.expected("end of line after timestamp"));
-                    }
-                    Some(ts)
-                };
+                let (value, timestamp_ms) = text_tail(line)?;
                 Ok(Step::Entry(self.sample(labels, timestamp_ms, value)))
             }
         }
@@ -241,29 +288,76 @@ impl Parser {
                 if line.eat(b'{') {
                     line.label_set(false, &mut labels)?;
                 }
-                line.expect(b' ', "' ' and a value")?;
-                let (at, tok) = line.word(|c| c == b' ');
-                if tok.is_empty() {
-                    return Err(line.expected("value"));
-                }
-                let value = parse_float(tok).map_err(|m| line.error(at, m))?;
-                let mut timestamp_ms = None;
-                if line.eat(b' ') {
-                    if line.peek() != Some(b'#') {
-                        timestamp_ms = Some(line.om_timestamp()?);
-                        if line.eat(b' ') {
-                            self.exemplar(line)?;
-                        }
-                    } else {
-                        self.exemplar(line)?;
-                    }
-                }
-                if !line.at_end() {
-                    return Err(line.expected("end of line"));
-                }
+                let (value, timestamp_ms) = self.om_tail(line)?;
                 Ok(Step::Entry(self.sample(labels, timestamp_ms, value)))
             }
         }
+    }
+
+    /// The rest of an OpenMetrics sample line after the series: ` value [timestamp] [# exemplar]`.
+    fn om_tail(&mut self, line: &mut Line<'_>) -> Result<(f64, Option<i64>), ParseError> {
+        line.expect(b' ', "' ' and a value")?;
+        let (at, tok) = line.word(|c| c == b' ');
+        if tok.is_empty() {
+            return Err(line.expected("value"));
+        }
+        let value = parse_float(tok).map_err(|m| line.error(at, m))?;
+        let mut timestamp_ms = None;
+        if line.eat(b' ') {
+            if line.peek() != Some(b'#') {
+                timestamp_ms = Some(line.om_timestamp()?);
+                if line.eat(b' ') {
+                    self.exemplar(line)?;
+                }
+            } else {
+                self.exemplar(line)?;
+            }
+        }
+        if !line.at_end() {
+            return Err(line.expected("end of line"));
+        }
+        Ok((value, timestamp_ms))
+    }
+
+    /// Reads a sample line up to its value without building labels: the
+    /// series text as written, value and timestamp. The label set is only
+    /// checked for balanced quotes and braces here; a caller that has not
+    /// seen this exact series text before parses the line fully.
+    /// `None` when the line is not a sample or cannot be skimmed.
+    fn skim_sample<'a>(&mut self, line: &mut Line<'a>, om: bool) -> Result<Option<Skimmed<'a>>, ParseError> {
+        if !om {
+            line.skip_ws();
+        }
+        if line.peek().is_none_or(|c| c == b'#') {
+            return Ok(None);
+        }
+        let start = line.i;
+        let stop: BytePred = if om { |c| c == b' ' || c == b'{' } else { |c| is_ws(c) || c == b'{' };
+        line.name(true, stop, "metric name")?;
+        let mut end = line.i;
+        if !om {
+            line.skip_ws();
+        }
+        if line.peek() == Some(b'{') {
+            match label_set_end(line.b, line.i) {
+                Some(e) => {
+                    line.i = e;
+                    end = e;
+                }
+                None => return Ok(None),
+            }
+            if !om {
+                line.skip_ws();
+            }
+        } else {
+            line.i = end;
+            if !om {
+                line.skip_ws();
+            }
+        }
+        let series = line.text.get(start..end).unwrap_or("");
+        let (value, ts) = if om { self.om_tail(line)? } else { text_tail(line)? };
+        Ok(Some((series, value, ts)))
     }
 
     /// Reads the metric name and starts the label vector with `__name__`.
@@ -276,7 +370,11 @@ impl Parser {
 
     fn sample(&mut self, mut labels: Vec<Label>, timestamp_ms: Option<i64>, value: f64) -> Entry {
         self.label_hint = labels.len();
-        labels.retain(|l| !l.value.is_empty());
+        self.empty.clear();
+        if labels.iter().any(|l| l.value.is_empty()) {
+            self.empty.extend(labels.iter().filter(|l| l.value.is_empty()).map(|l| l.name.clone()));
+            labels.retain(|l| !l.value.is_empty());
+        }
         labels.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         Entry::Sample { labels: Labels::from_sorted(labels), timestamp_ms, value }
     }
@@ -299,6 +397,43 @@ impl Parser {
         }
         Ok(())
     }
+}
+
+/// The rest of a text-format sample line after the series: `value [timestamp]`.
+fn text_tail(line: &mut Line<'_>) -> Result<(f64, Option<i64>), ParseError> {
+    let (at, tok) = line.word(is_ws);
+    if tok.is_empty() {
+        return Err(line.expected("value"));
+    }
+    let value = parse_float(tok).map_err(|m| line.error(at, m))?;
+    line.skip_ws();
+    if line.at_end() {
+        return Ok((value, None));
+    }
+    let (at, tok) = line.word(is_ws);
+    let ts = tok.parse::<i64>().map_err(|_| line.error(at, format!("invalid timestamp {tok:?}")))?;
+    line.skip_ws();
+    if !line.at_end() {
+        return Err(line.expected("end of line after timestamp"));
+    }
+    Ok((value, Some(ts)))
+}
+
+/// The byte just past the `}` closing the label set that opens at `open`,
+/// stepping over quoted values and their escapes.
+fn label_set_end(b: &[u8], open: usize) -> Option<usize> {
+    let mut i = open + 1;
+    let mut quoted = false;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'\\' if quoted => i += 1,
+            b'"' => quoted = !quoted,
+            b'}' if !quoted => return Some(i + 1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// A `#` line in the text format: HELP and TYPE are metadata, anything else

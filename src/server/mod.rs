@@ -1,6 +1,6 @@
 //! `hearth server`: wires storage, self-monitoring and the HTTP surface together.
 
-mod self_scrape;
+pub mod reload;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,9 +11,14 @@ use std::time::Duration;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
+use crate::config::Config;
+use crate::discovery::FileWatch;
 use crate::promql::{Engine, EngineOptions};
+use crate::scrape::manager::ScrapeManager;
+use crate::server::reload::ConfigState;
 use crate::tsdb::metrics::TsdbMetrics;
 use crate::tsdb::{Db, Options};
+use crate::web::lifecycle::Request;
 use crate::web::webconfig::{self, TlsListener, WebSecurity};
 use crate::web::{self, WebState};
 
@@ -26,7 +31,14 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub storage: Options,
+    /// `--config.file`; without one the server scrapes itself.
+    pub config_file: Option<PathBuf>,
+    /// Scrape interval of the built-in self-scrape (no `--config.file`).
     pub self_scrape_interval: Duration,
+    /// How often the configuration file is checked for changes.
+    pub config_watch_interval: Duration,
+    /// `--web.enable-lifecycle`: `/-/reload` and `/-/quit`.
+    pub lifecycle: bool,
     pub engine: EngineOptions,
     /// Serve the TSDB admin API (snapshots, deletion).
     pub admin_api: bool,
@@ -45,6 +57,8 @@ pub enum ServerError {
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error("serving HTTP: {0}")]
     Serve(std::io::Error),
+    #[error("configuration: {0}")]
+    Config(String),
     #[error("web configuration: {0}")]
     WebConfig(String),
     #[error("internal task failed: {0}")]
@@ -61,8 +75,20 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
         "Build information",
         Info::new(vec![("version", env!("CARGO_PKG_VERSION").to_string()), ("component", "server".to_string())]),
     );
-    let scrape_metrics = self_scrape::SelfScrapeMetrics::default();
-    scrape_metrics.register(&mut registry);
+    let mut hup = hangup_signal();
+    let discovery_metrics = crate::discovery::DiscoveryMetrics::default();
+    discovery_metrics.register(&mut registry);
+    let security = match &cfg.web_config_file {
+        Some(p) => WebSecurity::from_file(p).map_err(ServerError::WebConfig)?,
+        None => WebSecurity::none(),
+    };
+    let default_config = self_scrape_config(&cfg, security.tls_enabled())?;
+    // Baseline before loading: a change racing the load then still reloads.
+    let mut watch = cfg.config_file.clone().map(FileWatch::new);
+    rebaseline(&mut watch);
+    let config = Arc::new(ConfigState::load(cfg.config_file.clone(), default_config).map_err(ServerError::Config)?);
+    config.register(&mut registry);
+    let (lifecycle_tx, mut lifecycle_rx) = tokio::sync::mpsc::channel(4);
 
     // Listen first, so probes get "not ready" rather than "connection refused" during replay.
     let listener = tokio::net::TcpListener::bind(cfg.listen).await.map_err(|source| ServerError::Listen { addr: cfg.listen, source })?;
@@ -72,14 +98,12 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
         db: Default::default(),
         engine: Arc::new(Engine::new(cfg.engine.clone())),
         flags: cfg.flags.clone(),
-        config_yaml: "global:\n  scrape_interval: 15s\n  evaluation_interval: 1m\n".to_string(),
+        config: config.clone(),
+        scrape: Default::default(),
+        lifecycle: cfg.lifecycle.then_some(lifecycle_tx),
         started_rfc3339: crate::server::rfc3339_now(),
         admin_api: cfg.admin_api,
     });
-    let security = match &cfg.web_config_file {
-        Some(p) => WebSecurity::from_file(p).map_err(ServerError::WebConfig)?,
-        None => WebSecurity::none(),
-    };
     security.spawn_watcher(Duration::from_secs(1));
     let app = web::router(state.clone()).layer(axum::middleware::from_fn_with_state(security.clone(), webconfig::middleware));
     let shutdown = shutdown_signal();
@@ -115,21 +139,48 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
             }
         })
     };
-    let scraper =
-        tokio::spawn(self_scrape::run(db.clone(), state.clone(), cfg.listen.to_string(), cfg.self_scrape_interval, scrape_metrics));
+    let scrape = Arc::new(ScrapeManager::new(db.clone(), discovery_metrics));
+    scrape.apply(&config.running().scrape_configs).await.map_err(ServerError::Config)?;
+    let _ = state.scrape.set(scrape.clone());
+    let mut watch_tick = tokio::time::interval(cfg.config_watch_interval.max(Duration::from_millis(100)));
 
-    tokio::select! {
-        _ = &mut shutdown => tracing::info!("shutting down"),
-        r = &mut server_task => {
-            if let Ok(Err(e)) = r {
-                return Err(ServerError::Serve(e));
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => {
+                tracing::info!("shutting down");
+                break;
+            }
+            r = &mut server_task => {
+                if let Ok(Err(e)) = r {
+                    return Err(ServerError::Serve(e));
+                }
+                break;
+            }
+            Some(req) = lifecycle_rx.recv() => match req {
+                Request::Reload(done) => {
+                    rebaseline(&mut watch);
+                    let _ = done.send(config.reload(&scrape).await);
+                }
+                Request::Quit => {
+                    tracing::info!("shutting down (/-/quit)");
+                    break;
+                }
+            },
+            Some(()) = hup.recv() => {
+                rebaseline(&mut watch);
+                let _ = config.reload(&scrape).await;
+            }
+            _ = watch_tick.tick() => {
+                if watch.as_mut().is_some_and(|w| w.changed()) {
+                    tracing::info!("configuration file changed on disk");
+                    let _ = config.reload(&scrape).await;
+                }
             }
         }
     }
+    scrape.stop().await;
     server_task.abort();
     compactor.abort();
-    scraper.abort();
-    let _ = scraper.await;
     let _ = compactor.await;
     match Arc::try_unwrap(db) {
         Ok(db) => tokio::task::spawn_blocking(move || db.close()).await.map_err(|e| ServerError::Task(e.to_string()))??,
@@ -157,9 +208,60 @@ async fn shutdown_signal() {
     }
 }
 
+/// Records the file's current content as seen, right before it is loaded,
+/// so the watcher does not report a change that is being applied (a change
+/// racing the load is still reported).
+fn rebaseline(watch: &mut Option<FileWatch>) {
+    if let Some(w) = watch {
+        w.changed();
+    }
+}
+
+/// SIGHUP requests a reload, as in Prometheus. Registered synchronously at
+/// startup, so an early SIGHUP cannot kill the process.
+fn hangup_signal() -> tokio::sync::mpsc::Receiver<()> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    #[cfg(unix)]
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(mut hup) => {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    if tx.send(()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot listen for SIGHUP"),
+    }
+    #[cfg(not(unix))]
+    drop(tx);
+    rx
+}
+
+/// The configuration without `--config.file`: scrape this server itself.
+fn self_scrape_config(cfg: &ServerConfig, tls: bool) -> Result<Config, ServerError> {
+    let host = if cfg.listen.ip().is_unspecified() { "localhost".to_string() } else { cfg.listen.ip().to_string() };
+    let host = if cfg.listen.is_ipv6() && !cfg.listen.ip().is_unspecified() { format!("[{host}]") } else { host };
+    let tls = if tls { "\n    scheme: https\n    tls_config:\n      insecure_skip_verify: true" } else { "" };
+    let yaml = format!(
+        "global:\n  scrape_interval: {interval}\nscrape_configs:\n  - job_name: hearth\n    static_configs:\n      - targets: [\"{host}:{port}\"]{tls}\n",
+        interval = crate::scrape::target::format_duration(cfg.self_scrape_interval),
+        port = cfg.listen.port(),
+    );
+    Config::parse(&yaml, &cfg.data_dir).map_err(|e| ServerError::Config(format!("built-in self-scrape configuration: {e}")))
+}
+
 /// The current time in RFC 3339 (UTC, seconds).
 pub fn rfc3339_now() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    rfc3339(std::time::UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+/// A time in RFC 3339 (UTC), with milliseconds when it has any.
+pub fn rfc3339(t: std::time::SystemTime) -> String {
+    let since = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs() as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil date from days since the epoch (Howard Hinnant's algorithm).
     let z = days + 719_468;
@@ -171,5 +273,7 @@ pub fn rfc3339_now() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    let ms = since.subsec_millis();
+    let frac = if ms == 0 { String::new() } else { format!(".{ms:03}") };
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{frac}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }

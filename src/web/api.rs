@@ -33,7 +33,6 @@ pub fn routes() -> Router<Arc<WebState>> {
         .route("/api/v1/series", get(series).post(series))
         .route("/api/v1/labels", get(labels).post(labels))
         .route("/api/v1/label/{name}/values", get(label_values))
-        .route("/api/v1/metadata", get(metadata))
         .route("/api/v1/format_query", get(format_query).post(format_query))
         .route("/api/v1/parse_query", get(parse_query).post(parse_query))
         .route("/api/v1/status/buildinfo", get(buildinfo))
@@ -624,11 +623,6 @@ async fn label_values(State(s): State<Arc<WebState>>, Path(name): Path<String>, 
     Ok(success(truncated(vals.into_iter().collect(), limit), None))
 }
 
-async fn metadata() -> Response {
-    // Metadata comes from scrapes; none are recorded yet.
-    success(json!({}), None)
-}
-
 async fn format_query(p: Params) -> Result<Response, ApiError> {
     let q = p.get("query").ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": no query provided"))?;
     let e = crate::promql::parse::parse(q).map_err(|e| ApiError::bad_data(format!("invalid parameter \"query\": {e}")))?;
@@ -659,7 +653,7 @@ async fn buildinfo() -> Response {
 }
 
 async fn status_config(State(s): State<Arc<WebState>>) -> Response {
-    success(json!({"yaml": s.config_yaml.clone()}), None)
+    success(json!({"yaml": s.config.status().yaml}), None)
 }
 
 async fn status_flags(State(s): State<Arc<WebState>>) -> Response {
@@ -669,12 +663,14 @@ async fn status_flags(State(s): State<Arc<WebState>>) -> Response {
 async fn runtimeinfo(State(s): State<Arc<WebState>>) -> Response {
     let cwd = std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default();
     let corruptions = s.db.get().map_or(0, |d| d.metrics().wal_corruptions.get());
+    let config = s.config.status();
     success(
         json!({
             "startTime": s.started_rfc3339,
             "CWD": cwd,
-            "reloadConfigSuccess": true,
-            "lastConfigTime": s.started_rfc3339,
+            "reloadConfigSuccess": config.reload_ok,
+            "reloadConfigError": config.reload_error,
+            "lastConfigTime": config.loaded_at,
             "corruptionCount": corruptions,
             "goroutineCount": 0,
             "GOMAXPROCS": std::thread::available_parallelism().map_or(1, |n| n.get()),

@@ -3,6 +3,8 @@
 
 pub mod admin;
 pub mod api;
+pub mod lifecycle;
+pub mod targets;
 pub mod webconfig;
 
 use std::collections::BTreeMap;
@@ -17,6 +19,8 @@ use axum::routing::get;
 use prometheus_client::registry::Registry;
 
 use crate::promql::Engine;
+use crate::scrape::manager::ScrapeManager;
+use crate::server::reload::ConfigState;
 use crate::tsdb::Db;
 
 /// What handlers share.
@@ -29,8 +33,13 @@ pub struct WebState {
     pub engine: Arc<Engine>,
     /// Flags as given, for `/api/v1/status/flags`.
     pub flags: BTreeMap<String, String>,
-    /// The running configuration, for `/api/v1/status/config`.
-    pub config_yaml: String,
+    /// The configuration in force and the last reload's outcome.
+    pub config: Arc<ConfigState>,
+    /// Scraping, available once storage has opened.
+    pub scrape: OnceLock<Arc<ScrapeManager>>,
+    /// Where `/-/reload` and `/-/quit` send requests; `None` unless
+    /// `--web.enable-lifecycle`.
+    pub lifecycle: Option<tokio::sync::mpsc::Sender<lifecycle::Request>>,
     pub started_rfc3339: String,
     /// `--web.enable-admin-api`.
     pub admin_api: bool,
@@ -50,6 +59,8 @@ impl WebState {
 pub fn router(state: Arc<WebState>) -> Router {
     api::routes()
         .merge(admin::routes())
+        .merge(targets::routes())
+        .merge(lifecycle::routes())
         .route("/metrics", get(metrics))
         .route("/-/healthy", get(healthy).head(healthy))
         .route("/-/ready", get(ready).head(ready))

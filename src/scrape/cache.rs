@@ -1,0 +1,183 @@
+//! The per-target series cache.
+//!
+//! A target's exposition changes little from one scrape to the next, so the
+//! raw text of each series (`name{labels}` as written) is mapped to the
+//! storage reference and final labels it produced last time. A steady-state
+//! scrape then does no label parsing, relabeling, hashing of labels or
+//! allocation per sample: one hash-map lookup on the text and an append by
+//! reference. The cache also remembers which series each scrape saw, which is
+//! what staleness markers are written from.
+
+use std::collections::HashMap;
+
+use crate::model::Labels;
+use crate::tsdb::SeriesRef;
+
+/// Scrapes a series may be absent before its entry is forgotten.
+const KEEP_ITERATIONS: u64 = 10;
+
+/// What one series text resolved to.
+#[derive(Debug, Clone)]
+pub struct CacheEntry {
+    /// Storage reference; may be outdated (the appender then looks up by labels).
+    pub sref: Option<SeriesRef>,
+    /// Labels after target labels and metric relabeling.
+    pub labels: Labels,
+    /// Scrape iteration that last saw this text.
+    pub seen: u64,
+    /// The exposition gave this series its own timestamps; Prometheus writes
+    /// no staleness markers for such series.
+    pub explicit_ts: bool,
+}
+
+/// Series texts of one target, with what they resolved to.
+#[derive(Debug, Default)]
+pub struct ScrapeCache {
+    series: HashMap<Box<str>, CacheEntry>,
+    /// Texts that metric relabeling dropped, with the iteration last seen.
+    dropped: HashMap<Box<str>, u64>,
+    /// The current scrape iteration (starts at 1).
+    iter: u64,
+    /// Iteration whose series are live in storage (0: none are), i.e. would
+    /// need a staleness marker if they disappeared.
+    live: u64,
+}
+
+impl ScrapeCache {
+    /// Starts a scrape iteration.
+    pub fn begin(&mut self) -> u64 {
+        self.iter += 1;
+        self.iter
+    }
+
+    /// The entry for a series text, marked as seen in this iteration.
+    pub fn get_mut(&mut self, series: &str) -> Option<&mut CacheEntry> {
+        let iter = self.iter;
+        let e = self.series.get_mut(series)?;
+        e.seen = iter;
+        Some(e)
+    }
+
+    /// Whether metric relabeling dropped this text before (marking it seen).
+    pub fn is_dropped(&mut self, series: &str) -> bool {
+        match self.dropped.get_mut(series) {
+            Some(seen) => {
+                *seen = self.iter;
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn insert(&mut self, series: &str, sref: Option<SeriesRef>, labels: Labels, explicit_ts: bool) {
+        if series.is_empty() {
+            return;
+        }
+        self.series.insert(series.into(), CacheEntry { sref, labels, seen: self.iter, explicit_ts });
+    }
+
+    pub fn insert_dropped(&mut self, series: &str) {
+        if !series.is_empty() {
+            self.dropped.insert(series.into(), self.iter);
+        }
+    }
+
+    /// Ends a successful scrape: returns the series that were live after the
+    /// previous one but are absent now (they need a staleness marker), makes
+    /// this iteration's series the live set, and forgets long-absent texts.
+    pub fn commit(&mut self) -> Vec<(Option<SeriesRef>, Labels)> {
+        let gone = self.vanished(self.iter);
+        self.live = self.iter;
+        let min = self.iter.saturating_sub(KEEP_ITERATIONS);
+        self.series.retain(|_, e| e.seen >= min);
+        self.dropped.retain(|_, seen| *seen >= min);
+        gone
+    }
+
+    /// Ends a failed scrape, or the target's last one: every live series is
+    /// returned for a staleness marker and none remain live.
+    pub fn fail(&mut self) -> Vec<(Option<SeriesRef>, Labels)> {
+        let gone = self.vanished(u64::MAX);
+        self.live = 0;
+        gone
+    }
+
+    /// Live series not seen in iteration `now` (`u64::MAX`: all live ones).
+    fn vanished(&self, now: u64) -> Vec<(Option<SeriesRef>, Labels)> {
+        if self.live == 0 {
+            return Vec::new();
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for e in self.series.values() {
+            if e.seen == self.live && e.seen != now && !e.explicit_ts && seen.insert(e.labels.identity()) {
+                out.push((e.sref, e.labels.clone()));
+            }
+        }
+        out
+    }
+
+    /// Number of cached series texts.
+    pub fn len(&self) -> usize {
+        self.series.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn l(v: &str) -> Labels {
+        Labels::from_pairs([("__name__", v)])
+    }
+
+    #[test]
+    fn series_missing_from_a_scrape_go_stale_once() {
+        let mut c = ScrapeCache::default();
+        c.begin();
+        c.insert("a", Some(1), l("a"), false);
+        c.insert("b", Some(2), l("b"), false);
+        assert!(c.commit().is_empty());
+        c.begin();
+        assert!(c.get_mut("a").is_some());
+        let gone = c.commit();
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].1, l("b"));
+        c.begin();
+        c.get_mut("a");
+        assert!(c.commit().is_empty(), "b was already marked stale");
+    }
+
+    #[test]
+    fn a_failed_scrape_stales_every_live_series_except_explicit_timestamps() {
+        let mut c = ScrapeCache::default();
+        c.begin();
+        c.insert("a", Some(1), l("a"), false);
+        c.insert("t", Some(3), l("t"), true);
+        c.commit();
+        c.begin();
+        let gone = c.fail();
+        assert_eq!(gone.iter().map(|g| g.1.clone()).collect::<Vec<_>>(), vec![l("a")]);
+        c.begin();
+        assert!(c.fail().is_empty(), "nothing is live after a failure");
+    }
+
+    #[test]
+    fn long_absent_texts_are_forgotten() {
+        let mut c = ScrapeCache::default();
+        c.begin();
+        c.insert("a", None, l("a"), false);
+        c.insert_dropped("d");
+        c.commit();
+        for _ in 0..=KEEP_ITERATIONS {
+            c.begin();
+            c.commit();
+        }
+        assert!(c.is_empty());
+        assert!(!c.is_dropped("d"));
+    }
+}

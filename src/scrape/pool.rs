@@ -1,0 +1,194 @@
+//! A scrape pool: the targets of one scrape config, kept in step with
+//! discovery, one loop per target.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::discovery::{Discovery, TargetGroup};
+use crate::model::Labels;
+use crate::relabel::Relabeler;
+use crate::scrape::ingest::ScrapeError;
+use crate::scrape::scrape_loop::{self, PoolContext, Stop};
+use crate::scrape::target::{Populated, Target, TargetDefaults, populate};
+
+/// A running target loop.
+struct Running {
+    target: Arc<Target>,
+    stop: watch::Sender<Option<Stop>>,
+    task: JoinHandle<()>,
+}
+
+/// The pool's current view, shared with the targets API.
+#[derive(Default)]
+struct PoolState {
+    running: HashMap<u64, Running>,
+    /// Discovered label sets that relabeling dropped.
+    dropped: Vec<Labels>,
+}
+
+/// What the pool needs to (re)build its targets.
+#[derive(Debug, Clone)]
+pub struct PoolSpec {
+    pub name: String,
+    pub defaults: TargetDefaults,
+    pub relabel: Arc<Relabeler>,
+    /// 0 = unlimited.
+    pub target_limit: u64,
+}
+
+/// A new configuration for a running pool.
+pub struct Reload {
+    pub spec: PoolSpec,
+    pub ctx: Arc<PoolContext>,
+    /// New discovery, when its configuration changed.
+    pub discovery: Option<(Discovery, watch::Receiver<Arc<Vec<TargetGroup>>>)>,
+}
+
+/// One scrape config's targets and loops.
+pub struct ScrapePool {
+    state: Arc<Mutex<PoolState>>,
+    reload: tokio::sync::mpsc::UnboundedSender<Reload>,
+    task: JoinHandle<()>,
+}
+
+impl ScrapePool {
+    /// Starts following the groups `discovery` publishes.
+    pub fn start(
+        spec: PoolSpec,
+        ctx: Arc<PoolContext>,
+        discovery: Discovery,
+        groups: watch::Receiver<Arc<Vec<TargetGroup>>>,
+    ) -> ScrapePool {
+        let state = Arc::new(Mutex::new(PoolState::default()));
+        let (reload, reloads) = tokio::sync::mpsc::unbounded_channel();
+        let task = tokio::spawn(follow(Generation { spec, ctx, _discovery: discovery, groups }, state.clone(), reloads));
+        ScrapePool { state, reload, task }
+    }
+
+    /// Switches to a new configuration. Loops restart with it; targets that
+    /// keep their labels continue their series without staleness markers.
+    pub fn reload(&self, r: Reload) {
+        let _ = self.reload.send(r);
+    }
+
+    /// Active targets, in label order.
+    pub fn active(&self) -> Vec<Arc<Target>> {
+        let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut v: Vec<_> = st.running.values().map(|r| r.target.clone()).collect();
+        v.sort_by(|a, b| a.labels.cmp(&b.labels));
+        v
+    }
+
+    /// Discovered label sets relabeling dropped.
+    pub fn dropped(&self) -> Vec<Labels> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).dropped.clone()
+    }
+
+    /// Stops every loop. With [`Stop::Stale`] their series are marked stale.
+    pub async fn stop(self, how: Stop) {
+        self.task.abort();
+        let _ = self.task.await;
+        let running: Vec<Running> = {
+            let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            st.running.drain().map(|(_, r)| r).collect()
+        };
+        stop_all(running.into_iter().map(|r| (r, how)).collect()).await;
+    }
+}
+
+/// The configuration a pool currently runs with.
+struct Generation {
+    spec: PoolSpec,
+    ctx: Arc<PoolContext>,
+    /// Kept alive while in use; dropping it stops its providers.
+    _discovery: Discovery,
+    groups: watch::Receiver<Arc<Vec<TargetGroup>>>,
+}
+
+async fn stop_all(loops: Vec<(Running, Stop)>) {
+    for (r, how) in &loops {
+        let _ = r.stop.send(Some(*how));
+    }
+    for (r, _) in loops {
+        if tokio::time::timeout(Duration::from_secs(30), r.task).await.is_err() {
+            tracing::warn!(target = %r.target.url, "scrape loop did not stop in time");
+        }
+    }
+}
+
+/// Applies every discovery update and reload to the running loops.
+async fn follow(mut g: Generation, state: Arc<Mutex<PoolState>>, mut reloads: tokio::sync::mpsc::UnboundedReceiver<Reload>) {
+    let mut restart = false;
+    loop {
+        let current = g.groups.borrow_and_update().clone();
+        let stopped = sync(&g.spec, &g.ctx, &state, &current, restart);
+        stop_all(stopped).await;
+        restart = false;
+        tokio::select! {
+            changed = g.groups.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            r = reloads.recv() => {
+                let Some(r) = r else { return };
+                g.spec = r.spec;
+                g.ctx = r.ctx;
+                if let Some((d, groups)) = r.discovery {
+                    g._discovery = d;
+                    g.groups = groups;
+                }
+                restart = true;
+            }
+        }
+    }
+}
+
+/// Turns groups into targets, starts loops for new ones and returns the
+/// loops to stop: targets that are gone (stale), and with `restart` every
+/// other running loop (quietly, when a new loop continues its series).
+fn sync(spec: &PoolSpec, ctx: &Arc<PoolContext>, state: &Mutex<PoolState>, groups: &[TargetGroup], restart: bool) -> Vec<(Running, Stop)> {
+    let mut wanted: BTreeMap<u64, Target> = BTreeMap::new();
+    let mut dropped = Vec::new();
+    for g in groups {
+        for t in &g.targets {
+            let mut labels = g.labels.clone();
+            labels.extend(t.iter().map(|(k, v)| (k.clone(), v.clone())));
+            match populate(&labels, &spec.defaults, &spec.relabel) {
+                Ok(Populated::Target(t)) => {
+                    wanted.entry(t.key()).or_insert(t);
+                }
+                Ok(Populated::Dropped(l)) => dropped.push(l),
+                Err(e) => tracing::warn!(pool = %spec.name, source = %g.source, error = %e, "creating target failed"),
+            }
+        }
+    }
+    let over = spec.target_limit > 0 && wanted.len() as u64 > spec.target_limit;
+    *ctx.forced_error.lock().unwrap_or_else(|p| p.into_inner()) =
+        over.then_some(ScrapeError::TargetLimit { targets: wanted.len(), limit: spec.target_limit });
+    let series: std::collections::HashSet<&Labels> = wanted.values().map(|t| &t.labels).collect();
+    let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
+    st.dropped = dropped;
+    let leaving: Vec<u64> = st.running.keys().filter(|k| restart || !wanted.contains_key(k)).copied().collect();
+    let mut stopped = Vec::new();
+    for k in leaving {
+        if let Some(r) = st.running.remove(&k) {
+            let how = if series.contains(&r.target.labels) { Stop::Quiet } else { Stop::Stale };
+            stopped.push((r, how));
+        }
+    }
+    for (key, t) in wanted {
+        if st.running.contains_key(&key) {
+            continue;
+        }
+        let target = Arc::new(t);
+        let (stop, rx) = watch::channel(None);
+        let task = tokio::spawn(scrape_loop::run(target.clone(), ctx.clone(), rx));
+        st.running.insert(key, Running { target, stop, task });
+    }
+    stopped
+}
