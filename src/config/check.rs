@@ -11,7 +11,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::model::{Config, ScrapeConfig, StaticConfig, TlsConfig, format_duration, parse_duration};
-use super::paths::glob;
+use crate::discovery::glob::expand as glob;
 use super::{check_target_address, is_valid_label_name};
 use crate::rules::{self, RuleFile};
 

@@ -52,6 +52,12 @@ impl FilePattern {
     }
 }
 
+/// The files `pattern` selects now, sorted; nothing for an invalid pattern.
+/// Rule files and `promtool`-style checks use the same rules as file SD.
+pub fn expand(pattern: &str) -> Vec<std::path::PathBuf> {
+    FilePattern::parse(pattern).map(|p| p.list().into_iter().map(Into::into).collect()).unwrap_or_default()
+}
+
 /// Why a `files` entry is not a valid pattern.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid file pattern {pattern:?}: {reason}")]

@@ -8,7 +8,7 @@
 
 pub mod file;
 pub mod file_watch;
-mod glob;
+pub mod glob;
 pub mod target_group;
 
 use std::future::Future;

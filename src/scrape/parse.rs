@@ -208,7 +208,9 @@ pub fn parse_scrape(input: &str, format: Format, sink: &mut impl ScrapeSink) -> 
         rest = next;
         last = text;
         let mut line = Line { text, b: text.as_bytes(), i: 0, no: line_no };
-        let skimmed = if skims { p.skim_sample(&mut line, om)? } else { None };
+        // A line the skim rejects is parsed fully, which reports the error
+        // exactly as a plain parse would.
+        let skimmed = if skims { p.skim_sample(&mut line, om).ok().flatten() } else { None };
         if let Some((series, value, ts)) = skimmed
             && sink.known_sample(series, ts, value)
         {
@@ -1271,6 +1273,67 @@ m{a="x\\y",b="say \"hi\"",c="l1\nl2",d="\t",e="ünï"} 1
         Ok(())
     }
 
+    /// A sink with a series cache, as a scrape uses: samples come back as
+    /// entries whether they were parsed or found in the cache.
+    #[derive(Default)]
+    struct Caching {
+        cache: std::collections::HashMap<String, Labels>,
+        out: Vec<Entry>,
+    }
+
+    impl ScrapeSink for Caching {
+        fn known_sample(&mut self, series: &str, timestamp_ms: Option<i64>, value: f64) -> bool {
+            let Some(labels) = self.cache.get(series) else { return false };
+            self.out.push(Entry::Sample { labels: labels.clone(), timestamp_ms, value });
+            true
+        }
+        fn new_sample(&mut self, series: &str, labels: Labels, _: &[String], timestamp_ms: Option<i64>, value: f64) {
+            self.cache.insert(series.to_owned(), labels.clone());
+            self.out.push(Entry::Sample { labels, timestamp_ms, value });
+        }
+        fn metadata(&mut self, entry: Entry) {
+            self.out.push(entry);
+        }
+    }
+
+    /// Parsing with a cache, cold and then warm, gives what a plain parse gives.
+    fn check_cached_equals_plain(input: &str) -> Result<(), TestCaseError> {
+        for format in [Format::PrometheusText, Format::OpenMetrics] {
+            let plain = parse(input, format);
+            let mut sink = Caching::default();
+            let cold = parse_scrape(input, format, &mut sink).map(|()| std::mem::take(&mut sink.out));
+            let warm = parse_scrape(input, format, &mut sink).map(|()| std::mem::take(&mut sink.out));
+            let bits = |r: &Result<Vec<Entry>, ParseError>| -> Result<Vec<String>, ParseError> {
+                r.clone().map(|v| {
+                    v.iter()
+                        .map(|e| match e {
+                            Entry::Sample { labels, timestamp_ms, value } => format!("{labels} {timestamp_ms:?} {:x}", value.to_bits()),
+                            other => format!("{other:?}"),
+                        })
+                        .collect::<Vec<_>>()
+                })
+            };
+            prop_assert_eq!(bits(&cold), bits(&plain), "cold cache, {:?}: {:?}", format, input);
+            prop_assert_eq!(bits(&warm), bits(&plain), "warm cache, {:?}: {:?}", format, input);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn cached_parse_matches_plain_parse_on_tricky_lines() {
+        for input in [
+            "a{b=\"}\"} 1\na{b=\"}\"} 2\n",
+            "a {b=\"x\"} 1 5\na {b=\"x\"}   2\n",
+            "a{b=\"x\\\"\"} 1\n",
+            "a{b=\"x\"} 1\na{b=\"x\"} bad\n",
+            "a{b=\"\"} 1\na{b=\"\"} 1\n",
+            "a{1b=\"x\"} 1\n",
+            "a{b=\"x\"} 1 # {t=\"1\"} 2\n# EOF\n",
+        ] {
+            check_cached_equals_plain(input).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -1312,9 +1375,19 @@ m{a="x\\y",b="say \"hi\"",c="l1\nl2",d="\t",e="ünï"} 1
                 let mut s: String = chars[..at].iter().collect();
                 s.push_str(&junk);
                 s.extend(&chars[at..cut]);
-                let _ = parse(&s, Format::PrometheusText);
-                let _ = parse(&s, Format::OpenMetrics);
+                check_cached_equals_plain(&s)?;
             }
+        }
+
+        #[test]
+        fn cached_parse_matches_plain_parse(
+            series in prop::collection::vec(series(), 0..6),
+            noise in "[a-z_:{}=\",# \t\n\\\\.0-9eEInfNa+ü-]{0,80}",
+        ) {
+            check_cached_equals_plain(&render(&series, "h", false))?;
+            check_cached_equals_plain(&render(&series, "h", true))?;
+            check_cached_equals_plain(&noise)?;
+            check_cached_equals_plain(&format!("{noise}\n# EOF\n"))?;
         }
     }
 }
