@@ -257,3 +257,39 @@ async fn reload_restarts_only_changed_pools() {
     assert_eq!(target("b").expect("b").interval, Duration::from_secs(2));
     m.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_sd_targets_follow_the_file_and_relabeling_drops_are_listed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open_db(&dir.path().join("data"));
+    let a = start_exporter(exporter_with("v 1\n")).await;
+    let b = start_exporter(exporter_with("v 2\n")).await;
+    let sd = dir.path().join("targets.json");
+    let write = |targets: &[&str]| {
+        let list: Vec<String> = targets.iter().map(|t| format!("\"{t}\"")).collect();
+        let tmp = dir.path().join("targets.json.tmp");
+        std::fs::write(&tmp, format!("[{{\"targets\": [{}], \"labels\": {{\"env\": \"test\"}}}}]", list.join(","))).expect("write");
+        std::fs::rename(&tmp, &sd).expect("rename");
+    };
+    write(&[&a, "drop.me:1"]);
+    let yaml = format!(
+        "scrape_configs:\n  - job_name: sd\n    scrape_interval: 1s\n    file_sd_configs: [{{files: ['{}']}}]\n    relabel_configs:\n      - source_labels: [__address__]\n        regex: 'drop\\.me:.*'\n        action: drop\n",
+        sd.display()
+    );
+    let m = ScrapeManager::new(db.clone(), DiscoveryMetrics::default()).with_throttle(Duration::from_millis(50));
+    m.apply(&config(&yaml).scrape_configs).await.expect("apply");
+    let v_of = |inst: &str| last_value(&db, &[Matcher::equal("__name__", "v"), Matcher::equal("instance", inst)]);
+    wait_for("target a scraped", || v_of(&a) == Some(1.0)).await;
+    let view = m.views().into_iter().next().expect("pool");
+    assert_eq!(view.active.len(), 1);
+    assert_eq!(view.active[0].labels.get("env"), "test");
+    assert_eq!(view.active[0].discovered.get("__meta_filepath"), sd.display().to_string());
+    assert_eq!(view.dropped.len(), 1, "the relabel-dropped target is listed");
+    assert_eq!(view.dropped[0].get("__address__"), "drop.me:1");
+
+    // The file now names b instead of a: a's series go stale, b is scraped.
+    write(&[&b]);
+    wait_for("target b scraped", || v_of(&b) == Some(2.0)).await;
+    wait_for("a marked stale", || v_of(&a).is_some_and(is_stale_nan)).await;
+    m.stop().await;
+}

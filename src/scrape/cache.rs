@@ -9,6 +9,9 @@
 //! what staleness markers are written from.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+use xxhash_rust::xxh3::Xxh3Builder;
 
 use crate::model::Labels;
 use crate::tsdb::SeriesRef;
@@ -30,17 +33,33 @@ pub struct CacheEntry {
     pub explicit_ts: bool,
 }
 
+/// Hash maps keyed by exposition text: xxh3 is several times faster than
+/// SipHash on series text, and a random per-target seed keeps a target from
+/// choosing colliding texts.
+type TextMap<V> = HashMap<Box<str>, V, Xxh3Builder>;
+
+fn text_map<V>() -> TextMap<V> {
+    let seed = std::collections::hash_map::RandomState::new().hash_one(0u8);
+    HashMap::with_hasher(Xxh3Builder::new().with_seed(seed))
+}
+
 /// Series texts of one target, with what they resolved to.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ScrapeCache {
-    series: HashMap<Box<str>, CacheEntry>,
+    series: TextMap<CacheEntry>,
     /// Texts that metric relabeling dropped, with the iteration last seen.
-    dropped: HashMap<Box<str>, u64>,
+    dropped: TextMap<u64>,
     /// The current scrape iteration (starts at 1).
     iter: u64,
     /// Iteration whose series are live in storage (0: none are), i.e. would
     /// need a staleness marker if they disappeared.
     live: u64,
+}
+
+impl Default for ScrapeCache {
+    fn default() -> Self {
+        ScrapeCache { series: text_map(), dropped: text_map(), iter: 0, live: 0 }
+    }
 }
 
 impl ScrapeCache {
