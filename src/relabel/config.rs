@@ -15,17 +15,28 @@ use super::goregex::{self, GoRegex};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
+    /// Set `target_label` to the expanded `replacement` when `regex` matches.
     #[default]
     Replace,
+    /// Drop the set unless `regex` matches the joined source values.
     Keep,
+    /// Drop the set when `regex` matches the joined source values.
     Drop,
+    /// Drop the set unless the joined source values equal `target_label`'s value.
     KeepEqual,
+    /// Drop the set when the joined source values equal `target_label`'s value.
     DropEqual,
+    /// Set `target_label` to MD5(joined values) mod `modulus` (sharding).
     HashMod,
+    /// Copy every label whose name matches `regex` to the expanded `replacement`.
     LabelMap,
+    /// Remove every label whose name matches `regex`.
     LabelDrop,
+    /// Remove every label whose name does not match `regex`.
     LabelKeep,
+    /// Set `target_label` to the joined values in lower case.
     Lowercase,
+    /// Set `target_label` to the joined values in upper case.
     Uppercase,
 }
 
@@ -161,18 +172,26 @@ const DEFAULT_REPLACEMENT: &str = "$1";
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RelabelConfig {
+    /// Labels whose values, joined by `separator`, are the rule's input
+    /// (a missing label counts as "").
     #[serde(deserialize_with = "null_as_default")]
     pub source_labels: Vec<String>,
+    /// Put between the source values (default `;`).
     #[serde(deserialize_with = "null_as_default")]
     pub separator: String,
+    /// Go RE2 syntax, matched fully anchored (default `(.*)`).
     #[serde(deserialize_with = "null_as_default")]
     pub regex: String,
+    /// The `hashmod` divisor.
     #[serde(deserialize_with = "null_as_default")]
     pub modulus: u64,
+    /// The label written (for `replace`, a template: `${1}` etc.).
     #[serde(deserialize_with = "null_as_default")]
     pub target_label: String,
+    /// The value (`replace`) or name (`labelmap`) template (default `$1`).
     #[serde(deserialize_with = "null_as_default")]
     pub replacement: String,
+    /// What the rule does (default `replace`).
     pub action: Action,
 }
 
@@ -220,7 +239,8 @@ impl RelabelConfig {
             return Err(format!("relabel configuration for {action} action requires 'target_label' value"));
         }
         let invalid_target = || Err(format!("{:?} is invalid 'target_label' for {action} action", self.target_label));
-        if matches!(action, Replace | Lowercase | Uppercase | KeepEqual | DropEqual) && !names.is_valid_target_template(&self.target_label) {
+        if matches!(action, Replace | Lowercase | Uppercase | KeepEqual | DropEqual) && !names.is_valid_target_template(&self.target_label)
+        {
             return invalid_target();
         }
         if matches!(action, Lowercase | Uppercase | KeepEqual | DropEqual) && self.replacement != DEFAULT_REPLACEMENT {
@@ -283,7 +303,8 @@ mod tests {
 
     #[test]
     fn action_is_case_insensitive() {
-        for (text, want) in [("Replace", Action::Replace), ("KEEP", Action::Keep), ("labelMap", Action::LabelMap), ("HashMod", Action::HashMod)]
+        for (text, want) in
+            [("Replace", Action::Replace), ("KEEP", Action::Keep), ("labelMap", Action::LabelMap), ("HashMod", Action::HashMod)]
         {
             let c = parse(&format!("action: {text}\nmodulus: 2\ntarget_label: t")).expect("parses");
             assert_eq!(c.action, want, "{text}");
@@ -356,7 +377,10 @@ mod tests {
                 "action: dropequal\ntarget_label: t\nseparator: ','",
                 "dropequal action requires only 'source_labels' and `target_label`, and no other fields",
             ),
-            ("action: keepequal\ntarget_label: t\nmodulus: 3", "keepequal action requires only 'source_labels' and `target_label`, and no other fields"),
+            (
+                "action: keepequal\ntarget_label: t\nmodulus: 3",
+                "keepequal action requires only 'source_labels' and `target_label`, and no other fields",
+            ),
             ("action: labeldrop\nsource_labels: [a]", "labeldrop action requires only 'regex', and no other fields"),
             ("action: labelkeep\ntarget_label: a", "labelkeep action requires only 'regex', and no other fields"),
             ("action: labelkeep\nseparator: ''", "labelkeep action requires only 'regex', and no other fields"),
@@ -422,7 +446,12 @@ mod tests {
     #[test]
     fn utf8_names() {
         let names = NameValidation::Utf8;
-        for yaml in ["target_label: a.b", "target_label: 1a", "source_labels: [1a, é]\ntarget_label: t", "action: hashmod\nmodulus: 1\ntarget_label: '-'"] {
+        for yaml in [
+            "target_label: a.b",
+            "target_label: 1a",
+            "source_labels: [1a, é]\ntarget_label: t",
+            "action: hashmod\nmodulus: 1\ntarget_label: '-'",
+        ] {
             assert_eq!(parse(yaml).expect("parses").validate_with(names), Ok(()), "{yaml}");
         }
         assert_eq!(

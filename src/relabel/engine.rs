@@ -1,7 +1,7 @@
 //! Applying compiled rules to a label set, with Prometheus 3's semantics
 //! (`model/relabel.ProcessBuilder`).
 //!
-//! The rules work on [`Work`], a copy of Prometheus' `labels.Builder`: the
+//! The rules work on `Work`, a copy of Prometheus' `labels.Builder`: the
 //! input stays as the untouched base and changes collect beside it, so a
 //! rule that changes nothing costs no allocation and an unchanged set comes
 //! back as the same shared [`Labels`]. It also keeps the builder's
@@ -31,7 +31,9 @@ pub struct Relabeler {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("relabel rule {index}: {message}")]
 pub struct RelabelError {
+    /// The rule's position in the list, from 0.
     pub index: usize,
+    /// Prometheus' message for the problem.
     pub message: String,
 }
 
@@ -184,11 +186,8 @@ impl Rule {
                 true
             }
             Op::LabelMap(replacement) => {
-                let mapped: Vec<(String, String)> = w
-                    .labels()
-                    .filter(|l| self.is_match(&l.name))
-                    .map(|l| (self.replace_all(&l.name, replacement), l.value.clone()))
-                    .collect();
+                let mapped: Vec<(String, String)> =
+                    w.labels().filter(|l| self.is_match(&l.name)).map(|l| (self.map_name(&l.name, replacement), l.value.clone())).collect();
                 for (name, value) in mapped {
                     w.set(name, value);
                 }
@@ -231,37 +230,9 @@ impl Rule {
         expand(&Groups::Spans(value, &locs))
     }
 
-    /// Go's `Regexp.ReplaceAllString(src, template)`, which `labelmap`
-    /// uses. With the anchored regex there is one match, the whole name,
-    /// unless the pattern's own parentheses undo the anchoring.
-    fn replace_all(&self, src: &str, template: &Template) -> String {
-        if self.matches_all {
-            return template.expand(&Groups::Whole(src)).into_owned();
-        }
-        let mut out = String::new();
-        let mut locs = self.regex.capture_locations();
-        let (mut search, mut last_end) = (0, 0);
-        while search <= src.len() {
-            let Some(m) = self.regex.captures_read_at(&mut locs, src, search) else {
-                break;
-            };
-            out.push_str(&src[last_end..m.start()]);
-            // No replacement for an empty match right after the previous one.
-            if m.end() > last_end || m.start() == 0 {
-                out.push_str(&template.expand(&Groups::Spans(src, &locs)));
-            }
-            last_end = m.end();
-            let width = src[search..].chars().next().map_or(0, char::len_utf8);
-            search = if search + width > m.end() {
-                search + width
-            } else if search + 1 > m.end() {
-                search + 1
-            } else {
-                m.end()
-            };
-        }
-        out.push_str(&src[last_end..]);
-        out
+    /// What `labelmap` renames `name` to.
+    fn map_name(&self, name: &str, template: &Template) -> String {
+        if self.matches_all { template.expand(&Groups::Whole(name)).into_owned() } else { template.replace_all(&self.regex, name) }
     }
 }
 
@@ -406,5 +377,286 @@ impl<'a> Work<'a> {
         }
         out.extend(added);
         Labels::from_sorted(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
+        Labels::from_pairs(pairs.iter().copied())
+    }
+
+    fn relabeler(yaml: &str) -> Relabeler {
+        let configs: Vec<RelabelConfig> = serde_saphyr::from_str(yaml).expect("rules parse");
+        Relabeler::new(&configs).expect("rules are valid")
+    }
+
+    /// Runs `yaml` rules over `input`; None when dropped.
+    fn run(yaml: &str, input: &[(&str, &str)]) -> Option<Vec<(String, String)>> {
+        relabeler(yaml).process(&labels(input)).map(|l| l.iter().map(|l| (l.name.clone(), l.value.clone())).collect())
+    }
+
+    fn pairs(p: &[(&str, &str)]) -> Option<Vec<(String, String)>> {
+        Some(p.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect())
+    }
+
+    #[test]
+    fn replace_with_default_regex_copies_joined_sources() {
+        let rules = "- source_labels: [a, b]\n  target_label: t";
+        assert_eq!(run(rules, &[("a", "1"), ("b", "2")]), pairs(&[("a", "1"), ("b", "2"), ("t", "1;2")]));
+        // A missing source label contributes "" to the joined value.
+        assert_eq!(run(rules, &[("b", "2")]), pairs(&[("b", "2"), ("t", ";2")]));
+        // Two missing labels still join to ";".
+        assert_eq!(run(rules, &[]), pairs(&[("t", ";")]));
+        // One missing label is "", which deletes the target.
+        assert_eq!(run("- source_labels: [a]\n  target_label: t", &[("t", "old")]), pairs(&[]));
+    }
+
+    #[test]
+    fn replace_separator_and_no_sources() {
+        assert_eq!(
+            run("- source_labels: [a, b]\n  separator: ''\n  target_label: t", &[("a", "x"), ("b", "y")]),
+            pairs(&[("a", "x"), ("b", "y"), ("t", "xy")])
+        );
+        // No source labels: the value is "", which `(.*)` matches; a static replacement.
+        assert_eq!(run("- target_label: env\n  replacement: prod", &[("a", "1")]), pairs(&[("a", "1"), ("env", "prod")]));
+    }
+
+    #[test]
+    fn replace_without_match_changes_nothing() {
+        let input = labels(&[("a", "boo"), ("b", "keep")]);
+        let out = relabeler("- source_labels: [a]\n  regex: f\n  target_label: b\n  replacement: bar").process(&input).expect("kept");
+        assert_eq!(out, input);
+        assert_eq!(out.identity(), input.identity(), "an unchanged set is the same shared set");
+    }
+
+    #[test]
+    fn replace_groups_and_templates() {
+        let input = [("a", "some-name-value")];
+        let regex = "regex: 'some-([^-]+)-([^,]+)'";
+        let rule = |target: &str, replacement: &str| {
+            format!("- source_labels: [a]\n  {regex}\n  target_label: '{target}'\n  replacement: '{replacement}'")
+        };
+        assert_eq!(run(&rule("${1}", "${2}"), &input), pairs(&[("a", "some-name-value"), ("name", "value")]));
+        assert_eq!(run(&rule("x", "$2-$1"), &input), pairs(&[("a", "some-name-value"), ("x", "value-name")]));
+        // `$1x` is the group named "1x": empty, so the target is deleted (here: never set).
+        assert_eq!(run(&rule("x", "$1x"), &input), pairs(&[("a", "some-name-value")]));
+        assert_eq!(run(&rule("x", "${1}x"), &input), pairs(&[("a", "some-name-value"), ("x", "namex")]));
+        // A reference to a group that does not exist expands to nothing.
+        assert_eq!(run(&rule("x", "${3}"), &input), pairs(&[("a", "some-name-value")]));
+        // A target that expands to an invalid (here empty) name: the rule does nothing.
+        assert_eq!(run(&rule("${3}", "v"), &input), pairs(&[("a", "some-name-value")]));
+        assert_eq!(run(&rule("x", "$$1"), &input), pairs(&[("a", "some-name-value"), ("x", "$1")]));
+    }
+
+    #[test]
+    fn replace_empty_result_deletes_the_expanded_target() {
+        let rules = "- source_labels: [a]\n  regex: '(f).*'\n  target_label: '$1'\n  replacement: '$2'";
+        assert_eq!(run(rules, &[("a", "foo"), ("f", "baz")]), pairs(&[("a", "foo")]));
+    }
+
+    #[test]
+    fn replace_expanded_target_must_be_a_legacy_name_by_default() {
+        let rules = "- source_labels: [a]\n  regex: '(.*)'\n  target_label: 'x_${1}'\n  replacement: v";
+        assert_eq!(run(rules, &[("a", "ok")]), pairs(&[("a", "ok"), ("x_ok", "v")]));
+        assert_eq!(run(rules, &[("a", "not.ok")]), pairs(&[("a", "not.ok")]));
+        let configs: Vec<RelabelConfig> = serde_saphyr::from_str(rules).expect("parses");
+        let utf8 = Relabeler::with_validation(&configs, NameValidation::Utf8).expect("valid");
+        assert_eq!(utf8.process(&labels(&[("a", "not.ok")])), Some(labels(&[("a", "not.ok"), ("x_not.ok", "v")])));
+    }
+
+    #[test]
+    fn regex_is_anchored_and_dot_matches_newline() {
+        let rules = "- source_labels: [a]\n  regex: 'line1.*line2'\n  target_label: d\n  replacement: 'match${1}'";
+        assert_eq!(run(rules, &[("a", "line1\nline2")]), pairs(&[("a", "line1\nline2"), ("d", "match")]));
+        assert_eq!(run("- source_labels: [a]\n  regex: o\n  action: keep", &[("a", "foo")]), None);
+    }
+
+    #[test]
+    fn keep_and_drop() {
+        let keep = "- source_labels: [a]\n  regex: 'f.*'\n  action: keep";
+        assert_eq!(run(keep, &[("a", "foo")]), pairs(&[("a", "foo")]));
+        assert_eq!(run(keep, &[("a", "bar")]), None);
+        // A missing label is "", which `f.*` does not match.
+        assert_eq!(run(keep, &[("b", "foo")]), None);
+        let drop = "- source_labels: [a]\n  regex: 'f|o'\n  action: drop";
+        assert_eq!(run(drop, &[("a", "foo")]), pairs(&[("a", "foo")]), "anchored: `f|o` is not found inside foo");
+        assert_eq!(run(drop, &[("a", "o")]), None);
+        // Drop on the empty value: a classic "drop targets without the annotation".
+        let drop_empty = "- source_labels: [a]\n  regex: ''\n  action: drop";
+        assert_eq!(run(drop_empty, &[("b", "1")]), None);
+        assert_eq!(run(drop_empty, &[("a", "1")]), pairs(&[("a", "1")]));
+    }
+
+    #[test]
+    fn keepequal_and_dropequal() {
+        let input = [("__tmp_port", "1234"), ("__port1", "1234"), ("__port2", "5678")];
+        let rule = |action: &str, target: &str| format!("- source_labels: [__tmp_port]\n  action: {action}\n  target_label: {target}");
+        assert_eq!(run(&rule("keepequal", "__port1"), &input), pairs(&[("__port1", "1234"), ("__port2", "5678"), ("__tmp_port", "1234")]));
+        assert_eq!(run(&rule("keepequal", "__port2"), &input), None);
+        assert_eq!(run(&rule("dropequal", "__port1"), &input), None);
+        assert!(run(&rule("dropequal", "__port2"), &input).is_some());
+        // Both missing: "" == "".
+        assert_eq!(run(&rule("dropequal", "missing"), &[("x", "1")]), None);
+    }
+
+    /// Expected shards from `python3 -c 'import hashlib; print(int.from_bytes(
+    /// hashlib.md5(VALUE.encode()).digest()[8:], "big") % MODULUS)'`; the
+    /// first two are also upstream's test values.
+    #[test]
+    fn hashmod_matches_prometheus_arithmetic() {
+        let cases: [(&str, u64, &str); 9] = [
+            ("baz", 1000, "976"),
+            ("foo\nbar", 1000, "734"),
+            ("", 3, "1"),
+            ("10.0.0.1:9100", 8, "5"),
+            ("node-1;9100", 16, "15"),
+            ("a;b", u64::MAX, "2420134994223480074"),
+            ("é", 7, "3"),
+            ("x", 1, "0"),
+            ("10.132.183.40:80", 3, "1"),
+        ];
+        for (value, modulus, want) in cases {
+            let rules = format!("- source_labels: [v]\n  action: hashmod\n  modulus: {modulus}\n  target_label: shard");
+            let out = relabeler(&rules).process(&labels(&[("v", value)])).expect("kept");
+            assert_eq!(out.get("shard"), want, "hashmod({value:?}) % {modulus}");
+        }
+        // Two sources are hashed joined by the separator.
+        let joined = relabeler("- source_labels: [a, b]\n  separator: ';'\n  action: hashmod\n  modulus: 16\n  target_label: s")
+            .process(&labels(&[("a", "node-1"), ("b", "9100")]))
+            .expect("kept");
+        assert_eq!(joined.get("s"), "15");
+    }
+
+    #[test]
+    fn lowercase_and_uppercase_follow_go() {
+        let rules = "- source_labels: [foo]\n  action: uppercase\n  target_label: up\n- source_labels: [foo]\n  action: lowercase\n  target_label: low";
+        assert_eq!(run(rules, &[("foo", "bAr123Foo")]), pairs(&[("foo", "bAr123Foo"), ("low", "bar123foo"), ("up", "BAR123FOO")]));
+        // Go maps character by character: ß stays ß in upper case, final
+        // sigma is not special, İ lowers to a plain i, ᾳ uppers to ᾼ.
+        assert_eq!(go_uppercase("straße ᾳ ﬁ"), "STRAßE ᾼ ﬁ");
+        assert_eq!(go_lowercase("ΣΑΣ İ"), "σασ i");
+        // An empty value deletes the target.
+        assert_eq!(run(rules, &[("up", "X"), ("low", "y")]), pairs(&[]));
+    }
+
+    #[test]
+    fn labelmap() {
+        let rules = "- action: labelmap\n  regex: '__meta_(my.*)'\n  replacement: '${1}'";
+        let input = [("a", "foo"), ("__meta_my_bar", "aaa"), ("__meta_my_baz", "bbb"), ("__meta_other", "ccc")];
+        assert_eq!(
+            run(rules, &input),
+            pairs(&[
+                ("__meta_my_bar", "aaa"),
+                ("__meta_my_baz", "bbb"),
+                ("__meta_other", "ccc"),
+                ("a", "foo"),
+                ("my_bar", "aaa"),
+                ("my_baz", "bbb")
+            ])
+        );
+        // The default replacement `$1` with the usual Kubernetes pattern.
+        assert_eq!(
+            run("- action: labelmap\n  regex: '__meta_kubernetes_pod_label_(.+)'", &[("__meta_kubernetes_pod_label_app", "web")]),
+            pairs(&[("__meta_kubernetes_pod_label_app", "web"), ("app", "web")])
+        );
+    }
+
+    /// When two labels map to one name, the later one in Prometheus' builder
+    /// order wins: unchanged input labels in name order, then labels set by
+    /// earlier rules in the order they were set.
+    #[test]
+    fn labelmap_collisions_follow_builder_order() {
+        let rules = "- action: labelmap\n  regex: '(?:x|y)_(.*)'";
+        assert_eq!(run(rules, &[("x_a", "1"), ("y_a", "2")]), pairs(&[("a", "2"), ("x_a", "1"), ("y_a", "2")]));
+        // Both set by earlier rules: visited in the order they were set, so
+        // x_a (set second) wins over y_a although it sorts first.
+        let rules =
+            "- target_label: y_a\n  replacement: '1'\n- target_label: x_a\n  replacement: '2'\n- action: labelmap\n  regex: '(?:x|y)_(.*)'";
+        assert_eq!(run(rules, &[]), pairs(&[("a", "2"), ("x_a", "2"), ("y_a", "1")]));
+        // Rewriting an input label moves it to the end of the order.
+        let rules = "- target_label: x_a\n  replacement: '3'\n- action: labelmap\n  regex: '(?:x|y)_(.*)'";
+        assert_eq!(run(rules, &[("x_a", "1"), ("y_a", "2")]), pairs(&[("a", "3"), ("x_a", "3"), ("y_a", "2")]));
+    }
+
+    #[test]
+    fn labelmap_sees_the_labels_as_they_were() {
+        // b is mapped from a's old value although a is overwritten in the same pass.
+        let rules = "- action: labelmap\n  regex: '(a|b)'\n  replacement: 'b'";
+        assert_eq!(run(rules, &[("a", "1"), ("b", "2")]), pairs(&[("a", "1"), ("b", "2")]));
+        let rules = "- action: labelmap\n  regex: 'a'\n  replacement: 'b'";
+        assert_eq!(run(rules, &[("a", "1"), ("b", "2")]), pairs(&[("a", "1"), ("b", "1")]));
+    }
+
+    #[test]
+    fn labeldrop_and_labelkeep() {
+        let input = [("a", "foo"), ("b1", "bar"), ("b2", "baz")];
+        assert_eq!(run("- action: labelkeep\n  regex: '(b.*)'", &input), pairs(&[("b1", "bar"), ("b2", "baz")]));
+        assert_eq!(run("- action: labeldrop\n  regex: '(b.*)'", &input), pairs(&[("a", "foo")]));
+        assert_eq!(run("- action: labeldrop\n  regex: 'b'", &input), pairs(&input), "anchored: `b` does not match b1");
+        assert_eq!(run("- action: labelkeep\n  regex: 'x'", &input), pairs(&[]));
+    }
+
+    #[test]
+    fn rules_apply_in_order_and_stop_at_a_drop() {
+        // From upstream issue 12283: drop a label, set it again, keep on it.
+        let rules = "
+- regex: '^__meta_kubernetes_pod_container_port_name$'
+  action: labeldrop
+- source_labels: [__meta_kubernetes_pod_annotation_XXX_metrics_port]
+  regex: '(.+)'
+  replacement: metrics
+  target_label: __meta_kubernetes_pod_container_port_name
+- source_labels: [__meta_kubernetes_pod_container_port_name]
+  regex: '^metrics$'
+  action: keep";
+        let input = [("__meta_kubernetes_pod_container_port_name", "foo"), ("__meta_kubernetes_pod_annotation_XXX_metrics_port", "9091")];
+        assert_eq!(
+            run(rules, &input),
+            pairs(&[
+                ("__meta_kubernetes_pod_annotation_XXX_metrics_port", "9091"),
+                ("__meta_kubernetes_pod_container_port_name", "metrics")
+            ])
+        );
+        let rules = "- source_labels: [a]\n  regex: '.*o.*'\n  action: drop\n- target_label: never\n  replacement: x";
+        assert_eq!(run(rules, &[("a", "foo")]), None);
+    }
+
+    #[test]
+    fn process_builder_in_place() {
+        let r = relabeler("- source_labels: [__address__]\n  target_label: instance\n- regex: '__tmp.*'\n  action: labeldrop");
+        let mut b = LabelsBuilder::new();
+        b.set("__address__", "10.0.0.1:9100");
+        b.set("__tmp_x", "y");
+        assert!(r.process_builder(&mut b));
+        assert_eq!(b.get("instance"), "10.0.0.1:9100");
+        assert_eq!(b.get("__tmp_x"), "");
+        let drop = relabeler("- source_labels: [job]\n  regex: ''\n  action: drop");
+        let mut b = LabelsBuilder::new();
+        b.set("a", "1");
+        assert!(!drop.process_builder(&mut b));
+        assert_eq!(b.get("a"), "1", "a dropped set leaves the builder as it was");
+    }
+
+    #[test]
+    fn empty_relabeler_returns_the_input() {
+        let r = Relabeler::new(&[]).expect("no rules");
+        assert!(r.is_empty() && Relabeler::default().is_empty());
+        let input = labels(&[("a", "1")]);
+        assert_eq!(r.process(&input).map(|l| l.identity()), Some(input.identity()));
+        let mut b = LabelsBuilder::from_labels(&input);
+        assert!(r.process_builder(&mut b));
+        assert_eq!(b.build(), input);
+    }
+
+    #[test]
+    fn errors_name_the_rule() {
+        let configs: Vec<RelabelConfig> =
+            serde_saphyr::from_str("- target_label: ok\n- action: hashmod\n  target_label: t").expect("parses");
+        let err = Relabeler::new(&configs).expect_err("second rule invalid");
+        assert_eq!(err, RelabelError { index: 1, message: "relabel configuration for hashmod requires non-zero modulus".into() });
+        assert_eq!(err.to_string(), "relabel rule 1: relabel configuration for hashmod requires non-zero modulus");
     }
 }

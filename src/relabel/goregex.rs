@@ -100,6 +100,17 @@ struct Translator<'a> {
     last_repeat: Option<usize>,
     /// Go's name of each group so far (index 0: the whole match).
     group_names: Vec<Option<String>>,
+    /// Whether the `U` (ungreedy) flag is on, and its value outside each
+    /// open group (Go restores flags at `)`).
+    ungreedy: bool,
+    saved_ungreedy: Vec<bool>,
+    /// Where flag changes such as `(?i)` began, when only flag changes have
+    /// come since the last token, and `ungreedy` there. Go applies a
+    /// repetition after them to the token before them (`a(?i)+` is `a+`),
+    /// which the `regex` crate rejects, so the operator goes there instead.
+    flag_gap: Option<(usize, bool)>,
+    /// The current token was a flag change only.
+    token_was_flags: bool,
 }
 
 impl<'a> Translator<'a> {
@@ -112,6 +123,10 @@ impl<'a> Translator<'a> {
             operand: false,
             last_repeat: None,
             group_names: vec![None],
+            ungreedy: false,
+            saved_ungreedy: Vec::new(),
+            flag_gap: None,
+            token_was_flags: false,
         }
     }
 
@@ -123,6 +138,7 @@ impl<'a> Translator<'a> {
         while let Some(c) = self.rest().chars().next() {
             let start = self.pos;
             let mut repeat = None;
+            self.token_was_flags = false;
             match c {
                 '(' => self.group()?,
                 '|' => {
@@ -135,6 +151,7 @@ impl<'a> Translator<'a> {
                         return Err(GoError::new(UNEXPECTED_PAREN, self.whole));
                     }
                     self.depth -= 1;
+                    self.ungreedy = self.saved_ungreedy.pop().unwrap_or(false);
                     self.pos += 1;
                     self.out.push(')');
                     self.operand = true;
@@ -175,6 +192,9 @@ impl<'a> Translator<'a> {
                 }
             }
             self.last_repeat = repeat;
+            if !self.token_was_flags {
+                self.flag_gap = None;
+            }
         }
         if self.depth != 0 {
             return Err(GoError::new(MISSING_PAREN, self.whole));
@@ -195,9 +215,21 @@ impl<'a> Translator<'a> {
         if !self.operand {
             return Err(GoError::new(MISSING_REPEAT_ARGUMENT, &self.whole[start..self.pos]));
         }
-        self.out.push_str(op);
-        if lazy {
-            self.out.push('?');
+        match self.flag_gap.take() {
+            None => {
+                self.out.push_str(op);
+                if lazy {
+                    self.out.push('?');
+                }
+            }
+            Some((at, ungreedy_there)) => {
+                // Go takes greediness from the flags in force now.
+                let mut text = op.to_string();
+                if self.ungreedy ^ lazy != ungreedy_there {
+                    text.push('?');
+                }
+                self.out.insert_str(at, &text);
+            }
         }
         Ok(())
     }
@@ -208,7 +240,7 @@ impl<'a> Translator<'a> {
         let bytes = rest.as_bytes();
         if !rest.starts_with("(?") {
             self.group_names.push(None);
-            self.open("(", 1);
+            self.open("(", 1, self.ungreedy);
             return Ok(());
         }
         let with_p = bytes.len() > 4 && bytes[2] == b'P' && bytes[3] == b'<';
@@ -223,7 +255,7 @@ impl<'a> Translator<'a> {
             }
             // Emitted unnamed: the names live in `group_names`.
             self.group_names.push(Some(name.to_string()));
-            self.open("(", end + 1);
+            self.open("(", end + 1, self.ungreedy);
             return Ok(());
         }
         // Flags: Go knows i, m, s and U; a later setting of a flag wins.
@@ -249,16 +281,22 @@ impl<'a> Translator<'a> {
                         text.push('-');
                         text.push_str(&off);
                     }
+                    let ungreedy = flags.iter().find(|f| f.0 == 'U').map_or(self.ungreedy, |f| f.1);
                     if c == ':' {
                         text.push(':');
-                        self.open(&text, i + 1);
+                        self.open(&text, i + 1, ungreedy);
                     } else {
                         // A flag change without a group leaves the parse
                         // state as it was; `(?)` changes nothing at all.
+                        self.token_was_flags = true;
+                        if self.operand && self.flag_gap.is_none() {
+                            self.flag_gap = Some((self.out.len(), self.ungreedy));
+                        }
                         if text.len() > 2 {
                             text.push(')');
                             self.out.push_str(&text);
                         }
+                        self.ungreedy = ungreedy;
                         self.pos += i + 1;
                     }
                     return Ok(());
@@ -269,8 +307,11 @@ impl<'a> Translator<'a> {
         Err(GoError::new(INVALID_PERL_OP, rest))
     }
 
-    /// Opens a group written as `text`, consuming `len` bytes of input.
-    fn open(&mut self, text: &str, len: usize) {
+    /// Opens a group written as `text`, consuming `len` bytes of input, with
+    /// `ungreedy` in force inside it.
+    fn open(&mut self, text: &str, len: usize, ungreedy: bool) {
+        self.saved_ungreedy.push(self.ungreedy);
+        self.ungreedy = ungreedy;
         self.out.push_str(text);
         self.pos += len;
         self.depth += 1;

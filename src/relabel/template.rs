@@ -141,6 +141,37 @@ impl Template {
             }
         }
     }
+
+    /// Go's `regex.ReplaceAllString(src, template)`, which `labelmap` uses.
+    /// With the anchored regex there is one match, the whole string, unless
+    /// the pattern's own parentheses undo the anchoring.
+    pub fn replace_all(&self, regex: &Regex, src: &str) -> String {
+        let mut out = String::new();
+        let mut locs = regex.capture_locations();
+        let (mut search, mut last_end) = (0, 0);
+        while search <= src.len() {
+            let Some(m) = regex.captures_read_at(&mut locs, src, search) else {
+                break;
+            };
+            out.push_str(&src[last_end..m.start()]);
+            // No replacement for an empty match right after the previous one.
+            if m.end() > last_end || m.start() == 0 {
+                out.push_str(&self.expand(&Groups::Spans(src, &locs)));
+            }
+            last_end = m.end();
+            // Advance past the match, and at least one character.
+            let width = src[search..].chars().next().map_or(0, char::len_utf8);
+            search = if search + width > m.end() {
+                search + width
+            } else if search + 1 > m.end() {
+                search + 1
+            } else {
+                m.end()
+            };
+        }
+        out.push_str(&src[last_end..]);
+        out
+    }
 }
 
 #[cfg(test)]
