@@ -8,7 +8,9 @@
 #                               the window / prometheus_tsdb_head_samples_appended_total delta
 #   RSS                         VmRSS at the end of the window, and VmHWM (peak)
 #   head series                 prometheus_tsdb_head_series at the end (should be 200k + a few)
-# plus scrape health (targets up, scrape duration) and the exporter's own CPU.
+# plus scrape health (targets up, scrape duration), the exporter's own CPU and
+# the CPU everything else on the machine used meanwhile (a busy machine skews
+# the comparison: rerun when that row is not near 0).
 #
 #   benches/scrape_compare.sh [WORKDIR]          (default /tmp/hearth-scrape-bench)
 #
@@ -51,6 +53,8 @@ trap 'exit 130' INT TERM
 
 # utime+stime of a process in clock ticks (fields 14 and 15 of /proc/PID/stat, counted after "comm)")
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+# busy ticks of the whole machine (user nice system irq softirq steal), to spot other load
+busy_ticks() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
 status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 # the sum of a metric's samples (all label sets) on a server's /metrics
 metric() { curl -sf --max-time 10 "127.0.0.1:$1/metrics" | awk -v m="$2" '$1 == m || index($1, m "{") == 1 {s += $NF; n++} END {if (n) printf "%.0f\n", s; else print "nan"}'; }
@@ -91,11 +95,11 @@ run() { # name port command...
   if [ -z "$ok" ]; then echo "$name did not become ready in 120 s; log:"; tail -20 "$name.log"; stop "$pid"; return 1; fi
   echo "== $name (pid $pid): warm-up ${warmup}s"
   sleep "$warmup"
-  local t0 c0 s0 e0 t1 c1 s1 e1
-  t0=$(now); c0=$(cpu_ticks "$pid"); e0=$(cpu_ticks "$ep"); s0=$(metric "$port" prometheus_tsdb_head_samples_appended_total)
+  local t0 c0 s0 e0 b0 t1 c1 s1 e1 b1
+  t0=$(now); c0=$(cpu_ticks "$pid"); e0=$(cpu_ticks "$ep"); b0=$(busy_ticks); s0=$(metric "$port" prometheus_tsdb_head_samples_appended_total)
   echo "== $name: measuring ${window}s"
   sleep "$window"
-  t1=$(now); c1=$(cpu_ticks "$pid"); e1=$(cpu_ticks "$ep"); s1=$(metric "$port" prometheus_tsdb_head_samples_appended_total)
+  t1=$(now); c1=$(cpu_ticks "$pid"); e1=$(cpu_ticks "$ep"); b1=$(busy_ticks); s1=$(metric "$port" prometheus_tsdb_head_samples_appended_total)
   {
     echo "secs $(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')"
     echo "cpu $(awk -v a="$c0" -v b="$c1" -v t="$tck" 'BEGIN {print (b - a) / t}')"
@@ -106,6 +110,7 @@ run() { # name port command...
     echo "up $(query "$port" 'count(up{job="bench"} == 1)')"
     echo "scrape $(query "$port" 'avg(scrape_duration_seconds{job="bench"})')"
     echo "exporter $(awk -v a="$e0" -v b="$e1" -v t="$tck" 'BEGIN {print (b - a) / t}')"
+    echo "other $(awk -v a="$b0" -v b="$b1" -v t="$tck" -v s=$((c1 - c0 + e1 - e0)) 'BEGIN {print (b - a - s) / t}')"
   } > "$name.res"
   stop "$pid"
 }
@@ -128,10 +133,10 @@ for s in $servers; do
 done
 
 get() { [ -s "$1.res" ] && awk -v k="$2" '$1 == k {print $2}' "$1.res" || echo nan; }
-row() { # label prometheus hearth format
-  awk -v l="$1" -v p="$2" -v h="$3" -v f="$4" 'BEGIN {
+row() { # label prometheus hearth format [noratio]
+  awk -v l="$1" -v p="$2" -v h="$3" -v f="$4" -v nr="${5:-}" 'BEGIN {
     ps = (p == "nan" || p == "") ? "n/a" : sprintf(f, p); hs = (h == "nan" || h == "") ? "n/a" : sprintf(f, h)
-    r = (ps == "n/a" || hs == "n/a" || p + 0 == 0) ? "" : sprintf("%.2fx", h / p)
+    r = (nr != "" || ps == "n/a" || hs == "n/a" || p + 0 == 0) ? "" : sprintf("%.2fx", h / p)
     printf "%-36s %14s %14s %8s\n", l, ps, hs, r }'
 }
 per() { awk -v a="$1" -v b="$2" -v k="$3" 'BEGIN {print (a == "nan" || b == "nan" || b + 0 == 0) ? "nan" : a * k / b}'; }
@@ -149,4 +154,5 @@ row "CPU s per M samples   (target 0.5x)" "$(per "$prometheus_cpu" "$prometheus_
 row "RSS MiB, end          (target 0.5x)" "$(per "$(get prometheus rss)" 1024 1)" "$(per "$(get hearth rss)" 1024 1)" "%.1f"
 row "peak RSS MiB (VmHWM)" "$(per "$(get prometheus hwm)" 1024 1)" "$(per "$(get hearth hwm)" 1024 1)" "%.1f"
 row "avg scrape duration ms (end)" "$(per "$(get prometheus scrape)" 1 1000)" "$(per "$(get hearth scrape)" 1 1000)" "%.1f"
-row "exporter CPU % in window" "$(per "$(get prometheus exporter)" "$prometheus_secs" 100)" "$(per "$(get hearth exporter)" "$hearth_secs" 100)" "%.1f"
+row "exporter CPU % in window" "$(per "$(get prometheus exporter)" "$prometheus_secs" 100)" "$(per "$(get hearth exporter)" "$hearth_secs" 100)" "%.1f" noratio
+row "other processes CPU % (want ~0)" "$(per "$(get prometheus other)" "$prometheus_secs" 100)" "$(per "$(get hearth other)" "$hearth_secs" 100)" "%.1f" noratio

@@ -31,7 +31,6 @@ import gzip
 import random
 import signal
 import sys
-import zlib
 
 BUCKETS = ["0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"]
 HANDLERS = ["/", "/healthz", "/readyz", "/metrics", "/login", "/logout", "/search", "/static/*filepath",
@@ -74,8 +73,6 @@ class Target:
         self.pieces.append("".join(self.pending))
         self.pending = []
         self.step = 0
-        self.cache_step = -1
-        self.cache = (b"", b"")
 
     # -- building -------------------------------------------------------
     def family(self, name, kind, help_text):
@@ -296,21 +293,6 @@ class Target:
         push(pieces[-1])
         return "".join(out).encode()
 
-    def body(self, n: int):
-        if self.cache_step != n:
-            raw = self.render(n)
-            self.cache = (raw, None)
-            self.cache_step = n
-        return self.cache
-
-    def gz(self):
-        raw, z = self.cache
-        if z is None:
-            c = zlib.compressobj(1, zlib.DEFLATED, 31)  # gzip wrapper
-            z = c.compress(raw) + c.flush()
-            self.cache = (raw, z)
-        return z
-
 
 async def serve(target: Target, gzip_mode: str, variants: list, reader, writer):
     try:
@@ -323,8 +305,9 @@ async def serve(target: Target, gzip_mode: str, variants: list, reader, writer):
                 raw, z = variants[target.step % len(variants)]
                 body = z if want_gzip else raw
             else:
-                target.body(target.step)
-                body = target.gz() if want_gzip else target.cache[0]
+                body = target.render(target.step)
+                if want_gzip:
+                    body = gzip.compress(body, 1, mtime=0)
             target.step += 1
             enc = b"Content-Encoding: gzip\r\n" if want_gzip else b""
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n" + enc +
@@ -357,7 +340,7 @@ async def main():
         variants = []
         for k in range(args.variants):
             raw = target.render(k)
-            variants.append((raw, gzip.compress(raw, 1)))
+            variants.append((raw, gzip.compress(raw, 1, mtime=0)))
         handler = (lambda tg, vs: lambda r, w: serve(tg, args.gzip, vs, r, w))(target, variants)
         servers.append(await asyncio.start_server(handler, "127.0.0.1", args.port + t, limit=1 << 16))
     print("ready", flush=True)

@@ -220,7 +220,9 @@ async fn limits_fail_the_scrape_and_label_clashes_are_exported() {
     let m = ScrapeManager::new(db.clone(), DiscoveryMetrics::default()).with_throttle(Duration::from_millis(50));
     m.apply(&config(&yaml).scrape_configs).await.expect("apply");
     wait_for("scrapes", || {
+        // The honor job's own series carry the scraped job label, so its `up` is looked up by instance.
         ["limited", "clash"].iter().all(|j| !select(&db, &[Matcher::equal("__name__", "up"), Matcher::equal("job", *j)]).is_empty())
+            && !select(&db, &[Matcher::equal("__name__", "m"), Matcher::equal("job", "inner")]).is_empty()
     })
     .await;
     let st = target_status(&m, "limited");

@@ -7,27 +7,27 @@
 //! allocation per sample: one hash-map lookup on the text and an append by
 //! reference. The cache also remembers which series each scrape saw, which is
 //! what staleness markers are written from.
+//!
+//! Entries hold no labels (storage has them): a reference that storage no
+//! longer knows makes the entry a miss, and the line is parsed again.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 
 use xxhash_rust::xxh3::Xxh3Builder;
 
-use crate::model::Labels;
 use crate::tsdb::SeriesRef;
 
 /// Scrapes a series may be absent before its entry is forgotten.
-const KEEP_ITERATIONS: u64 = 10;
+const KEEP_ITERATIONS: u32 = 10;
 
 /// What one series text resolved to.
 #[derive(Debug, Clone)]
 pub struct CacheEntry {
-    /// Storage reference; may be outdated (the appender then looks up by labels).
-    pub sref: Option<SeriesRef>,
-    /// Labels after target labels and metric relabeling.
-    pub labels: Labels,
+    /// Storage reference of the series (after target labels and relabeling).
+    pub sref: SeriesRef,
     /// Scrape iteration that last saw this text.
-    pub seen: u64,
+    pub seen: u32,
     /// The exposition gave this series its own timestamps; Prometheus writes
     /// no staleness markers for such series.
     pub explicit_ts: bool,
@@ -48,12 +48,12 @@ fn text_map<V>() -> TextMap<V> {
 pub struct ScrapeCache {
     series: TextMap<CacheEntry>,
     /// Texts that metric relabeling dropped, with the iteration last seen.
-    dropped: TextMap<u64>,
+    dropped: TextMap<u32>,
     /// The current scrape iteration (starts at 1).
-    iter: u64,
+    iter: u32,
     /// Iteration whose series are live in storage (0: none are), i.e. would
     /// need a staleness marker if they disappeared.
-    live: u64,
+    live: u32,
 }
 
 impl Default for ScrapeCache {
@@ -64,7 +64,7 @@ impl Default for ScrapeCache {
 
 impl ScrapeCache {
     /// Starts a scrape iteration.
-    pub fn begin(&mut self) -> u64 {
+    pub fn begin(&mut self) -> u32 {
         self.iter += 1;
         self.iter
     }
@@ -88,11 +88,11 @@ impl ScrapeCache {
         }
     }
 
-    pub fn insert(&mut self, series: &str, sref: Option<SeriesRef>, labels: Labels, explicit_ts: bool) {
+    pub fn insert(&mut self, series: &str, sref: SeriesRef, explicit_ts: bool) {
         if series.is_empty() {
             return;
         }
-        self.series.insert(series.into(), CacheEntry { sref, labels, seen: self.iter, explicit_ts });
+        self.series.insert(series.into(), CacheEntry { sref, seen: self.iter, explicit_ts });
     }
 
     pub fn insert_dropped(&mut self, series: &str) {
@@ -104,7 +104,7 @@ impl ScrapeCache {
     /// Ends a successful scrape: returns the series that were live after the
     /// previous one but are absent now (they need a staleness marker), makes
     /// this iteration's series the live set, and forgets long-absent texts.
-    pub fn commit(&mut self) -> Vec<(Option<SeriesRef>, Labels)> {
+    pub fn commit(&mut self) -> Vec<SeriesRef> {
         let gone = self.vanished(self.iter);
         self.live = self.iter;
         let min = self.iter.saturating_sub(KEEP_ITERATIONS);
@@ -115,24 +115,22 @@ impl ScrapeCache {
 
     /// Ends a failed scrape, or the target's last one: every live series is
     /// returned for a staleness marker and none remain live.
-    pub fn fail(&mut self) -> Vec<(Option<SeriesRef>, Labels)> {
-        let gone = self.vanished(u64::MAX);
+    pub fn fail(&mut self) -> Vec<SeriesRef> {
+        let gone = self.vanished(u32::MAX);
         self.live = 0;
         gone
     }
 
-    /// Live series not seen in iteration `now` (`u64::MAX`: all live ones).
-    fn vanished(&self, now: u64) -> Vec<(Option<SeriesRef>, Labels)> {
+    /// Live series not seen in iteration `now` (`u32::MAX`: all live ones).
+    /// A series two texts resolved to is listed once.
+    fn vanished(&self, now: u32) -> Vec<SeriesRef> {
         if self.live == 0 {
             return Vec::new();
         }
-        let mut seen = std::collections::HashSet::new();
-        let mut out = Vec::new();
-        for e in self.series.values() {
-            if e.seen == self.live && e.seen != now && !e.explicit_ts && seen.insert(e.labels.identity()) {
-                out.push((e.sref, e.labels.clone()));
-            }
-        }
+        let mut out: Vec<SeriesRef> =
+            self.series.values().filter(|e| e.seen == self.live && e.seen != now && !e.explicit_ts).map(|e| e.sref).collect();
+        out.sort_unstable_by_key(|r| *r as u32);
+        out.dedup_by_key(|r| *r as u32);
         out
     }
 
@@ -150,22 +148,17 @@ impl ScrapeCache {
 mod tests {
     use super::*;
 
-    fn l(v: &str) -> Labels {
-        Labels::from_pairs([("__name__", v)])
-    }
-
     #[test]
     fn series_missing_from_a_scrape_go_stale_once() {
         let mut c = ScrapeCache::default();
         c.begin();
-        c.insert("a", Some(1), l("a"), false);
-        c.insert("b", Some(2), l("b"), false);
+        c.insert("a", 1, false);
+        c.insert("b", 2, false);
+        c.insert("b ", 2, false);
         assert!(c.commit().is_empty());
         c.begin();
         assert!(c.get_mut("a").is_some());
-        let gone = c.commit();
-        assert_eq!(gone.len(), 1);
-        assert_eq!(gone[0].1, l("b"));
+        assert_eq!(c.commit(), vec![2], "b's two spellings are one series");
         c.begin();
         c.get_mut("a");
         assert!(c.commit().is_empty(), "b was already marked stale");
@@ -175,12 +168,11 @@ mod tests {
     fn a_failed_scrape_stales_every_live_series_except_explicit_timestamps() {
         let mut c = ScrapeCache::default();
         c.begin();
-        c.insert("a", Some(1), l("a"), false);
-        c.insert("t", Some(3), l("t"), true);
+        c.insert("a", 1, false);
+        c.insert("t", 3, true);
         c.commit();
         c.begin();
-        let gone = c.fail();
-        assert_eq!(gone.iter().map(|g| g.1.clone()).collect::<Vec<_>>(), vec![l("a")]);
+        assert_eq!(c.fail(), vec![1]);
         c.begin();
         assert!(c.fail().is_empty(), "nothing is live after a failure");
     }
@@ -189,7 +181,7 @@ mod tests {
     fn long_absent_texts_are_forgotten() {
         let mut c = ScrapeCache::default();
         c.begin();
-        c.insert("a", None, l("a"), false);
+        c.insert("a", 1, false);
         c.insert_dropped("d");
         c.commit();
         for _ in 0..=KEEP_ITERATIONS {

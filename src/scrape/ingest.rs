@@ -89,8 +89,8 @@ pub fn ingest(
         return Err(ScrapeError::SampleLimit { scraped: counts.post_relabel, limit: opts.sample_limit });
     }
     let mut app = app;
-    for (sref, labels) in cache.commit() {
-        let _ = app.append(sref, &labels, t, stale_nan());
+    for sref in cache.commit() {
+        let _ = app.append_ref(sref, t, stale_nan());
     }
     app.commit().map_err(|e| ScrapeError::Storage(e.to_string()))?;
     meta.commit();
@@ -105,8 +105,8 @@ pub fn stale(db: &Db, cache: &mut ScrapeCache, t: i64) -> Result<(), ScrapeError
         return Ok(());
     }
     let mut app = db.appender();
-    for (sref, labels) in gone {
-        let _ = app.append(sref, &labels, t, stale_nan());
+    for sref in gone {
+        let _ = app.append_ref(sref, t, stale_nan());
     }
     app.commit().map(|_| ()).map_err(|e| ScrapeError::Storage(e.to_string()))
 }
@@ -138,10 +138,18 @@ impl ScrapeSink for Sink<'_> {
         self.counts.scraped += 1;
         let t = self.timestamp(ts);
         if let Some(e) = self.cache.get_mut(series) {
-            self.counts.post_relabel += 1;
-            if let Ok(r) = self.app.append(e.sref, &e.labels, t, value) {
-                e.sref = Some(r);
+            // Out-of-order and duplicate samples are counted by storage and
+            // skipped, as Prometheus does; they do not fail the scrape.
+            match self.app.append_ref(e.sref, t, value) {
+                Ok(Some(r)) => e.sref = r,
+                // Storage dropped the series: resolve the line again.
+                Ok(None) => {
+                    self.counts.scraped -= 1;
+                    return false;
+                }
+                Err(_) => {}
             }
+            self.counts.post_relabel += 1;
             return true;
         }
         if self.cache.is_dropped(series) {
@@ -171,10 +179,11 @@ impl ScrapeSink for Sink<'_> {
         self.counts.post_relabel += 1;
         self.counts.added += 1;
         let t = self.timestamp(ts);
-        // Out-of-order and duplicate samples are counted by storage and skipped,
-        // as Prometheus does; they do not fail the scrape.
-        let sref = self.app.append(None, &labels, t, value).ok();
-        self.cache.insert(series, sref, labels, ts.is_some() && self.opts.honor_timestamps);
+        // A rejected sample (out of order, duplicate) leaves the text
+        // uncached; it is resolved again next time.
+        if let Ok(sref) = self.app.append(None, &labels, t, value) {
+            self.cache.insert(series, sref, ts.is_some() && self.opts.honor_timestamps);
+        }
     }
 
     fn metadata(&mut self, entry: Entry) {

@@ -81,6 +81,28 @@ impl<'a> Appender<'a> {
         Ok(make_ref(self.epoch, id))
     }
 
+    /// Adds a sample by reference alone, for callers that keep no labels.
+    /// A reference from an earlier GC epoch is revalidated: series ids are
+    /// never reused, so an id that still exists is the same series. Returns
+    /// `None` when the series is gone; the caller then appends by labels.
+    pub fn append_ref(&mut self, sref: SeriesRef, t: i64, v: f64) -> Result<Option<SeriesRef>, AppendError> {
+        if t < self.head.min_valid_time() {
+            self.head.metrics.out_of_bound_samples.inc();
+            return Err(AppendError::OutOfBounds);
+        }
+        if (sref >> 32) as u32 == self.epoch {
+            self.batch.push(RefSample { id: sref as u32, t, v });
+            return Ok(Some(sref));
+        }
+        let id = sref as u32;
+        if !self.head.contains(id) {
+            return Ok(None);
+        }
+        self.check(id, t, v)?;
+        self.batch.push(RefSample { id, t, v });
+        Ok(Some(make_ref(self.epoch, id)))
+    }
+
     /// Checks a sample against the series' newest one.
     fn check(&self, id: u32, t: i64, v: f64) -> Result<(), AppendError> {
         let st = self.head.stripe(id);
@@ -132,4 +154,37 @@ pub struct CommitStats {
     pub out_of_order: u64,
     /// Samples repeating a timestamp with a different value.
     pub duplicate: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tsdb::metrics::TsdbMetrics;
+
+    #[test]
+    fn append_ref_revalidates_refs_from_an_earlier_gc_epoch() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let head = Head::new(dir.path(), 7_200_000, None, TsdbMetrics::default()).expect("head");
+        let (old, live) = (Labels::from_pairs([("__name__", "old")]), Labels::from_pairs([("__name__", "live")]));
+        let mut app = head.appender();
+        let old_ref = app.append(None, &old, 1_000, 1.0).expect("append");
+        let live_ref = app.append(None, &live, 1_000, 1.0).expect("append");
+        app.commit().expect("commit");
+        let mut app = head.appender();
+        assert_eq!(app.append_ref(live_ref, 5_000, 2.0).expect("append"), Some(live_ref));
+        app.commit().expect("commit");
+
+        // Truncation removes `old` (no samples left) and starts a new GC epoch.
+        head.truncate(2_000).expect("truncate");
+        let mut app = head.appender();
+        assert_eq!(app.append_ref(old_ref, 6_000, 3.0).expect("append"), None, "a removed series is reported gone");
+        let renewed = app.append_ref(live_ref, 6_000, 3.0).expect("append").expect("live series still there");
+        assert_ne!(renewed, live_ref);
+        assert_eq!(renewed as u32, live_ref as u32, "same series id, current epoch");
+        // Current-epoch refs are ordered at commit: the late sample is counted, not stored.
+        assert_eq!(app.append_ref(renewed, 5_500, 4.0).expect("queued"), Some(renewed));
+        assert_eq!(app.commit().expect("commit").out_of_order, 1);
+        let got = head.series_data(live_ref as u32, 2_000, i64::MAX).expect("series").1;
+        assert_eq!(got.iter().map(|s| s.t).collect::<Vec<_>>(), vec![5_000, 6_000]);
+    }
 }
