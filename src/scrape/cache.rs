@@ -14,7 +14,9 @@
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 
-use xxhash_rust::xxh3::Xxh3Builder;
+use xxhash_rust::xxh3::xxh3_128_with_seed;
+
+use crate::tsdb::idhash::IdBuild;
 
 use crate::tsdb::SeriesRef;
 
@@ -33,22 +35,20 @@ pub struct CacheEntry {
     pub explicit_ts: bool,
 }
 
-/// Hash maps keyed by exposition text: xxh3 is several times faster than
-/// SipHash on series text, and a random per-target seed keeps a target from
-/// choosing colliding texts.
-type TextMap<V> = HashMap<Box<str>, V, Xxh3Builder>;
+/// A series text's 128-bit hash. Keying by it instead of the text saves
+/// the text's memory and a pointer chase plus comparison per lookup; with a
+/// random per-target seed two texts of a target collide with probability
+/// around n²/2¹²⁹, nothing a target can aim for.
+pub type TextKey = u128;
 
-fn text_map<V>() -> TextMap<V> {
-    let seed = std::collections::hash_map::RandomState::new().hash_one(0u8);
-    HashMap::with_hasher(Xxh3Builder::new().with_seed(seed))
-}
-
+type TextMap<V> = HashMap<TextKey, V, IdBuild>;
 /// Series texts of one target, with what they resolved to.
 #[derive(Debug)]
 pub struct ScrapeCache {
     series: TextMap<CacheEntry>,
     /// Texts that metric relabeling dropped, with the iteration last seen.
     dropped: TextMap<u32>,
+    seed: u64,
     /// The current scrape iteration (starts at 1).
     iter: u32,
     /// Iteration whose series are live in storage (0: none are), i.e. would
@@ -58,7 +58,8 @@ pub struct ScrapeCache {
 
 impl Default for ScrapeCache {
     fn default() -> Self {
-        ScrapeCache { series: text_map(), dropped: text_map(), iter: 0, live: 0 }
+        let seed = std::collections::hash_map::RandomState::new().hash_one(0u8);
+        ScrapeCache { series: TextMap::default(), dropped: TextMap::default(), seed, iter: 0, live: 0 }
     }
 }
 
@@ -69,17 +70,22 @@ impl ScrapeCache {
         self.iter
     }
 
+    /// The key of a series text.
+    pub fn key(&self, series: &str) -> TextKey {
+        xxh3_128_with_seed(series.as_bytes(), self.seed)
+    }
+
     /// The entry for a series text, marked as seen in this iteration.
-    pub fn get_mut(&mut self, series: &str) -> Option<&mut CacheEntry> {
+    pub fn get_mut(&mut self, key: TextKey) -> Option<&mut CacheEntry> {
         let iter = self.iter;
-        let e = self.series.get_mut(series)?;
+        let e = self.series.get_mut(&key)?;
         e.seen = iter;
         Some(e)
     }
 
     /// Whether metric relabeling dropped this text before (marking it seen).
-    pub fn is_dropped(&mut self, series: &str) -> bool {
-        match self.dropped.get_mut(series) {
+    pub fn is_dropped(&mut self, key: TextKey) -> bool {
+        match self.dropped.get_mut(&key) {
             Some(seen) => {
                 *seen = self.iter;
                 true
@@ -92,12 +98,12 @@ impl ScrapeCache {
         if series.is_empty() {
             return;
         }
-        self.series.insert(series.into(), CacheEntry { sref, seen: self.iter, explicit_ts });
+        self.series.insert(self.key(series), CacheEntry { sref, seen: self.iter, explicit_ts });
     }
 
     pub fn insert_dropped(&mut self, series: &str) {
         if !series.is_empty() {
-            self.dropped.insert(series.into(), self.iter);
+            self.dropped.insert(self.key(series), self.iter);
         }
     }
 
@@ -157,10 +163,10 @@ mod tests {
         c.insert("b ", 2, false);
         assert!(c.commit().is_empty());
         c.begin();
-        assert!(c.get_mut("a").is_some());
+        assert!(c.get_mut(c.key("a")).is_some());
         assert_eq!(c.commit(), vec![2], "b's two spellings are one series");
         c.begin();
-        c.get_mut("a");
+        c.get_mut(c.key("a"));
         assert!(c.commit().is_empty(), "b was already marked stale");
     }
 
@@ -189,6 +195,6 @@ mod tests {
             c.commit();
         }
         assert!(c.is_empty());
-        assert!(!c.is_dropped("d"));
+        assert!(!c.is_dropped(c.key("d")));
     }
 }

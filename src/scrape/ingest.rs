@@ -137,7 +137,8 @@ impl ScrapeSink for Sink<'_> {
     fn known_sample(&mut self, series: &str, ts: Option<i64>, value: f64) -> bool {
         self.counts.scraped += 1;
         let t = self.timestamp(ts);
-        if let Some(e) = self.cache.get_mut(series) {
+        let key = self.cache.key(series);
+        if let Some(e) = self.cache.get_mut(key) {
             // Out-of-order and duplicate samples are counted by storage and
             // skipped, as Prometheus does; they do not fail the scrape.
             match self.app.append_ref(e.sref, t, value) {
@@ -152,7 +153,7 @@ impl ScrapeSink for Sink<'_> {
             self.counts.post_relabel += 1;
             return true;
         }
-        if self.cache.is_dropped(series) {
+        if self.cache.is_dropped(key) {
             return true;
         }
         self.counts.scraped -= 1;

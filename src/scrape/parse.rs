@@ -333,9 +333,12 @@ impl Parser {
         if line.peek().is_none_or(|c| c == b'#') {
             return Ok(None);
         }
+        // The name is not validated here: only a line that parsed fully
+        // before can be a known series, and others are parsed fully now.
         let start = line.i;
-        let stop: BytePred = if om { |c| c == b' ' || c == b'{' } else { |c| is_ws(c) || c == b'{' };
-        line.name(true, stop, "metric name")?;
+        let name_len = line.b.get(start..).and_then(|b| b.iter().position(|&c| c == b' ' || c == b'{' || (!om && c == b'\t')));
+        let Some(name_len @ 1..) = name_len else { return Ok(None) };
+        line.i = start + name_len;
         let mut end = line.i;
         if !om {
             line.skip_ws();
