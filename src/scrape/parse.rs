@@ -344,7 +344,7 @@ impl Parser {
             line.skip_ws();
         }
         if line.peek() == Some(b'{') {
-            match label_set_end(line.b, line.i) {
+            match label_set_end(line.text, line.i) {
                 Some(e) => {
                     line.i = e;
                     end = e;
@@ -426,7 +426,17 @@ fn text_tail(line: &mut Line<'_>) -> Result<(f64, Option<i64>), ParseError> {
 
 /// The byte just past the `}` closing the label set that opens at `open`,
 /// stepping over quoted values and their escapes.
-fn label_set_end(b: &[u8], open: usize) -> Option<usize> {
+fn label_set_end(text: &str, open: usize) -> Option<usize> {
+    let b = text.as_bytes();
+    // Usually the first `}` closes the set: then the values before it hold
+    // an even number of quotes. Checked with memchr-speed scans; escapes
+    // take the byte-by-byte way.
+    if let Some(rel) = text.get(open + 1..).and_then(|t| t.find('}')) {
+        let seg = b.get(open + 1..open + 1 + rel).unwrap_or(&[]);
+        if !seg.contains(&b'\\') && seg.iter().filter(|&&c| c == b'"').count() % 2 == 0 {
+            return Some(open + 2 + rel);
+        }
+    }
     let mut i = open + 1;
     let mut quoted = false;
     while let Some(&c) = b.get(i) {
