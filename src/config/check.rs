@@ -11,8 +11,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::model::{Config, ScrapeConfig, StaticConfig, TlsConfig, format_duration, parse_duration};
-use crate::discovery::glob::expand as glob;
 use super::{check_target_address, is_valid_label_name};
+use crate::discovery::glob::expand as glob;
 use crate::rules::{self, RuleFile};
 
 /// What checking one configuration file found.
