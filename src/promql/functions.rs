@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use promql_parser::label::MatchOp as ParserMatchOp;
 use promql_parser::parser::{AtModifier, Expr, Offset};
-use regex::{Captures, Regex};
+use regex::Regex;
 
 use crate::model::Sample as Point;
 use crate::model::labels::{Labels, LabelsBuilder, METRIC_NAME};
@@ -29,6 +29,7 @@ use crate::promql::{
     Annotations,
     value::{EvalError, Sample, Series, Value},
 };
+use crate::relabel::template::{Groups, Template};
 
 /// What a call gets besides its argument values.
 ///
@@ -658,6 +659,10 @@ fn label_replace(args: &mut [Value], ctx: &mut FnContext<'_>) -> Result<Value, E
     }
     let re = memo.regexes.get(&pattern).cloned().ok_or_else(|| EvalError::exec("regex cache"))?;
     let key = xxhash_rust::xxh3::xxh3_64(format!("{dst}\u{0}{repl}\u{0}{src}\u{0}{pattern}").as_bytes());
+    // `$1`/`${name}` expansion by Go's rules, shared with relabeling.
+    let names: Vec<Option<String>> = re.capture_names().map(|n| n.map(str::to_string)).collect();
+    let template = Template::parse(&repl, &names);
+    let mut locs = re.capture_locations();
     let mut v = take_vector(args, 0, NAME)?;
     for s in &mut v {
         s.t = ctx.ts;
@@ -669,76 +674,14 @@ fn label_replace(args: &mut [Value], ctx: &mut FnContext<'_>) -> Result<Value, E
         }
         let input = s.metric.clone();
         let value = s.metric.get(&src);
-        if let Some(caps) = re.captures(value) {
-            let res = go_expand(&re, &repl, &caps);
+        if re.captures_read(&mut locs, value).is_some() {
+            let res = template.expand(&Groups::Spans(value, &locs)).into_owned();
             relabel(s, &dst, res);
         }
         memo.relabeled.insert(k, (input, s.metric.clone(), s.drop_name));
     }
     check_unique(&v)?;
     Ok(Value::Vector(v))
-}
-
-/// Expands `$1`, `${1}`, `$name`, `${name}` and `$$` in `template` the way
-/// Go's `Regexp.ExpandString` does: names are the longest run of letters,
-/// digits and `_`; unknown or unmatched groups expand to nothing; a `$` not
-/// starting a valid reference is kept as is.
-fn go_expand(re: &Regex, template: &str, caps: &Captures<'_>) -> String {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(i) = rest.find('$') {
-        out.push_str(&rest[..i]);
-        rest = &rest[i + 1..];
-        if let Some(r) = rest.strip_prefix('$') {
-            out.push('$');
-            rest = r;
-            continue;
-        }
-        let Some((name, after)) = expand_ref(rest) else {
-            out.push('$');
-            continue;
-        };
-        rest = after;
-        let group = match ref_number(name) {
-            Some(n) => caps.get(n),
-            None => re.capture_names().position(|n| n == Some(name)).and_then(|i| caps.get(i)),
-        };
-        if let Some(m) = group {
-            out.push_str(m.as_str());
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Splits a reference name (`name` or `{name}`) off the front of `s`.
-fn expand_ref(s: &str) -> Option<(&str, &str)> {
-    let (body, braced) = match s.strip_prefix('{') {
-        Some(b) => (b, true),
-        None => (s, false),
-    };
-    let end = body.char_indices().find(|&(_, c)| !(c.is_alphabetic() || c.is_numeric() || c == '_')).map_or(body.len(), |(i, _)| i);
-    if end == 0 {
-        return None;
-    }
-    let name = &body[..end];
-    let after = &body[end..];
-    if braced { after.strip_prefix('}').map(|a| (name, a)) } else { Some((name, after)) }
-}
-
-/// A group number: decimal, no leading zero, below 1e8 (Go's limits).
-fn ref_number(name: &str) -> Option<usize> {
-    if !name.bytes().all(|b| b.is_ascii_digit()) || (name.len() > 1 && name.starts_with('0')) {
-        return None;
-    }
-    let mut n: usize = 0;
-    for b in name.bytes() {
-        if n >= 100_000_000 {
-            return None;
-        }
-        n = n * 10 + usize::from(b - b'0');
-    }
-    Some(n)
 }
 
 fn label_join(args: &mut [Value], ctx: &FnContext<'_>) -> Result<Value, EvalError> {
@@ -2052,27 +1995,6 @@ mod tests {
         assert_eq!(dsts(replace("dst", "", "dst", ".*")), [""; 2]);
         let out = samples(replace("dst", "x", "src", "(.*)"));
         assert!(out.iter().all(|s| !s.2 && s.0.metric_name() == "testmetric"));
-    }
-
-    #[test]
-    fn label_replace_expands_like_go() {
-        let re = Regex::new("^(?s:(?P<a>x)(y)?)$").expect("regex");
-        let caps = re.captures("x").expect("matches");
-        for (template, want) in [
-            ("$1", "x"),
-            ("${1}z", "xz"),
-            ("$1z", ""),
-            ("$a-$2-$3", "x--"),
-            ("${a}", "x"),
-            ("$$1", "$1"),
-            ("$", "$"),
-            ("a$-b", "a$-b"),
-            ("${a", "${a"),
-            ("$01", ""),
-            ("$0", "x"),
-        ] {
-            assert_eq!(go_expand(&re, template, &caps), want, "template {template:?}");
-        }
     }
 
     #[test]

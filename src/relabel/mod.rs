@@ -12,7 +12,7 @@ pub mod config;
 mod engine;
 mod goregex;
 mod md5;
-mod template;
+pub mod template;
 
 pub use config::{Action, NameValidation, RelabelConfig};
 pub use engine::{RelabelError, Relabeler};
