@@ -9,6 +9,7 @@
 pub mod file;
 pub mod file_watch;
 pub mod glob;
+pub mod kubernetes;
 pub mod target_group;
 
 use std::future::Future;
