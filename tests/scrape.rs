@@ -111,7 +111,7 @@ async fn scrapes_store_samples_report_series_metadata_and_staleness() {
     let db = open_db(dir.path());
     let exp = exporter_with("# HELP a_total Things done.\n# TYPE a_total counter\na_total{x=\"1\"} 1\na_total{x=\"2\"} 2\n");
     let addr = start_exporter(exp.clone()).await;
-    let m = ScrapeManager::new(db.clone(), DiscoveryMetrics::default()).with_throttle(Duration::from_millis(50));
+    let m = ScrapeManager::new(db.clone(), DiscoveryMetrics::default(), Default::default()).with_throttle(Duration::from_millis(50));
     let cfg =
         config(&format!("scrape_configs:\n  - job_name: app\n    scrape_interval: 1s\n    static_configs: [{{targets: ['{addr}']}}]\n"));
     m.apply(&cfg.scrape_configs).await.expect("apply");
@@ -174,7 +174,7 @@ async fn bad_targets_fail_alone_with_clear_errors() {
         job("garbage", "/garbage", ""),
         "  - job_name: refused\n    scrape_interval: 1s\n    static_configs: [{targets: ['127.0.0.1:1']}]\n",
     );
-    let m = ScrapeManager::new(db.clone(), DiscoveryMetrics::default()).with_throttle(Duration::from_millis(50));
+    let m = ScrapeManager::new(db.clone(), DiscoveryMetrics::default(), Default::default()).with_throttle(Duration::from_millis(50));
     m.apply(&config(&yaml).scrape_configs).await.expect("apply");
     let started = Instant::now();
     wait_for("every target scraped twice", || {
@@ -217,7 +217,7 @@ async fn limits_fail_the_scrape_and_label_clashes_are_exported() {
     let yaml = format!(
         "scrape_configs:\n  - job_name: limited\n    scrape_interval: 1s\n    sample_limit: 1\n    static_configs: [{{targets: ['{addr}']}}]\n  - job_name: clash\n    scrape_interval: 1s\n    static_configs: [{{targets: ['{addr}']}}]\n  - job_name: honor\n    honor_labels: true\n    scrape_interval: 1s\n    static_configs: [{{targets: ['{addr}']}}]\n"
     );
-    let m = ScrapeManager::new(db.clone(), DiscoveryMetrics::default()).with_throttle(Duration::from_millis(50));
+    let m = ScrapeManager::new(db.clone(), DiscoveryMetrics::default(), Default::default()).with_throttle(Duration::from_millis(50));
     m.apply(&config(&yaml).scrape_configs).await.expect("apply");
     wait_for("scrapes", || {
         // The honor job's own series carry the scraped job label, so its `up` is looked up by instance.
@@ -248,7 +248,7 @@ async fn reload_restarts_only_changed_pools() {
             "scrape_configs:\n  - job_name: a\n    scrape_interval: 1s\n    static_configs: [{{targets: ['{addr}']}}]\n  - job_name: b\n    scrape_interval: {b_interval}\n    static_configs: [{{targets: ['{addr}']}}]\n"
         )
     };
-    let m = ScrapeManager::new(db.clone(), DiscoveryMetrics::default()).with_throttle(Duration::from_millis(50));
+    let m = ScrapeManager::new(db.clone(), DiscoveryMetrics::default(), Default::default()).with_throttle(Duration::from_millis(50));
     m.apply(&config(&yaml("1s")).scrape_configs).await.expect("apply");
     let target = |pool: &str| m.views().into_iter().find(|v| v.name == pool).and_then(|v| v.active.first().cloned());
     wait_for("targets", || target("a").is_some() && target("b").is_some()).await;
@@ -278,7 +278,7 @@ async fn file_sd_targets_follow_the_file_and_relabeling_drops_are_listed() {
         "scrape_configs:\n  - job_name: sd\n    scrape_interval: 1s\n    file_sd_configs: [{{files: ['{}']}}]\n    relabel_configs:\n      - source_labels: [__address__]\n        regex: 'drop\\.me:.*'\n        action: drop\n",
         sd.display()
     );
-    let m = ScrapeManager::new(db.clone(), DiscoveryMetrics::default()).with_throttle(Duration::from_millis(50));
+    let m = ScrapeManager::new(db.clone(), DiscoveryMetrics::default(), Default::default()).with_throttle(Duration::from_millis(50));
     m.apply(&config(&yaml).scrape_configs).await.expect("apply");
     let v_of = |inst: &str| last_value(&db, &[Matcher::equal("__name__", "v"), Matcher::equal("instance", inst)]);
     wait_for("target a scraped", || v_of(&a) == Some(1.0)).await;

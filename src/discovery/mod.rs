@@ -33,6 +33,8 @@ pub enum Provider {
     Static(Vec<TargetGroup>),
     /// `file_sd_configs`.
     File(FileSd),
+    /// `kubernetes_sd_configs`, on watches shared through a [`kubernetes::watch::WatchRegistry`].
+    Kubernetes(Box<kubernetes::provider::KubernetesSd>),
 }
 
 /// The metrics of all discovery in a process; clones share the same series,
@@ -94,6 +96,10 @@ pub fn spawn(name: String, providers: Vec<Provider>, throttle: Duration) -> (Dis
             Provider::File(sd) => {
                 latest.push(None);
                 tasks.push(tokio::spawn(run_provider(index, up_tx.clone(), |tx| sd.run(tx))));
+            }
+            Provider::Kubernetes(sd) => {
+                latest.push(None);
+                tasks.push(tokio::spawn(run_provider(index, up_tx.clone(), |tx| (*sd).run(tx))));
             }
         }
     }

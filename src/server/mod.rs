@@ -78,6 +78,8 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
     let mut hup = hangup_signal();
     let discovery_metrics = crate::discovery::DiscoveryMetrics::default();
     discovery_metrics.register(&mut registry);
+    let kubernetes_metrics = crate::discovery::kubernetes::watch::KubernetesSdMetrics::default();
+    kubernetes_metrics.register(&mut registry);
     let security = match &cfg.web_config_file {
         Some(p) => WebSecurity::from_file(p).map_err(ServerError::WebConfig)?,
         None => WebSecurity::none(),
@@ -139,7 +141,8 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
             }
         })
     };
-    let scrape = Arc::new(ScrapeManager::new(db.clone(), discovery_metrics));
+    let kubernetes = crate::discovery::kubernetes::watch::WatchRegistry::new(kubernetes_metrics);
+    let scrape = Arc::new(ScrapeManager::new(db.clone(), discovery_metrics, kubernetes));
     scrape.apply(&config.running().scrape_configs).await.map_err(ServerError::Config)?;
     let _ = state.scrape.set(scrape.clone());
     let mut watch_tick = tokio::time::interval(cfg.config_watch_interval.max(Duration::from_millis(100)));
