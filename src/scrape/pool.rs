@@ -1,7 +1,7 @@
 //! A scrape pool: the targets of one scrape config, kept in step with
 //! discovery, one loop per target.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,6 +28,38 @@ struct PoolState {
     running: HashMap<u64, Running>,
     /// Discovered label sets that relabeling dropped.
     dropped: Vec<Labels>,
+    /// What each discovered group (by source) turned into at the last sync.
+    groups: HashMap<String, GroupResult>,
+}
+
+/// The outcome of relabeling one target group, kept so that an update
+/// touching one group of thousands (one pod changed) relabels only that one.
+struct GroupResult {
+    /// Hash of the group's content: unchanged means the same targets.
+    hash: u64,
+    keys: Vec<u64>,
+    dropped: Vec<Labels>,
+}
+
+/// A content hash of a target group.
+fn group_hash(g: &TargetGroup) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    let mut put = |s: &str| {
+        h.update(s.as_bytes());
+        h.update(&[0xff]);
+    };
+    for (k, v) in &g.labels {
+        put(k);
+        put(v);
+    }
+    for t in &g.targets {
+        put("\u{0}target");
+        for (k, v) in t {
+            put(k);
+            put(v);
+        }
+    }
+    h.digest()
 }
 
 /// What the pool needs to (re)build its targets.
@@ -152,28 +184,50 @@ async fn follow(mut g: Generation, state: Arc<Mutex<PoolState>>, mut reloads: to
 /// loops to stop: targets that are gone (stale), and with `restart` every
 /// other running loop (quietly, when a new loop continues its series).
 fn sync(spec: &PoolSpec, ctx: &Arc<PoolContext>, state: &Mutex<PoolState>, groups: &[TargetGroup], restart: bool) -> Vec<(Running, Stop)> {
-    let mut wanted: BTreeMap<u64, Target> = BTreeMap::new();
-    let mut dropped = Vec::new();
+    let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
+    if restart {
+        st.groups.clear();
+    }
+    let mut wanted: std::collections::HashSet<u64> = std::collections::HashSet::new();
+    let mut fresh: HashMap<u64, Target> = HashMap::new();
+    let mut results: HashMap<String, GroupResult> = HashMap::with_capacity(groups.len());
     for g in groups {
+        let hash = group_hash(g);
+        if let Some(prev) = st.groups.remove(&g.source)
+            && prev.hash == hash
+        {
+            wanted.extend(&prev.keys);
+            results.insert(g.source.clone(), prev);
+            continue;
+        }
+        let mut r = GroupResult { hash, keys: Vec::new(), dropped: Vec::new() };
         for t in &g.targets {
             let mut labels = g.labels.clone();
             labels.extend(t.iter().map(|(k, v)| (k.clone(), v.clone())));
             match populate(&labels, &spec.defaults, &spec.relabel) {
                 Ok(Populated::Target(t)) => {
-                    wanted.entry(t.key()).or_insert(t);
+                    let key = t.key();
+                    r.keys.push(key);
+                    wanted.insert(key);
+                    fresh.entry(key).or_insert(t);
                 }
-                Ok(Populated::Dropped(l)) => dropped.push(l),
+                Ok(Populated::Dropped(l)) => r.dropped.push(l),
                 Err(e) => tracing::warn!(pool = %spec.name, source = %g.source, error = %e, "creating target failed"),
             }
         }
+        results.insert(g.source.clone(), r);
     }
+    st.groups = results;
+    st.dropped = st.groups.values().flat_map(|r| r.dropped.iter().cloned()).collect();
     let over = spec.target_limit > 0 && wanted.len() as u64 > spec.target_limit;
     *ctx.forced_error.lock().unwrap_or_else(|p| p.into_inner()) =
         over.then_some(ScrapeError::TargetLimit { targets: wanted.len(), limit: spec.target_limit });
-    let series: std::collections::HashSet<&Labels> = wanted.values().map(|t| &t.labels).collect();
-    let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
-    st.dropped = dropped;
-    let leaving: Vec<u64> = st.running.keys().filter(|k| restart || !wanted.contains_key(k)).copied().collect();
+    // Series that continue: a target leaving with the same labels as a new one hands over quietly.
+    let series: std::collections::HashSet<Labels> = wanted
+        .iter()
+        .filter_map(|k| fresh.get(k).map(|t| t.labels.clone()).or_else(|| st.running.get(k).map(|r| r.target.labels.clone())))
+        .collect();
+    let leaving: Vec<u64> = st.running.keys().filter(|k| restart || !wanted.contains(k)).copied().collect();
     let mut stopped = Vec::new();
     for k in leaving {
         if let Some(r) = st.running.remove(&k) {
@@ -181,10 +235,12 @@ fn sync(spec: &PoolSpec, ctx: &Arc<PoolContext>, state: &Mutex<PoolState>, group
             stopped.push((r, how));
         }
     }
-    for (key, t) in wanted {
+    for key in wanted {
         if st.running.contains_key(&key) {
             continue;
         }
+        // Keys of unchanged groups are running already; only fresh ones start.
+        let Some(t) = fresh.remove(&key) else { continue };
         let target = Arc::new(t);
         let (stop, rx) = watch::channel(None);
         let task = tokio::spawn(scrape_loop::run(target.clone(), ctx.clone(), rx));
