@@ -196,7 +196,15 @@ async fn the_pod_role_sends_groups_after_the_list_and_after_changes() {
     assert_eq!(groups.len(), 1);
     assert_eq!(groups[0].targets[0].get("__address__").map(String::as_str), Some("10.0.0.1:8080"));
 
-    serve_watch(&mut api, vec![("DELETED", pod("a", "2"))]).await;
+    // A modified pod is converted again (not served from the provider's memo).
+    let mut moved = pod("a", "2");
+    moved["status"] = json!({"podIP": "10.0.0.2"});
+    moved["spec"] = json!({"containers": [{"name": "c", "ports": [{"containerPort": 8080}]}]});
+    serve_watch(&mut api, vec![("MODIFIED", moved)]).await;
+    let groups = tokio::time::timeout(WAIT, rx.recv()).await.expect("update in time").expect("provider alive");
+    assert_eq!(groups[0].targets[0].get("__address__").map(String::as_str), Some("10.0.0.2:8080"));
+
+    serve_watch(&mut api, vec![("DELETED", pod("a", "3"))]).await;
     let groups = tokio::time::timeout(WAIT, rx.recv()).await.expect("update in time").expect("provider alive");
     assert!(groups.is_empty(), "{groups:?}");
     task.abort();

@@ -8,6 +8,7 @@
 //! recomputation while a single change still reaches the scrape manager well
 //! within a second.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -146,8 +147,18 @@ impl KubernetesSd {
             endpoints: if role == R::Endpoints { self.each_namespace(client, R::Endpoints) } else { Vec::new() },
             slices: if role == R::EndpointSlice { self.each_namespace(client, R::EndpointSlice) } else { Vec::new() },
             ingresses: if role == R::Ingress { self.each_namespace(client, R::Ingress) } else { Vec::new() },
+            pod_memo: Default::default(),
         }
     }
+}
+
+/// A pod's group as last built, with the objects it was built from: the
+/// stores hand out the same `Arc` until an object changes, so an unchanged
+/// pod (and node) is recognised by pointer and not converted again.
+struct PodMemo {
+    pod: Arc<Pod>,
+    node: Option<Arc<Node>>,
+    group: TargetGroup,
 }
 
 /// The subscriptions of one running provider.
@@ -160,6 +171,8 @@ struct Subs {
     endpoints: Vec<Subscription<Endpoints>>,
     slices: Vec<Subscription<EndpointSlice>>,
     ingresses: Vec<Subscription<Ingress>>,
+    /// Pod groups by pod pointer, from the previous [`Subs::groups`].
+    pod_memo: std::sync::Mutex<HashMap<usize, PodMemo>>,
 }
 
 impl Subs {
@@ -188,16 +201,7 @@ impl Subs {
     /// gives an equal list (the stores iterate in hash order).
     fn groups(&self) -> Vec<TargetGroup> {
         let mut groups: Vec<TargetGroup> = match self.role {
-            KubernetesRole::Pod => all(&self.pods)
-                .map(|pod| {
-                    let node = if self.attach_node {
-                        pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).and_then(|n| self.node(n))
-                    } else {
-                        None
-                    };
-                    super::pod::pod_group(&pod, node.as_deref())
-                })
-                .collect(),
+            KubernetesRole::Pod => self.pod_groups(),
             KubernetesRole::Service => all(&self.services).map(|s| super::service::service_group(&s)).collect(),
             KubernetesRole::Node => self.nodes.iter().flat_map(|n| n.store().state()).map(|n| super::node::node_group(&n)).collect(),
             KubernetesRole::Endpoints => {
@@ -210,6 +214,29 @@ impl Subs {
         };
         groups.sort_by(|a, b| a.source.cmp(&b.source));
         groups
+    }
+}
+
+impl Subs {
+    /// The pod role's groups, converting only pods (or their nodes) that
+    /// changed since the last call.
+    fn pod_groups(&self) -> Vec<TargetGroup> {
+        let mut memo = self.pod_memo.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = HashMap::with_capacity(memo.len());
+        let mut out = Vec::with_capacity(memo.len());
+        for pod in all(&self.pods) {
+            let node =
+                if self.attach_node { pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).and_then(|n| self.node(n)) } else { None };
+            let key = Arc::as_ptr(&pod) as usize;
+            let group = match memo.remove(&key) {
+                Some(m) if Arc::ptr_eq(&m.pod, &pod) && m.node.as_ref().map(Arc::as_ptr) == node.as_ref().map(Arc::as_ptr) => m.group,
+                _ => super::pod::pod_group(&pod, node.as_deref()),
+            };
+            out.push(group.clone());
+            next.insert(key, PodMemo { pod, node, group });
+        }
+        *memo = next;
+        out
     }
 }
 
