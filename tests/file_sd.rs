@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use hearth::discovery::{self, DiscoveryMetrics, FileSd, FileWatch, Provider, TargetGroup};
+use hearth::discovery::{self, DiscoveryMetrics, FileSd, FileWatch, Groups, Provider, TargetGroup};
 use prometheus_client::registry::Registry;
 use tokio::sync::{mpsc, watch};
 
@@ -23,8 +23,8 @@ fn path_str(p: &Path) -> String {
 }
 
 /// The `__address__` of every target, group by group.
-fn addresses(groups: &[TargetGroup]) -> Vec<Vec<String>> {
-    groups.iter().map(|g| g.targets.iter().map(|t| t["__address__"].clone()).collect()).collect()
+fn addresses<G: std::borrow::Borrow<TargetGroup>>(groups: &[G]) -> Vec<Vec<String>> {
+    groups.iter().map(|g| g.borrow().targets.iter().map(|t| t["__address__"].clone()).collect()).collect()
 }
 
 /// Receives until a list satisfies `want`, within [`WAIT`].
@@ -236,7 +236,7 @@ async fn discovery_merges_static_and_file_groups() {
 }
 
 /// Waits, within [`WAIT`], for a published view satisfying `want`.
-async fn wait_view(rx: &mut watch::Receiver<Arc<Vec<TargetGroup>>>, want: impl Fn(&[TargetGroup]) -> bool) -> Arc<Vec<TargetGroup>> {
+async fn wait_view(rx: &mut watch::Receiver<Arc<Groups>>, want: impl Fn(&[Arc<TargetGroup>]) -> bool) -> Arc<Groups> {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let view = rx.borrow_and_update().clone();

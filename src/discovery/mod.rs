@@ -27,6 +27,12 @@ pub use file::FileSd;
 pub use file_watch::FileWatch;
 pub use target_group::TargetGroup;
 
+/// A list of target groups. Groups are shared, so that a provider re-sending
+/// thousands of unchanged groups, the merger and the scrape pools pass
+/// pointers instead of copying label maps, and unchanged groups compare by
+/// pointer.
+pub type Groups = Vec<Arc<TargetGroup>>;
+
 /// One source of target groups in a scrape pool's configuration.
 pub enum Provider {
     /// `static_configs`: fixed groups, known up front.
@@ -85,21 +91,22 @@ impl Drop for Discovery {
 /// even when it is empty, so the receiver can tell "discovered nothing" from
 /// "not yet"; later views at most once per `throttle` (Prometheus' manager:
 /// 5 s) and only when they differ. `name` (the pool's) labels the logs.
-pub fn spawn(name: String, providers: Vec<Provider>, throttle: Duration) -> (Discovery, watch::Receiver<Arc<Vec<TargetGroup>>>) {
+pub fn spawn(name: String, providers: Vec<Provider>, throttle: Duration) -> (Discovery, watch::Receiver<Arc<Groups>>) {
     let (out_tx, out_rx) = watch::channel(Arc::new(Vec::new()));
     let (up_tx, up_rx) = mpsc::channel(providers.len().max(1));
     let mut latest = Vec::with_capacity(providers.len());
     let mut tasks = Vec::new();
     for (index, provider) in providers.into_iter().enumerate() {
         match provider {
-            Provider::Static(groups) => latest.push(Some(groups)),
+            Provider::Static(groups) => latest.push(Some(groups.into_iter().map(Arc::new).collect())),
             Provider::File(sd) => {
                 latest.push(None);
-                tasks.push(tokio::spawn(run_provider(index, up_tx.clone(), |tx| sd.run(tx))));
+                let share = |groups: Vec<TargetGroup>| groups.into_iter().map(Arc::new).collect();
+                tasks.push(tokio::spawn(run_provider(index, up_tx.clone(), |tx| sd.run(tx), share)));
             }
             Provider::Kubernetes(sd) => {
                 latest.push(None);
-                tasks.push(tokio::spawn(run_provider(index, up_tx.clone(), |tx| (*sd).run(tx))));
+                tasks.push(tokio::spawn(run_provider(index, up_tx.clone(), |tx| (*sd).run(tx), |groups: Groups| groups)));
             }
         }
     }
@@ -111,15 +118,15 @@ pub fn spawn(name: String, providers: Vec<Provider>, throttle: Duration) -> (Dis
 /// Runs one provider, tagging what it sends with its index for the merger.
 /// Ends when the provider does or when the merger is gone (the provider's next
 /// send then fails and it returns).
-async fn run_provider<F, Fut>(index: usize, up: mpsc::Sender<(usize, Vec<TargetGroup>)>, run: F)
+async fn run_provider<T, F, Fut>(index: usize, up: mpsc::Sender<(usize, Groups)>, run: F, share: fn(T) -> Groups)
 where
-    F: FnOnce(mpsc::Sender<Vec<TargetGroup>>) -> Fut,
+    F: FnOnce(mpsc::Sender<T>) -> Fut,
     Fut: Future<Output = ()>,
 {
     let (tx, mut rx) = mpsc::channel(1);
     let forward = async move {
         while let Some(groups) = rx.recv().await {
-            if up.send((index, groups)).await.is_err() {
+            if up.send((index, share(groups))).await.is_err() {
                 break;
             }
         }
@@ -130,9 +137,9 @@ where
 /// Keeps each provider's latest list and publishes the concatenation, throttled.
 async fn merge(
     name: String,
-    mut latest: Vec<Option<Vec<TargetGroup>>>,
-    mut up: mpsc::Receiver<(usize, Vec<TargetGroup>)>,
-    out: watch::Sender<Arc<Vec<TargetGroup>>>,
+    mut latest: Vec<Option<Groups>>,
+    mut up: mpsc::Receiver<(usize, Groups)>,
+    out: watch::Sender<Arc<Groups>>,
     throttle: Duration,
 ) {
     let started = Instant::now();
@@ -155,7 +162,7 @@ async fn merge(
                 None => providers_running = false,
             },
             () = tokio::time::sleep_until(due.unwrap_or(started)), if due.is_some() => {
-                let view: Vec<TargetGroup> = latest.iter().flatten().flatten().cloned().collect();
+                let view: Groups = latest.iter().flatten().flatten().cloned().collect();
                 // Publishing nothing new costs the receivers nothing, nor the rate.
                 if last_publish.is_none() || **out.borrow() != view {
                     tracing::debug!(pool = %name, groups = view.len(), "discovery: publishing targets");
@@ -186,7 +193,7 @@ mod tests {
             Duration::from_secs(3600),
         );
         tokio::time::timeout(Duration::from_secs(10), rx.changed()).await.expect("published in time").expect("sender alive");
-        assert_eq!(*rx.borrow_and_update().clone(), vec![group("0", "a:1"), group("1", "b:1")]);
+        assert_eq!(*rx.borrow_and_update().clone(), vec![Arc::new(group("0", "a:1")), Arc::new(group("1", "b:1"))]);
     }
 
     #[tokio::test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::config::ScrapeConfig;
 use crate::discovery::kubernetes::provider::KubernetesSd;
 use crate::discovery::kubernetes::watch::WatchRegistry;
-use crate::discovery::{self, DiscoveryMetrics, FileSd, Provider, TargetGroup};
+use crate::discovery::{self, DiscoveryMetrics, FileSd, Groups, Provider, TargetGroup};
 use crate::model::Labels;
 use crate::relabel::Relabeler;
 use crate::scrape::client::{self, Credentials};
@@ -141,7 +141,7 @@ impl ScrapeManager {
     }
 
     /// Starts the discovery of one scrape config.
-    fn discover(&self, c: &ScrapeConfig) -> (discovery::Discovery, tokio::sync::watch::Receiver<Arc<Vec<TargetGroup>>>) {
+    fn discover(&self, c: &ScrapeConfig) -> (discovery::Discovery, tokio::sync::watch::Receiver<Arc<Groups>>) {
         let mut providers = Vec::new();
         if !c.static_configs.is_empty() {
             let groups =

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::discovery::{Discovery, TargetGroup};
+use crate::discovery::{Discovery, Groups, TargetGroup};
 use crate::model::Labels;
 use crate::relabel::Relabeler;
 use crate::scrape::ingest::ScrapeError;
@@ -35,6 +35,8 @@ struct PoolState {
 /// The outcome of relabeling one target group, kept so that an update
 /// touching one group of thousands (one pod changed) relabels only that one.
 struct GroupResult {
+    /// The group itself: the same pointer means unchanged without hashing.
+    group: Arc<TargetGroup>,
     /// Hash of the group's content: unchanged means the same targets.
     hash: u64,
     keys: Vec<u64>,
@@ -77,7 +79,7 @@ pub struct Reload {
     pub spec: PoolSpec,
     pub ctx: Arc<PoolContext>,
     /// New discovery, when its configuration changed.
-    pub discovery: Option<(Discovery, watch::Receiver<Arc<Vec<TargetGroup>>>)>,
+    pub discovery: Option<(Discovery, watch::Receiver<Arc<Groups>>)>,
 }
 
 /// One scrape config's targets and loops.
@@ -89,12 +91,7 @@ pub struct ScrapePool {
 
 impl ScrapePool {
     /// Starts following the groups `discovery` publishes.
-    pub fn start(
-        spec: PoolSpec,
-        ctx: Arc<PoolContext>,
-        discovery: Discovery,
-        groups: watch::Receiver<Arc<Vec<TargetGroup>>>,
-    ) -> ScrapePool {
+    pub fn start(spec: PoolSpec, ctx: Arc<PoolContext>, discovery: Discovery, groups: watch::Receiver<Arc<Groups>>) -> ScrapePool {
         let state = Arc::new(Mutex::new(PoolState::default()));
         let (reload, reloads) = tokio::sync::mpsc::unbounded_channel();
         let task = tokio::spawn(follow(Generation { spec, ctx, _discovery: discovery, groups }, state.clone(), reloads));
@@ -138,7 +135,7 @@ struct Generation {
     ctx: Arc<PoolContext>,
     /// Kept alive while in use; dropping it stops its providers.
     _discovery: Discovery,
-    groups: watch::Receiver<Arc<Vec<TargetGroup>>>,
+    groups: watch::Receiver<Arc<Groups>>,
 }
 
 async fn stop_all(loops: Vec<(Running, Stop)>) {
@@ -183,7 +180,13 @@ async fn follow(mut g: Generation, state: Arc<Mutex<PoolState>>, mut reloads: to
 /// Turns groups into targets, starts loops for new ones and returns the
 /// loops to stop: targets that are gone (stale), and with `restart` every
 /// other running loop (quietly, when a new loop continues its series).
-fn sync(spec: &PoolSpec, ctx: &Arc<PoolContext>, state: &Mutex<PoolState>, groups: &[TargetGroup], restart: bool) -> Vec<(Running, Stop)> {
+fn sync(
+    spec: &PoolSpec,
+    ctx: &Arc<PoolContext>,
+    state: &Mutex<PoolState>,
+    groups: &[Arc<TargetGroup>],
+    restart: bool,
+) -> Vec<(Running, Stop)> {
     let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
     if restart {
         st.groups.clear();
@@ -192,15 +195,19 @@ fn sync(spec: &PoolSpec, ctx: &Arc<PoolContext>, state: &Mutex<PoolState>, group
     let mut fresh: HashMap<u64, Target> = HashMap::new();
     let mut results: HashMap<String, GroupResult> = HashMap::with_capacity(groups.len());
     for g in groups {
-        let hash = group_hash(g);
-        if let Some(prev) = st.groups.remove(&g.source)
+        let prev = st.groups.remove(&g.source);
+        let hash = match &prev {
+            Some(p) if Arc::ptr_eq(&p.group, g) => p.hash,
+            _ => group_hash(g),
+        };
+        if let Some(prev) = prev
             && prev.hash == hash
         {
             wanted.extend(&prev.keys);
             results.insert(g.source.clone(), prev);
             continue;
         }
-        let mut r = GroupResult { hash, keys: Vec::new(), dropped: Vec::new() };
+        let mut r = GroupResult { group: g.clone(), hash, keys: Vec::new(), dropped: Vec::new() };
         for t in &g.targets {
             let mut labels = g.labels.clone();
             labels.extend(t.iter().map(|(k, v)| (k.clone(), v.clone())));

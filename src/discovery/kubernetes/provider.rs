@@ -22,7 +22,7 @@ use super::client;
 use super::meta::Related;
 use super::watch::{Subscription, WatchRegistry, WatchSpec, Watchable};
 use crate::config::{KubernetesRole, KubernetesSdConfig};
-use crate::discovery::TargetGroup;
+use crate::discovery::{Groups, TargetGroup};
 
 /// How long changes are gathered before the groups are recomputed.
 pub const COALESCE: Duration = Duration::from_millis(100);
@@ -84,7 +84,7 @@ impl KubernetesSd {
     /// Runs until the task is aborted or `tx` is closed, sending the complete
     /// current list of groups after each (coalesced) change; the first send
     /// comes once every initial list is in.
-    pub async fn run(self, tx: mpsc::Sender<Vec<TargetGroup>>) {
+    pub async fn run(self, tx: mpsc::Sender<Groups>) {
         let client = match self.client.clone() {
             Some(client) => client,
             None => loop {
@@ -158,7 +158,7 @@ impl KubernetesSd {
 struct PodMemo {
     pod: Arc<Pod>,
     node: Option<Arc<Node>>,
-    group: TargetGroup,
+    group: Arc<TargetGroup>,
 }
 
 /// The subscriptions of one running provider.
@@ -199,18 +199,20 @@ impl Subs {
 
     /// All groups of the role, sorted by source so that an unchanged state
     /// gives an equal list (the stores iterate in hash order).
-    fn groups(&self) -> Vec<TargetGroup> {
-        let mut groups: Vec<TargetGroup> = match self.role {
+    fn groups(&self) -> Groups {
+        let mut groups: Groups = match self.role {
             KubernetesRole::Pod => self.pod_groups(),
-            KubernetesRole::Service => all(&self.services).map(|s| super::service::service_group(&s)).collect(),
-            KubernetesRole::Node => self.nodes.iter().flat_map(|n| n.store().state()).map(|n| super::node::node_group(&n)).collect(),
+            KubernetesRole::Service => all(&self.services).map(|s| Arc::new(super::service::service_group(&s))).collect(),
+            KubernetesRole::Node => {
+                self.nodes.iter().flat_map(|n| n.store().state()).map(|n| Arc::new(super::node::node_group(&n))).collect()
+            }
             KubernetesRole::Endpoints => {
-                all(&self.endpoints).map(|e| super::endpoints::endpoints_group(&e, self, self.attach_node)).collect()
+                all(&self.endpoints).map(|e| Arc::new(super::endpoints::endpoints_group(&e, self, self.attach_node))).collect()
             }
             KubernetesRole::EndpointSlice => {
-                all(&self.slices).map(|e| super::endpointslice::endpointslice_group(&e, self, self.attach_node)).collect()
+                all(&self.slices).map(|e| Arc::new(super::endpointslice::endpointslice_group(&e, self, self.attach_node))).collect()
             }
-            KubernetesRole::Ingress => all(&self.ingresses).map(|i| super::ingress::ingress_group(&i)).collect(),
+            KubernetesRole::Ingress => all(&self.ingresses).map(|i| Arc::new(super::ingress::ingress_group(&i))).collect(),
         };
         groups.sort_by(|a, b| a.source.cmp(&b.source));
         groups
@@ -220,7 +222,7 @@ impl Subs {
 impl Subs {
     /// The pod role's groups, converting only pods (or their nodes) that
     /// changed since the last call.
-    fn pod_groups(&self) -> Vec<TargetGroup> {
+    fn pod_groups(&self) -> Groups {
         let mut memo = self.pod_memo.lock().unwrap_or_else(|p| p.into_inner());
         let mut next = HashMap::with_capacity(memo.len());
         let mut out = Vec::with_capacity(memo.len());
@@ -230,7 +232,7 @@ impl Subs {
             let key = Arc::as_ptr(&pod) as usize;
             let group = match memo.remove(&key) {
                 Some(m) if Arc::ptr_eq(&m.pod, &pod) && m.node.as_ref().map(Arc::as_ptr) == node.as_ref().map(Arc::as_ptr) => m.group,
-                _ => super::pod::pod_group(&pod, node.as_deref()),
+                _ => Arc::new(super::pod::pod_group(&pod, node.as_deref())),
             };
             out.push(group.clone());
             next.insert(key, PodMemo { pod, node, group });
