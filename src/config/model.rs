@@ -652,6 +652,8 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(90 * 86400)), "90d");
         assert_eq!(format_duration(Duration::from_secs(14 * 86400)), "2w");
         assert_eq!(format_duration(Duration::from_millis(1500)), "1s500ms");
+        assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
+        assert_eq!(format_duration(Duration::from_secs(3600)), "1h");
         for s in ["1m", "1h30m", "90d", "2w", "1s500ms", "1y"] {
             assert_eq!(format_duration(parse_duration(s).unwrap()), s);
         }

@@ -51,6 +51,8 @@ pub struct ScrapeManager {
 struct Prepared {
     spec: PoolSpec,
     ctx: Arc<PoolContext>,
+    /// Checked Kubernetes providers, used if the pool's discovery (re)starts.
+    kubernetes: Vec<KubernetesSd>,
 }
 
 impl ScrapeManager {
@@ -70,10 +72,6 @@ impl ScrapeManager {
         let mut prepared = BTreeMap::new();
         for c in configs {
             prepared.insert(c.job_name.clone(), (c, self.prepare(c).map_err(|e| format!("scrape config {:?}: {e}", c.job_name))?));
-            for k in &c.kubernetes_sd_configs {
-                KubernetesSd::new(k, &self.kubernetes)
-                    .map_err(|e| format!("scrape config {:?}: kubernetes_sd_configs: {e}", c.job_name))?;
-            }
         }
         let removed: Vec<ScrapePool> = {
             let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
@@ -86,13 +84,13 @@ impl ScrapeManager {
                         let sd_changed = e.config.static_configs != cfg.static_configs
                             || e.config.file_sd_configs != cfg.file_sd_configs
                             || e.config.kubernetes_sd_configs != cfg.kubernetes_sd_configs;
-                        let discovery = sd_changed.then(|| self.discover(cfg));
+                        let discovery = sd_changed.then(|| self.discover(cfg, p.kubernetes));
                         e.pool.reload(Reload { spec: p.spec, ctx: p.ctx, discovery });
                         e.config = cfg.clone();
                         tracing::info!(pool = %name, "scrape pool reloaded");
                     }
                     None => {
-                        let (d, groups) = self.discover(cfg);
+                        let (d, groups) = self.discover(cfg, p.kubernetes);
                         pools.insert(name, PoolEntry { config: cfg.clone(), pool: ScrapePool::start(p.spec, p.ctx, d, groups) });
                     }
                 }
@@ -106,6 +104,11 @@ impl ScrapeManager {
     }
 
     fn prepare(&self, c: &ScrapeConfig) -> Result<Prepared, String> {
+        let kubernetes = c
+            .kubernetes_sd_configs
+            .iter()
+            .map(|k| KubernetesSd::new(k, &self.kubernetes).map_err(|e| format!("kubernetes_sd_configs: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
         let relabel = Relabeler::new(&c.relabel_configs).map_err(|e| e.to_string())?;
         let metric_relabel = Relabeler::new(&c.metric_relabel_configs).map_err(|e| e.to_string())?;
         let spec = PoolSpec {
@@ -137,11 +140,15 @@ impl ScrapeManager {
             body_size_limit: c.body_size_limit,
             forced_error: Mutex::new(None),
         };
-        Ok(Prepared { spec, ctx: Arc::new(ctx) })
+        Ok(Prepared { spec, ctx: Arc::new(ctx), kubernetes })
     }
 
     /// Starts the discovery of one scrape config.
-    fn discover(&self, c: &ScrapeConfig) -> (discovery::Discovery, tokio::sync::watch::Receiver<Arc<Groups>>) {
+    fn discover(
+        &self,
+        c: &ScrapeConfig,
+        kubernetes: Vec<KubernetesSd>,
+    ) -> (discovery::Discovery, tokio::sync::watch::Receiver<Arc<Groups>>) {
         let mut providers = Vec::new();
         if !c.static_configs.is_empty() {
             let groups =
@@ -151,13 +158,7 @@ impl ScrapeManager {
         for f in &c.file_sd_configs {
             providers.push(Provider::File(FileSd::new(f.files.clone(), f.refresh_interval, self.metrics.clone())));
         }
-        for k in &c.kubernetes_sd_configs {
-            // Checked in `apply` before anything changed.
-            match KubernetesSd::new(k, &self.kubernetes) {
-                Ok(sd) => providers.push(Provider::Kubernetes(Box::new(sd))),
-                Err(e) => tracing::error!(pool = %c.job_name, error = %e, "kubernetes_sd_configs"),
-            }
-        }
+        providers.extend(kubernetes.into_iter().map(|sd| Provider::Kubernetes(Box::new(sd))));
         discovery::spawn(c.job_name.clone(), providers, self.throttle)
     }
 

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use crate::config::format_duration;
 use crate::config::units::parse_duration_ms;
 use crate::model::{Labels, LabelsBuilder};
 use crate::relabel::Relabeler;
@@ -216,24 +217,6 @@ fn target_url(l: &Labels, params: &BTreeMap<String, Vec<String>>) -> Result<Stri
     Ok(url.to_string())
 }
 
-/// A duration the way Prometheus prints one (`15s`, `1m30s`, `500ms`).
-pub fn format_duration(d: Duration) -> String {
-    let mut ms = d.as_millis() as u64;
-    if ms == 0 {
-        return "0s".to_string();
-    }
-    let mut out = String::new();
-    for (unit, size) in
-        [("y", 365 * 86_400_000), ("w", 7 * 86_400_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)]
-    {
-        if ms >= size {
-            out.push_str(&format!("{}{unit}", ms / size));
-            ms %= size;
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,12 +274,5 @@ mod tests {
         // One second later the same slot is one second closer.
         let o2 = t.offset(now + Duration::from_secs(1));
         assert_eq!((o + t.interval - Duration::from_secs(1)).as_nanos() % t.interval.as_nanos(), o2.as_nanos());
-    }
-
-    #[test]
-    fn durations_print_like_prometheus() {
-        assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
-        assert_eq!(format_duration(Duration::from_millis(1500)), "1s500ms");
-        assert_eq!(format_duration(Duration::from_secs(3600)), "1h");
     }
 }

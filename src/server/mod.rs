@@ -249,7 +249,7 @@ fn self_scrape_config(cfg: &ServerConfig, tls: bool) -> Result<Config, ServerErr
     let tls = if tls { "\n    scheme: https\n    tls_config:\n      insecure_skip_verify: true" } else { "" };
     let yaml = format!(
         "global:\n  scrape_interval: {interval}\nscrape_configs:\n  - job_name: hearth\n    static_configs:\n      - targets: [\"{host}:{port}\"]{tls}\n",
-        interval = crate::scrape::target::format_duration(cfg.self_scrape_interval),
+        interval = crate::config::format_duration(cfg.self_scrape_interval),
         port = cfg.listen.port(),
     );
     Config::parse(&yaml, &cfg.data_dir).map_err(|e| ServerError::Config(format!("built-in self-scrape configuration: {e}")))

@@ -10,9 +10,9 @@ use axum::response::Response;
 use axum::routing::get;
 use serde_json::{Value as Json, json};
 
+use crate::config::format_duration;
 use crate::model::{Labels, Matcher};
 use crate::scrape::manager::PoolView;
-use crate::scrape::target::format_duration;
 use crate::server::rfc3339;
 use crate::web::WebState;
 use crate::web::api::{ApiError, Params, parse_selector, success};
