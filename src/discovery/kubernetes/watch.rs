@@ -229,9 +229,18 @@ impl WatchRegistry {
         }
         let (store, writer) = reflector::store::<K>();
         let (tx, changes) = watch::channel(0u64);
+        let (ready_tx, ready) = watch::channel(false);
         tracing::debug!(key = ?key, "kubernetes_sd: starting a watch");
-        let task = tokio::spawn(run_watch(api, config, writer, tx, self.inner.metrics.clone(), key.kind_name));
-        let shared = Arc::new(Shared { key: key.clone(), store, changes: changes.clone(), task, registry: Arc::downgrade(&self.inner) });
+        let task = tokio::spawn(run_watch(
+            api,
+            config,
+            writer,
+            Notify { changes: tx, ready: ready_tx },
+            self.inner.metrics.clone(),
+            key.kind_name,
+        ));
+        let shared =
+            Arc::new(Shared { key: key.clone(), store, changes: changes.clone(), ready, task, registry: Arc::downgrade(&self.inner) });
         watches.insert(key, Box::new(Arc::downgrade(&shared)));
         Subscription { shared, changes }
     }
@@ -242,6 +251,11 @@ struct Shared<K: Watchable> {
     key: WatchKey,
     store: Store<K>,
     changes: watch::Receiver<u64>,
+    /// True once the first complete list is in the store. Ours, not the
+    /// store's `wait_until_ready`: that one wakes only the last of several
+    /// concurrent waiters, and a hundred scrape configs subscribing at once
+    /// would otherwise wait forever.
+    ready: watch::Receiver<bool>,
     task: JoinHandle<()>,
     registry: Weak<Inner>,
 }
@@ -288,7 +302,8 @@ impl<K: Watchable> Subscription<K> {
     /// Waits until the first complete list is in the store. Returns `false` if
     /// the watch ended first (which it does not unless aborted).
     pub async fn ready(&self) -> bool {
-        self.shared.store.wait_until_ready().await.is_ok()
+        let mut ready = self.shared.ready.clone();
+        ready.wait_for(|r| *r).await.is_ok()
     }
 
     /// What this subscription watches.
@@ -304,7 +319,7 @@ async fn run_watch<K: Watchable>(
     api: Api<K>,
     config: watcher::Config,
     mut writer: reflector::store::Writer<K>,
-    tx: watch::Sender<u64>,
+    notify: Notify,
     metrics: KubernetesSdMetrics,
     role: &'static str,
 ) {
@@ -338,8 +353,19 @@ async fn run_watch<K: Watchable>(
             watcher::Event::InitDone => true,
         };
         writer.apply_watcher_event(&event);
+        if matches!(event, watcher::Event::InitDone) {
+            notify.ready.send_if_modified(|ready| !std::mem::replace(ready, true));
+        }
         if changed {
-            tx.send_modify(|generation| *generation += 1);
+            notify.changes.send_modify(|generation| *generation += 1);
         }
     }
+}
+
+/// How a running watch tells its subscribers about the store.
+struct Notify {
+    /// Bumped after each change of the store's contents.
+    changes: watch::Sender<u64>,
+    /// Set once the first list is complete.
+    ready: watch::Sender<bool>,
 }
