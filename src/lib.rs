@@ -5,6 +5,7 @@
 pub mod config;
 pub mod discovery;
 pub mod model;
+pub mod notify;
 pub mod promql;
 pub mod relabel;
 pub mod rules;

@@ -24,7 +24,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the time-series server (scrapes itself and stores in ./data with no flags).
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// Storage tools: backfill, benchmarks, analysis.
     Tsdb {
         #[command(subcommand)]
@@ -34,6 +34,11 @@ enum Command {
     Check {
         #[command(subcommand)]
         command: CheckCommand,
+    },
+    /// Run unit tests, like promtool (exit status 1 on failure).
+    Test {
+        #[command(subcommand)]
+        command: TestCommand,
     },
     /// Run PromQL test scripts (Prometheus' promqltest format) against the evaluator.
     Promqltest {
@@ -99,6 +104,30 @@ struct ServerArgs {
     /// Enable /-/reload and /-/quit (POST or PUT).
     #[arg(long = "web.enable-lifecycle")]
     lifecycle: bool,
+    /// The URL under which Hearth is reached from outside (alert links, $externalURL). Default: http://<hostname>:<port>/.
+    #[arg(long = "web.external-url")]
+    external_url: Option<String>,
+    /// Minimum time between resends of a firing alert to Alertmanager.
+    #[arg(long = "rules.alert.resend-delay", default_value = "1m", value_parser = parse_duration_ms)]
+    resend_delay: i64,
+    /// Longest downtime after which alerts' `for` state is still restored.
+    #[arg(long = "rules.alert.for-outage-tolerance", default_value = "1h", value_parser = parse_duration_ms)]
+    outage_tolerance: i64,
+    /// Least time a restored alert still waits before firing.
+    #[arg(long = "rules.alert.for-grace-period", default_value = "10m", value_parser = parse_duration_ms)]
+    grace_period: i64,
+    /// Alerts waiting for Alertmanager beyond this many are dropped, oldest first.
+    #[arg(long = "alertmanager.notification-queue-capacity", default_value_t = 10_000)]
+    notification_queue_capacity: usize,
+}
+
+#[derive(Subcommand)]
+enum TestCommand {
+    /// Run rule unit tests in promtool's format (input series, expected alerts and PromQL results).
+    Rules {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -189,7 +218,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // Test runs open a database per load; keep their routine logs quiet.
     let level = match cli.command {
-        Command::Promqltest { .. } if cli.log_level == "info" => "warn",
+        Command::Promqltest { .. } | Command::Test { .. } if cli.log_level == "info" => "warn",
         _ => cli.log_level.as_str(),
     };
     let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -211,6 +240,10 @@ fn main() -> ExitCode {
             CheckCommand::Config { files } => hearth::config::check::run_check_config(files, out, err),
             CheckCommand::Rules { files } => hearth::config::check::run_check_rules(files, out, err),
         };
+        return if matches!(passed, Ok(true)) { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    }
+    if let Command::Test { command: TestCommand::Rules { files } } = &cli.command {
+        let passed = hearth::rules::unittest::run_files(files, &mut std::io::stdout().lock(), &mut std::io::stderr().lock());
         return if matches!(passed, Ok(true)) { ExitCode::SUCCESS } else { ExitCode::FAILURE };
     }
     match run(cli.command) {
@@ -266,6 +299,13 @@ fn run(cmd: Command) -> Result<(), String> {
                 flags,
                 admin_api: a.admin_api,
                 web_config_file: a.web_config,
+                rules: hearth::rules::manager::RuleOptions {
+                    resend_delay: ms(a.resend_delay),
+                    outage_tolerance: ms(a.outage_tolerance),
+                    grace_period: ms(a.grace_period),
+                    external_url: a.external_url.unwrap_or_else(|| server::default_external_url(a.listen)),
+                },
+                notification_queue_capacity: a.notification_queue_capacity,
             };
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
             rt.block_on(server::run(cfg)).map_err(|e| e.to_string())
@@ -298,6 +338,11 @@ fn run(cmd: Command) -> Result<(), String> {
             }
         },
         // Handled in main, which owns the exit status.
-        Command::Promqltest { .. } | Command::Check { .. } => Ok(()),
+        Command::Promqltest { .. } | Command::Check { .. } | Command::Test { .. } => Ok(()),
     }
+}
+
+/// A non-negative millisecond count as a duration.
+fn ms(v: i64) -> Duration {
+    Duration::from_millis(v.max(0) as u64)
 }

@@ -46,7 +46,7 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -261,47 +261,6 @@ fn expect_value(failures: &mut Vec<String>, addr: &str, promql: &str, want: f64)
 
 // ---------------------------------------------------------------------------
 // Peers.
-
-fn install_peers() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/install_peers.sh");
-    say(format!("installing peers (cached): {}", script.display()));
-    let log = std::env::temp_dir().join(format!("real-targets-install-{}.log", std::process::id()));
-    let log_file = std::fs::File::create(&log).expect("install log");
-    let mut child = Command::new("bash")
-        .arg(&script)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log_file)
-        .spawn()
-        .expect("run install_peers.sh");
-    let mut stdout = child.stdout.take().expect("stdout");
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::Read::read_to_string(&mut stdout, &mut s);
-        s
-    });
-    let deadline = Instant::now() + Duration::from_secs(1200);
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("wait install_peers.sh") {
-            break st;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("install_peers.sh took over 20 minutes; log: {}", log.display());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let out = reader.join().expect("reader");
-    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
-    let _ = std::fs::remove_file(&log);
-    for line in log_text.lines() {
-        say(format!("  {line}"));
-    }
-    assert!(status.success(), "install_peers.sh failed ({status}):\n{log_text}");
-    let venv = out.lines().rev().find_map(|l| l.strip_prefix("PEERS_VENV=")).expect("install_peers.sh printed no PEERS_VENV=");
-    PathBuf::from(venv)
-}
 
 fn python_cmd(program: PathBuf, support: &Path) -> Command {
     let mut cmd = Command::new(program);
@@ -594,7 +553,7 @@ fn recorded_accept(dir: &Path) -> Option<String> {
 fn server_stores_exactly_what_real_targets_expose() {
     let kind = server_kind();
     say(format!("server under test: {kind:?} (REAL_TARGETS_SERVER=prometheus runs the reference Prometheus instead)"));
-    let venv = install_peers();
+    let venv = support::peers::install(say);
     let support = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support");
     let tmp = tempfile::Builder::new().prefix("real-targets-").tempdir().expect("tempdir");
     let dir = tmp.path().to_path_buf();

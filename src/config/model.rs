@@ -43,6 +43,10 @@ pub struct GlobalConfig {
     pub scrape_timeout: Duration,
     #[serde(serialize_with = "ser_duration")]
     pub evaluation_interval: Duration,
+    /// How far in the past rule groups query by default (their data may
+    /// arrive late, e.g. via remote write).
+    #[serde(serialize_with = "ser_duration", skip_serializing_if = "Duration::is_zero")]
+    pub rule_query_offset: Duration,
     /// Where PromQL queries are logged; empty for nowhere.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub query_log_file: String,
@@ -56,6 +60,7 @@ impl Default for GlobalConfig {
             scrape_interval: Duration::from_secs(60),
             scrape_timeout: Duration::from_secs(10),
             evaluation_interval: Duration::from_secs(60),
+            rule_query_offset: Duration::ZERO,
             query_log_file: String::new(),
             external_labels: BTreeMap::new(),
         }

@@ -62,6 +62,8 @@ struct RawGlobal {
     scrape_timeout: Option<Duration>,
     #[serde(deserialize_with = "de_opt_duration")]
     evaluation_interval: Option<Duration>,
+    #[serde(deserialize_with = "de_opt_duration")]
+    rule_query_offset: Option<Duration>,
     query_log_file: String,
     external_labels: BTreeMap<String, String>,
 }
@@ -338,6 +340,7 @@ impl Ctx<'_> {
             scrape_interval: interval,
             scrape_timeout: timeout,
             evaluation_interval: raw.evaluation_interval.filter(|d| !d.is_zero()).unwrap_or(defaults.evaluation_interval),
+            rule_query_offset: raw.rule_query_offset.unwrap_or_default(),
             query_log_file: self.join(&raw.query_log_file),
             external_labels: raw.external_labels,
         })

@@ -43,6 +43,28 @@ pub enum Provider {
     Kubernetes(Box<kubernetes::provider::KubernetesSd>),
 }
 
+/// The providers of one section's service-discovery configs (a scrape
+/// config's, or an Alertmanager config's): static groups first, then file
+/// SD, then the already-checked Kubernetes providers.
+pub fn providers(
+    static_configs: &[crate::config::StaticConfig],
+    file_sd_configs: &[crate::config::FileSdConfig],
+    kubernetes: Vec<kubernetes::provider::KubernetesSd>,
+    metrics: &DiscoveryMetrics,
+) -> Vec<Provider> {
+    let mut providers = Vec::new();
+    if !static_configs.is_empty() {
+        let groups =
+            static_configs.iter().enumerate().map(|(i, s)| TargetGroup::from_static(i.to_string(), &s.targets, &s.labels)).collect();
+        providers.push(Provider::Static(groups));
+    }
+    for f in file_sd_configs {
+        providers.push(Provider::File(FileSd::new(f.files.clone(), f.refresh_interval, metrics.clone())));
+    }
+    providers.extend(kubernetes.into_iter().map(|sd| Provider::Kubernetes(Box::new(sd))));
+    providers
+}
+
 /// The metrics of all discovery in a process; clones share the same series,
 /// so one value is registered once and handed to every provider.
 #[derive(Clone)]

@@ -113,3 +113,20 @@ pub(crate) fn go_fmt_g(f: f64, prec: Option<usize>) -> String {
     }
     out
 }
+
+/// Go's `strconv.FormatFloat(v, 'e', -1, 64)` (or `'E'` with `upper`): the
+/// shortest exponent form, exponent signed and at least two digits. The
+/// rules API shows alert values so; promtool prints expected samples so.
+pub(crate) fn format_float_e(v: f64, upper: bool) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "+Inf".into() } else { "-Inf".into() };
+    }
+    let s = format!("{v:e}");
+    let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let e = if upper { 'E' } else { 'e' };
+    format!("{mantissa}{e}{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
+}

@@ -10,9 +10,9 @@
 pub mod aggregate;
 pub mod binary;
 pub mod engine;
-mod float;
+pub(crate) mod float;
 pub mod functions;
-mod gofmt;
+pub(crate) mod gofmt;
 pub mod parse;
 pub mod promqltest;
 pub mod selectors;

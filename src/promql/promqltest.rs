@@ -793,6 +793,22 @@ fn is_quote(c: char) -> bool {
     matches!(c, '"' | '\'' | '`')
 }
 
+/// A series in the test notation, `metric{labels} values…` (as in `load`),
+/// its values expanded, `None` for `_`. Shared with `hearth test rules`,
+/// whose input series use the same notation.
+pub fn parse_series(line: &str) -> Result<(Labels, Vec<Option<f64>>), String> {
+    let (labels, values) = parse_series_desc(line)?;
+    let values = values
+        .into_iter()
+        .map(|v| match v {
+            SeqValue::Omitted => Ok(None),
+            SeqValue::Float(f) => Ok(Some(f)),
+            SeqValue::Histogram => Err("native histogram values are not supported".to_string()),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((labels, values))
+}
+
 /// Parses `metric{labels} values…` as used by `load` and expectations.
 fn parse_series_desc(line: &str) -> Result<(Labels, Vec<SeqValue>), String> {
     let mut cur = Cursor::new(line);

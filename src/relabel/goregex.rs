@@ -53,8 +53,13 @@ pub struct GoRegex {
 /// Compiles a relabel regex exactly as Prometheus does (`^(?s:REGEX)$` in
 /// Go syntax). The error is Go's message.
 pub fn compile_anchored(pattern: &str) -> Result<GoRegex, String> {
-    let whole = format!("^(?s:{pattern})$");
-    let (translated, group_names) = Translator::new(&whole).run().map_err(|e| format!("error parsing regexp: {}: `{}`", e.0, e.1))?;
+    compile(&format!("^(?s:{pattern})$"))
+}
+
+/// Compiles a Go regex as written (unanchored: Go's `regexp.Compile`, which
+/// alert templates' `match` and `reReplaceAll` use). The error is Go's message.
+pub fn compile(whole: &str) -> Result<GoRegex, String> {
+    let (translated, group_names) = Translator::new(whole).run().map_err(|e| format!("error parsing regexp: {}: `{}`", e.0, e.1))?;
     let regex = RegexBuilder::new(&translated)
         // Go allows nesting 1000 deep; the translation adds at most two levels.
         .nest_limit(1002)

@@ -10,7 +10,7 @@
 
 pub mod config;
 mod engine;
-mod goregex;
+pub mod goregex;
 mod md5;
 pub mod template;
 

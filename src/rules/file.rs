@@ -25,6 +25,11 @@ pub struct RuleGroup {
     pub interval: Option<Duration>,
     /// Most alerts or series one evaluation may produce; 0 for no limit.
     pub limit: u64,
+    /// How far in the past the group queries; `None` for the global
+    /// `rule_query_offset`.
+    pub query_offset: Option<Duration>,
+    /// Labels added to every rule's result (the rule's own labels win).
+    pub labels: BTreeMap<String, String>,
     pub rules: Vec<Rule>,
 }
 
@@ -72,6 +77,9 @@ struct RawGroup {
     #[serde(deserialize_with = "de_opt_duration")]
     interval: Option<Duration>,
     limit: u64,
+    #[serde(deserialize_with = "de_opt_duration")]
+    query_offset: Option<Duration>,
+    labels: BTreeMap<String, String>,
     rules: Vec<RawRule>,
 }
 
@@ -110,6 +118,11 @@ pub fn parse_rule_file(text: &str) -> Result<RuleFile, Vec<String>> {
         if !names.insert(g.name.as_str()) {
             errors.push(format!("{l}:{c}: groupname: \"{}\" is repeated in the same file", g.name));
         }
+        for k in g.labels.keys() {
+            if !is_valid_label_name(k) || k == "__name__" {
+                errors.push(format!("{l}:{c}: group {:?}: invalid label name: {k}", g.name));
+            }
+        }
         for (i, r) in g.rules.iter().enumerate() {
             let at = root.index(j).key("rules").index(i);
             let name = r.alert.as_deref().filter(|a| !a.is_empty()).or(r.record.as_deref()).unwrap_or("");
@@ -130,6 +143,8 @@ pub fn parse_rule_file(text: &str) -> Result<RuleFile, Vec<String>> {
             name: g.name,
             interval: g.interval.filter(|d| !d.is_zero()),
             limit: g.limit,
+            query_offset: g.query_offset,
+            labels: g.labels,
             rules: g
                 .rules
                 .into_iter()
@@ -188,6 +203,15 @@ fn validate_rule(r: &RawRule) -> Vec<(Vec<&'static str>, String)> {
     for k in r.annotations.keys() {
         if !is_valid_label_name(k) {
             out.push((vec![], format!("invalid annotation name: {k}")));
+        }
+    }
+    // Templates must parse (promtool checks alerting rules only).
+    if !alert.is_empty() {
+        let templates = r.labels.iter().map(|(k, v)| ("label", k, v)).chain(r.annotations.iter().map(|(k, v)| ("annotation", k, v)));
+        for (what, k, text) in templates {
+            if let Err(e) = super::template::check(alert, text) {
+                out.push((vec![], format!("{what} {k:?}: {e}")));
+            }
         }
     }
     out

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::config::ScrapeConfig;
 use crate::discovery::kubernetes::provider::KubernetesSd;
 use crate::discovery::kubernetes::watch::WatchRegistry;
-use crate::discovery::{self, DiscoveryMetrics, FileSd, Groups, Provider, TargetGroup};
+use crate::discovery::{self, DiscoveryMetrics, Groups};
 use crate::model::Labels;
 use crate::relabel::Relabeler;
 use crate::scrape::client::{self, Credentials};
@@ -149,16 +149,7 @@ impl ScrapeManager {
         c: &ScrapeConfig,
         kubernetes: Vec<KubernetesSd>,
     ) -> (discovery::Discovery, tokio::sync::watch::Receiver<Arc<Groups>>) {
-        let mut providers = Vec::new();
-        if !c.static_configs.is_empty() {
-            let groups =
-                c.static_configs.iter().enumerate().map(|(i, s)| TargetGroup::from_static(i.to_string(), &s.targets, &s.labels)).collect();
-            providers.push(Provider::Static(groups));
-        }
-        for f in &c.file_sd_configs {
-            providers.push(Provider::File(FileSd::new(f.files.clone(), f.refresh_interval, self.metrics.clone())));
-        }
-        providers.extend(kubernetes.into_iter().map(|sd| Provider::Kubernetes(Box::new(sd))));
+        let providers = discovery::providers(&c.static_configs, &c.file_sd_configs, kubernetes, &self.metrics);
         discovery::spawn(c.job_name.clone(), providers, self.throttle)
     }
 

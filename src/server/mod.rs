@@ -13,9 +13,11 @@ use prometheus_client::registry::Registry;
 
 use crate::config::Config;
 use crate::discovery::FileWatch;
+use crate::notify::Notifier;
 use crate::promql::{Engine, EngineOptions};
+use crate::rules::manager::RuleManager;
 use crate::scrape::manager::ScrapeManager;
-use crate::server::reload::ConfigState;
+use crate::server::reload::{ConfigState, Subsystems};
 use crate::tsdb::metrics::TsdbMetrics;
 use crate::tsdb::{Db, Options};
 use crate::web::lifecycle::Request;
@@ -44,6 +46,10 @@ pub struct ServerConfig {
     pub admin_api: bool,
     /// `--web.config.file`: TLS and basic auth.
     pub web_config_file: Option<PathBuf>,
+    /// Alerting rules' timing and links (`--rules.alert.*`, `--web.external-url`).
+    pub rules: crate::rules::manager::RuleOptions,
+    /// `--alertmanager.notification-queue-capacity`.
+    pub notification_queue_capacity: usize,
     /// Flags as given on the command line, for `/api/v1/status/flags`.
     pub flags: std::collections::BTreeMap<String, String>,
 }
@@ -80,6 +86,10 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
     discovery_metrics.register(&mut registry);
     let kubernetes_metrics = crate::discovery::kubernetes::watch::KubernetesSdMetrics::default();
     kubernetes_metrics.register(&mut registry);
+    let rule_metrics = crate::rules::metrics::RuleMetrics::default();
+    rule_metrics.register(&mut registry);
+    let notify_metrics = crate::notify::metrics::NotifyMetrics::default();
+    notify_metrics.register(&mut registry);
     let security = match &cfg.web_config_file {
         Some(p) => WebSecurity::from_file(p).map_err(ServerError::WebConfig)?,
         None => WebSecurity::none(),
@@ -102,6 +112,8 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
         flags: cfg.flags.clone(),
         config: config.clone(),
         scrape: Default::default(),
+        rules: Default::default(),
+        notifier: Default::default(),
         lifecycle: cfg.lifecycle.then_some(lifecycle_tx),
         started_rfc3339: crate::server::rfc3339_now(),
         admin_api: cfg.admin_api,
@@ -142,9 +154,14 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
         })
     };
     let kubernetes = crate::discovery::kubernetes::watch::WatchRegistry::new(kubernetes_metrics);
+    let notifier = Notifier::start(cfg.notification_queue_capacity, notify_metrics, discovery_metrics.clone(), kubernetes.clone());
     let scrape = Arc::new(ScrapeManager::new(db.clone(), discovery_metrics, kubernetes));
-    scrape.apply(&config.running().scrape_configs).await.map_err(ServerError::Config)?;
+    let rules = Arc::new(RuleManager::new(state.engine.clone(), db.clone(), Arc::new(notifier.clone()), cfg.rules.clone(), rule_metrics));
+    let parts = Subsystems { scrape: &scrape, rules: &rules, rule_options: &cfg.rules, notifier: &notifier };
+    parts.apply(&config.running()).await.map_err(ServerError::Config)?;
     let _ = state.scrape.set(scrape.clone());
+    let _ = state.rules.set(rules.clone());
+    let _ = state.notifier.set(notifier.clone());
     let mut watch_tick = tokio::time::interval(cfg.config_watch_interval.max(Duration::from_millis(100)));
 
     loop {
@@ -162,7 +179,7 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
             Some(req) = lifecycle_rx.recv() => match req {
                 Request::Reload(done) => {
                     rebaseline(&mut watch);
-                    let _ = done.send(config.reload(&scrape).await);
+                    let _ = done.send(config.reload(&parts).await);
                 }
                 Request::Quit => {
                     tracing::info!("shutting down (/-/quit)");
@@ -171,16 +188,17 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
             },
             Some(()) = hup.recv() => {
                 rebaseline(&mut watch);
-                let _ = config.reload(&scrape).await;
+                let _ = config.reload(&parts).await;
             }
             _ = watch_tick.tick() => {
                 if watch.as_mut().is_some_and(|w| w.changed()) {
                     tracing::info!("configuration file changed on disk");
-                    let _ = config.reload(&scrape).await;
+                    let _ = config.reload(&parts).await;
                 }
             }
         }
     }
+    rules.stop();
     scrape.stop().await;
     server_task.abort();
     compactor.abort();
@@ -253,6 +271,16 @@ fn self_scrape_config(cfg: &ServerConfig, tls: bool) -> Result<Config, ServerErr
         port = cfg.listen.port(),
     );
     Config::parse(&yaml, &cfg.data_dir).map_err(|e| ServerError::Config(format!("built-in self-scrape configuration: {e}")))
+}
+
+/// Prometheus' default `--web.external-url`: `http://<hostname>:<port>/`.
+pub fn default_external_url(listen: SocketAddr) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string());
+    format!("http://{host}:{}/", listen.port())
 }
 
 /// The current time in RFC 3339 (UTC, seconds).

@@ -13,7 +13,29 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::config::Config;
+use crate::notify::Notifier;
+use crate::rules::manager::{self as rules, RuleManager, RuleOptions};
 use crate::scrape::manager::ScrapeManager;
+
+/// The parts a configuration is applied to.
+pub struct Subsystems<'a> {
+    pub scrape: &'a ScrapeManager,
+    pub rules: &'a RuleManager,
+    pub rule_options: &'a RuleOptions,
+    pub notifier: &'a Notifier,
+}
+
+impl Subsystems<'_> {
+    /// Applies `c` everywhere. Rule files are read first, so that a broken
+    /// rule file changes nothing; then alerting, scraping and rules.
+    pub async fn apply(&self, c: &Config) -> Result<(), String> {
+        let prepared = rules::prepare(c, self.rule_options)?;
+        self.notifier.apply(c)?;
+        self.scrape.apply(&c.scrape_configs).await?;
+        self.rules.apply(prepared);
+        Ok(())
+    }
+}
 
 /// The configuration in force and the outcome of the last reload.
 pub struct ConfigState {
@@ -95,12 +117,12 @@ impl ConfigState {
 
     /// Re-reads the file and applies it. On error nothing changes except the
     /// reported reload status.
-    pub async fn reload(&self, scrape: &ScrapeManager) -> Result<(), String> {
+    pub async fn reload(&self, parts: &Subsystems<'_>) -> Result<(), String> {
         let Some(path) = &self.path else {
             return Ok(());
         };
         let result = match Config::load_file(path) {
-            Ok(c) => match scrape.apply(&c.scrape_configs).await {
+            Ok(c) => match parts.apply(&c).await {
                 Ok(()) => Ok(c),
                 Err(e) => Err(format!("applying {}: {e}", path.display())),
             },

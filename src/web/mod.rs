@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod api;
 pub mod lifecycle;
+pub mod rules;
 pub mod targets;
 pub mod webconfig;
 
@@ -37,6 +38,10 @@ pub struct WebState {
     pub config: Arc<ConfigState>,
     /// Scraping, available once storage has opened.
     pub scrape: OnceLock<Arc<ScrapeManager>>,
+    /// Rule evaluation, available once storage has opened.
+    pub rules: OnceLock<Arc<crate::rules::manager::RuleManager>>,
+    /// Alert delivery, available once storage has opened.
+    pub notifier: OnceLock<crate::notify::Notifier>,
     /// Where `/-/reload` and `/-/quit` send requests; `None` unless
     /// `--web.enable-lifecycle`.
     pub lifecycle: Option<tokio::sync::mpsc::Sender<lifecycle::Request>>,
@@ -61,6 +66,7 @@ pub fn router(state: Arc<WebState>) -> Router {
         .merge(admin::routes())
         .merge(targets::routes())
         .merge(lifecycle::routes())
+        .merge(rules::routes())
         .route("/metrics", get(metrics))
         .route("/-/healthy", get(healthy).head(healthy))
         .route("/-/ready", get(ready).head(ready))

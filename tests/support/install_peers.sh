@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real scrape targets that tests/real_targets.rs runs, and the
 # reference Prometheus server it can be compared with:
-#   - Debian packages prometheus, prometheus-pushgateway, prometheus-node-exporter
+#   - Debian packages prometheus, prometheus-pushgateway, prometheus-node-exporter,
+#     prometheus-alertmanager
 #     (only those whose binary is missing; needs root or sudo then);
 #   - a Python venv with the pinned packages of requirements.txt beside this
 #     script (FastAPI + prometheus-fastapi-instrumentator + uvicorn, Flask +
@@ -33,9 +34,10 @@ declare -A bin_of=(
   [prometheus]=/usr/bin/prometheus
   [prometheus-pushgateway]=/usr/bin/prometheus-pushgateway
   [prometheus-node-exporter]=/usr/bin/prometheus-node-exporter
+  [prometheus-alertmanager]=/usr/bin/prometheus-alertmanager
 )
 missing=()
-for pkg in prometheus prometheus-pushgateway prometheus-node-exporter; do
+for pkg in prometheus prometheus-pushgateway prometheus-node-exporter prometheus-alertmanager; do
   [ -x "${bin_of[$pkg]}" ] || missing+=("$pkg")
 done
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -4,4 +4,5 @@
 
 pub mod exposition;
 pub mod http;
+pub mod peers;
 pub mod procs;
