@@ -6,6 +6,7 @@
 pub mod labels;
 pub mod matcher;
 pub mod sample;
+pub mod time;
 
 pub use labels::{Label, Labels, LabelsBuilder};
 pub use matcher::{MatchOp, Matcher, MatcherError};

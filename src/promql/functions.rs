@@ -1293,7 +1293,7 @@ fn parse_go_float(s: &str) -> Option<f64> {
 }
 
 /// Underscores only between digits (or after a base prefix), as Go allows.
-fn go_underscores_ok(s: &str) -> bool {
+pub(crate) fn go_underscores_ok(s: &str) -> bool {
     let b = s.as_bytes();
     let (mut i, mut saw, mut hex) = (0, b'^', false);
     if b.len() >= 2 && b[0] == b'0' && matches!(b[1].to_ascii_lowercase(), b'b' | b'o' | b'x') {

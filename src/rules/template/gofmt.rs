@@ -131,6 +131,13 @@ impl Printer {
         self.buf.push_str("%!");
         self.buf.push(verb);
         self.buf.push('(');
+        self.typed_arg(arg);
+        self.buf.push(')');
+        self.erroring = false;
+    }
+
+    /// Go's `TYPE=VALUE` (or `<nil>`) inside `%!verb(...)` and `%!(EXTRA ...)`.
+    fn typed_arg(&mut self, arg: &Val) {
         if matches!(arg, Val::Nil) {
             self.buf.push_str("<nil>");
         } else {
@@ -138,8 +145,6 @@ impl Printer {
             self.buf.push('=');
             self.print_arg(arg, 'v');
         }
-        self.buf.push(')');
-        self.erroring = false;
     }
 
     fn print_arg(&mut self, arg: &Val, verb: char) {
@@ -587,13 +592,7 @@ impl Printer {
                 if k > 0 {
                     self.buf.push_str(", ");
                 }
-                if matches!(arg, Val::Nil) {
-                    self.buf.push_str("<nil>");
-                } else {
-                    self.buf.push_str(arg.type_name());
-                    self.buf.push('=');
-                    self.print_arg(arg, 'v');
-                }
+                self.typed_arg(arg);
             }
             self.buf.push(')');
         }

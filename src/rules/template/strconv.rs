@@ -177,34 +177,9 @@ pub(super) fn unquote(lit: &str) -> Result<String, NumError> {
     Ok(out)
 }
 
-/// Go's `underscoreOK`: underscores must separate digits (a base prefix counts as a digit).
+/// Go's `underscoreOK` (shared with PromQL's number parsing), after an optional sign.
 fn underscore_ok(s: &str) -> bool {
-    let s = s.strip_prefix(['+', '-']).unwrap_or(s);
-    let b = s.as_bytes();
-    let mut saw = b'^';
-    let mut i = 0;
-    let mut hex = false;
-    if b.len() >= 2 && b[0] == b'0' && matches!(b[1].to_ascii_lowercase(), b'b' | b'o' | b'x') {
-        i = 2;
-        saw = b'0';
-        hex = b[1].eq_ignore_ascii_case(&b'x');
-    }
-    for &c in &b[i..] {
-        if c.is_ascii_digit() || (hex && c.is_ascii_hexdigit()) {
-            saw = b'0';
-        } else if c == b'_' {
-            if saw != b'0' {
-                return false;
-            }
-            saw = b'_';
-        } else {
-            if saw == b'_' {
-                return false;
-            }
-            saw = b'!';
-        }
-    }
-    saw != b'_'
+    crate::promql::functions::go_underscores_ok(s.strip_prefix(['+', '-']).unwrap_or(s))
 }
 
 /// Go's `strconv.ParseUint(s, 0, 64)`: base prefixes, a leading 0 meaning octal, underscores.
