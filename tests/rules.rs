@@ -328,3 +328,46 @@ async fn the_manager_runs_groups_and_keeps_alert_state_across_a_reload() {
     assert!(t >= later && is_stale_nan(v), "ALERTS of a removed group go stale");
     m.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_manager_restores_for_state_written_before_a_restart() {
+    use hearth::config::Config;
+    use hearth::rules::manager::{RuleManager, RuleOptions, prepare};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open_db(&dir.path().join("data"));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64;
+    load(&db, &[("__name__", "up"), ("job", "node"), ("instance", "n1")], now - 30 * MIN, now + 10 * MIN, |_| 0.0);
+    // What the previous run wrote until a minute ago: pending since 20 minutes ago.
+    let since = ((now - 20 * MIN) / 1000) as f64;
+    load(
+        &db,
+        &[("__name__", "ALERTS_FOR_STATE"), ("alertname", "Down"), ("job", "node"), ("instance", "n1"), ("severity", "page")],
+        now - 20 * MIN,
+        now - MIN,
+        |_| since,
+    );
+    let rules = dir.path().join("rules.yml");
+    std::fs::write(&rules, "groups:\n- name: g\n  interval: 1s\n  rules:\n  - alert: Down\n    expr: up == 0\n    for: 30m\n    labels: {severity: page}\n")
+        .expect("write rules");
+    let config = Config::parse(&format!("rule_files: [{:?}]\n", rules.display().to_string()), dir.path()).expect("config");
+    let opts = RuleOptions::default();
+    let m = RuleManager::new(Arc::new(Engine::new(EngineOptions::default())), db.clone(), Arc::new(Recorder::default()), opts.clone(), RuleMetrics::default());
+    m.apply(prepare(&config, &opts).expect("rules load"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let active_at = loop {
+        let restored = m.groups().first().and_then(|g| match &g.rules[0].rule {
+            RuleKind::Alerting(r) if !r.needs_restore() => r.alerts().first().map(|a| a.active_at),
+            _ => None,
+        });
+        if let Some(t) = restored {
+            break t;
+        }
+        assert!(std::time::Instant::now() < deadline, "the alert was not restored");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Active since 20 minutes ago, plus the ~1 minute the server was down.
+    let expected = now - 19 * MIN;
+    assert!((active_at - expected).abs() < 10_000, "active_at {active_at} vs expected about {expected}");
+    m.stop();
+}
