@@ -348,11 +348,20 @@ async fn the_manager_restores_for_state_written_before_a_restart() {
         |_| since,
     );
     let rules = dir.path().join("rules.yml");
-    std::fs::write(&rules, "groups:\n- name: g\n  interval: 1s\n  rules:\n  - alert: Down\n    expr: up == 0\n    for: 30m\n    labels: {severity: page}\n")
-        .expect("write rules");
+    std::fs::write(
+        &rules,
+        "groups:\n- name: g\n  interval: 1s\n  rules:\n  - alert: Down\n    expr: up == 0\n    for: 30m\n    labels: {severity: page}\n",
+    )
+    .expect("write rules");
     let config = Config::parse(&format!("rule_files: [{:?}]\n", rules.display().to_string()), dir.path()).expect("config");
     let opts = RuleOptions::default();
-    let m = RuleManager::new(Arc::new(Engine::new(EngineOptions::default())), db.clone(), Arc::new(Recorder::default()), opts.clone(), RuleMetrics::default());
+    let m = RuleManager::new(
+        Arc::new(Engine::new(EngineOptions::default())),
+        db.clone(),
+        Arc::new(Recorder::default()),
+        opts.clone(),
+        RuleMetrics::default(),
+    );
     m.apply(prepare(&config, &opts).expect("rules load"));
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let active_at = loop {

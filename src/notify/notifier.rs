@@ -213,3 +213,107 @@ async fn send_all(inner: &Inner, batch: &[Alert]) {
         inner.metrics.dropped.inc_by(batch.len() as u64);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(name: &str, severity: &str) -> Alert {
+        Alert {
+            labels: Labels::from_pairs([("alertname", name), ("severity", severity)]),
+            annotations: Labels::empty(),
+            starts_at: 1,
+            ends_at: 2,
+            generator_url: String::new(),
+        }
+    }
+
+    fn notifier(capacity: usize, yaml: &str) -> (Notifier, NotifyMetrics) {
+        let metrics = NotifyMetrics::default();
+        let n = Notifier::start(capacity, metrics.clone(), DiscoveryMetrics::default(), WatchRegistry::default());
+        n.apply(&Config::parse(yaml, Path::new("/")).expect("config")).expect("apply");
+        (n, metrics)
+    }
+
+    use std::path::Path;
+
+    // A current-thread runtime: the sender task does not run before the
+    // test awaits, so the queue can be inspected as `send` left it.
+    #[tokio::test(flavor = "current_thread")]
+    async fn external_labels_and_alert_relabeling_apply_before_queueing() {
+        let (n, _) = notifier(
+            10,
+            "global: {external_labels: {cluster: eu1, severity: none}}\nalerting:\n  alert_relabel_configs:\n  - source_labels: [severity]\n    regex: info\n    action: drop\n",
+        );
+        n.send(vec![alert("A", "page"), alert("B", "info")]);
+        let q = n.inner.queue.lock().expect("lock");
+        assert_eq!(q.len(), 1, "severity=info dropped by alert_relabel_configs");
+        assert_eq!(q[0].labels.get("cluster"), "eu1", "external label added");
+        assert_eq!(q[0].labels.get("severity"), "page", "the alert's own label wins over the external one");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_full_queue_drops_the_oldest_alerts_and_counts_them() {
+        let (n, metrics) = notifier(2, "");
+        n.send(vec![alert("A", "x"), alert("B", "x"), alert("C", "x")]);
+        n.send(vec![alert("D", "x")]);
+        let q = n.inner.queue.lock().expect("lock");
+        let names: Vec<&str> = q.iter().map(Alert::name).collect();
+        assert_eq!(names, ["C", "D"]);
+        assert_eq!(metrics.dropped.get(), 2);
+        assert_eq!(metrics.queue_length.get(), 2);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn alertmanager_urls_follow_discovery_and_relabeling() {
+        let (n, _) = notifier(
+            10,
+            "alerting:\n  alertmanagers:\n  - path_prefix: /am\n    static_configs:\n    - targets: ['a:9093', 'b:9093']\n      labels: {zone: x}\n    relabel_configs:\n    - source_labels: [__address__]\n      regex: 'b:.*'\n      action: drop\n    - target_label: __scheme__\n      replacement: https\n",
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let d = n.alertmanagers();
+            if !d.active.is_empty() {
+                assert_eq!(d.active, ["https://a:9093/am/api/v2/alerts"]);
+                assert_eq!(d.dropped, ["http://b:9093/am/api/v2/alerts"]);
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "no alertmanager discovered");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn alerts_go_out_in_batches_of_at_most_256() {
+        let batches: Arc<Mutex<Vec<usize>>> = Arc::default();
+        let seen = batches.clone();
+        let app = axum::Router::new().route(
+            "/api/v2/alerts",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let seen = seen.clone();
+                async move {
+                    let v: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap_or_default();
+                    seen.lock().expect("lock").push(v.len());
+                    "ok"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let (n, metrics) = notifier(10_000, &format!("alerting:\n  alertmanagers:\n  - static_configs:\n    - targets: ['{addr}']\n"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while n.alertmanagers().active.is_empty() {
+            assert!(std::time::Instant::now() < deadline, "no alertmanager discovered");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        n.send((0..600).map(|i| alert(&format!("A{i}"), "x")).collect());
+        while batches.lock().expect("lock").iter().sum::<usize>() < 600 {
+            assert!(std::time::Instant::now() < deadline, "alerts not delivered: {:?}", batches.lock().expect("lock"));
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let sizes = batches.lock().expect("lock").clone();
+        assert!(sizes.iter().all(|&b| b <= 256), "{sizes:?}");
+        assert_eq!(metrics.sent.get_or_create(&[("alertmanager", format!("http://{addr}/api/v2/alerts"))]).get(), 600);
+    }
+}
