@@ -175,7 +175,9 @@ impl Group {
                     Some(e)
                 }
             };
-            if let RuleKind::Alerting(r) = &entry.rule {
+            // As in Prometheus, a failed evaluation sends nothing: alerts
+            // not resent lapse in Alertmanager at their endsAt.
+            if let (RuleKind::Alerting(r), None) = (&entry.rule, &error) {
                 notifications.extend(r.due(ts, env.resend_delay, self.interval, &env.templates.external_url));
             }
             let mut st = entry.status.lock().unwrap_or_else(|p| p.into_inner());
