@@ -7,6 +7,7 @@ pub mod discovery;
 pub mod model;
 pub mod promql;
 pub mod relabel;
+pub mod remote;
 pub mod rules;
 pub mod scrape;
 pub mod server;

@@ -99,6 +99,9 @@ struct ServerArgs {
     /// Enable /-/reload and /-/quit (POST or PUT).
     #[arg(long = "web.enable-lifecycle")]
     lifecycle: bool,
+    /// Accept remote write (POST /api/v1/write) from Prometheus or another Hearth.
+    #[arg(long = "web.enable-remote-write-receiver")]
+    remote_write_receiver: bool,
 }
 
 #[derive(Subcommand)]
@@ -266,6 +269,7 @@ fn run(cmd: Command) -> Result<(), String> {
                 flags,
                 admin_api: a.admin_api,
                 web_config_file: a.web_config,
+                remote_write_receiver: a.remote_write_receiver,
             };
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
             rt.block_on(server::run(cfg)).map_err(|e| e.to_string())

@@ -12,7 +12,7 @@ pub mod binary;
 pub mod engine;
 mod float;
 pub mod functions;
-mod gofmt;
+pub(crate) mod gofmt;
 pub mod parse;
 pub mod promqltest;
 pub mod selectors;

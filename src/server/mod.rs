@@ -14,6 +14,7 @@ use prometheus_client::registry::Registry;
 use crate::config::Config;
 use crate::discovery::FileWatch;
 use crate::promql::{Engine, EngineOptions};
+use crate::remote::RemoteStorage;
 use crate::scrape::manager::ScrapeManager;
 use crate::server::reload::ConfigState;
 use crate::tsdb::metrics::TsdbMetrics;
@@ -46,6 +47,8 @@ pub struct ServerConfig {
     pub web_config_file: Option<PathBuf>,
     /// Flags as given on the command line, for `/api/v1/status/flags`.
     pub flags: std::collections::BTreeMap<String, String>,
+    /// `--web.enable-remote-write-receiver`: accept `POST /api/v1/write`.
+    pub remote_write_receiver: bool,
 }
 
 /// The server could not start or stopped with an error.
@@ -80,6 +83,8 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
     discovery_metrics.register(&mut registry);
     let kubernetes_metrics = crate::discovery::kubernetes::watch::KubernetesSdMetrics::default();
     kubernetes_metrics.register(&mut registry);
+    let remote_metrics = crate::remote::metrics::RemoteMetrics::default();
+    remote_metrics.register(&mut registry);
     let security = match &cfg.web_config_file {
         Some(p) => WebSecurity::from_file(p).map_err(ServerError::WebConfig)?,
         None => WebSecurity::none(),
@@ -105,6 +110,7 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
         lifecycle: cfg.lifecycle.then_some(lifecycle_tx),
         started_rfc3339: crate::server::rfc3339_now(),
         admin_api: cfg.admin_api,
+        remote_write_receiver: cfg.remote_write_receiver,
     });
     security.spawn_watcher(Duration::from_secs(1));
     let app = web::router(state.clone()).layer(axum::middleware::from_fn_with_state(security.clone(), webconfig::middleware));
@@ -125,6 +131,11 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
     let _ = state.db.set(db.clone());
     state.ready.store(true, Ordering::Relaxed);
     tracing::info!("storage ready");
+    // Remote write starts before compaction can checkpoint the WAL and
+    // before scraping appends, so no sample escapes its queues.
+    let remote = Arc::new(RemoteStorage::new(&cfg.data_dir, db.wal_hold().clone(), remote_metrics));
+    let running = config.running();
+    remote.apply(&running.remote_write, &running.global.external_labels).await.map_err(ServerError::Config)?;
 
     let compactor = {
         let db = db.clone();
@@ -162,7 +173,7 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
             Some(req) = lifecycle_rx.recv() => match req {
                 Request::Reload(done) => {
                     rebaseline(&mut watch);
-                    let _ = done.send(config.reload(&scrape).await);
+                    let _ = done.send(config.reload(&scrape, &remote).await);
                 }
                 Request::Quit => {
                     tracing::info!("shutting down (/-/quit)");
@@ -171,17 +182,18 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
             },
             Some(()) = hup.recv() => {
                 rebaseline(&mut watch);
-                let _ = config.reload(&scrape).await;
+                let _ = config.reload(&scrape, &remote).await;
             }
             _ = watch_tick.tick() => {
                 if watch.as_mut().is_some_and(|w| w.changed()) {
                     tracing::info!("configuration file changed on disk");
-                    let _ = config.reload(&scrape).await;
+                    let _ = config.reload(&scrape, &remote).await;
                 }
             }
         }
     }
     scrape.stop().await;
+    remote.stop().await;
     server_task.abort();
     compactor.abort();
     let _ = compactor.await;

@@ -13,6 +13,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::config::Config;
+use crate::remote::RemoteStorage;
 use crate::scrape::manager::ScrapeManager;
 
 /// The configuration in force and the outcome of the last reload.
@@ -95,13 +96,16 @@ impl ConfigState {
 
     /// Re-reads the file and applies it. On error nothing changes except the
     /// reported reload status.
-    pub async fn reload(&self, scrape: &ScrapeManager) -> Result<(), String> {
+    pub async fn reload(&self, scrape: &ScrapeManager, remote: &RemoteStorage) -> Result<(), String> {
         let Some(path) = &self.path else {
             return Ok(());
         };
         let result = match Config::load_file(path) {
-            Ok(c) => match scrape.apply(&c.scrape_configs).await {
-                Ok(()) => Ok(c),
+            Ok(c) => match remote.apply(&c.remote_write, &c.global.external_labels).await {
+                Ok(()) => match scrape.apply(&c.scrape_configs).await {
+                    Ok(()) => Ok(c),
+                    Err(e) => Err(format!("applying {}: {e}", path.display())),
+                },
                 Err(e) => Err(format!("applying {}: {e}", path.display())),
             },
             Err(e) => Err(e.to_string()),

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod federate;
 pub mod lifecycle;
 pub mod targets;
 pub mod webconfig;
@@ -43,6 +44,8 @@ pub struct WebState {
     pub started_rfc3339: String,
     /// `--web.enable-admin-api`.
     pub admin_api: bool,
+    /// `--web.enable-remote-write-receiver`: serve `POST /api/v1/write`.
+    pub remote_write_receiver: bool,
 }
 
 impl WebState {
@@ -61,6 +64,8 @@ pub fn router(state: Arc<WebState>) -> Router {
         .merge(admin::routes())
         .merge(targets::routes())
         .merge(lifecycle::routes())
+        .merge(federate::routes())
+        .merge(crate::remote::receive::routes())
         .route("/metrics", get(metrics))
         .route("/-/healthy", get(healthy).head(healthy))
         .route("/-/ready", get(ready).head(ready))
