@@ -20,6 +20,8 @@ pub mod proto;
 pub mod queue;
 pub mod receive;
 pub mod shards;
+#[cfg(test)]
+mod test_sink;
 pub mod watcher;
 
 pub use manager::RemoteStorage;
