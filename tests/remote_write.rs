@@ -93,16 +93,6 @@ fn wait_ready(p: &Proc, addr: &str) {
     });
 }
 
-fn api_get(addr: &str, path: &str) -> Result<Value, String> {
-    let resp = http::get(addr, path, &[])?;
-    let body = resp.text()?;
-    let v: Value = serde_json::from_str(body).map_err(|e| format!("GET {path}: bad JSON ({e}): {body:.300}"))?;
-    if resp.status != 200 || v["status"] != "success" {
-        return Err(format!("GET {path}: HTTP {}: {body:.300}", resp.status));
-    }
-    Ok(v["data"].clone())
-}
-
 fn value_bits(v: &Value) -> Result<u64, String> {
     let s = v.as_str().ok_or_else(|| format!("sample value is not a string: {v}"))?;
     let f = match s {
@@ -117,7 +107,7 @@ fn value_bits(v: &Value) -> Result<u64, String> {
 /// Raw samples of `selector` over `range` ending at `at` (unix seconds).
 fn raw(addr: &str, selector: &str, range: &str, at: f64) -> Result<BTreeMap<Labels, Points>, String> {
     let q = format!("{selector}[{range}]");
-    let data = api_get(addr, &format!("/api/v1/query?query={}&time={at:.3}", http::encode(&q)))?;
+    let data = http::api_get(addr, &format!("/api/v1/query?query={}&time={at:.3}", http::encode(&q)))?;
     let mut out = BTreeMap::new();
     for r in data["result"].as_array().ok_or("result is not an array")? {
         let labels: Labels = serde_json::from_value(r["metric"].clone()).map_err(|e| e.to_string())?;
@@ -230,7 +220,7 @@ fn every_sample_scraped_arrives_in_prometheus_across_its_outage_and_our_restart(
 
     // The outage shows in our metrics: retries happened, nothing failed or was dropped.
     let metric = |q: &str| -> f64 {
-        let d = api_get(&hearth_addr, &format!("/api/v1/query?query={}", http::encode(q))).expect("query");
+        let d = http::api_get(&hearth_addr, &format!("/api/v1/query?query={}", http::encode(q))).expect("query");
         d["result"][0]["value"][1].as_str().and_then(|v| v.parse().ok()).unwrap_or(-1.0)
     };
     assert_eq!(metric("sum(prometheus_remote_storage_samples_failed_total)"), 0.0);
@@ -305,7 +295,7 @@ fn prometheus_writes_to_our_receiver_and_federates_from_us() {
 
     // Federation: Prometheus has our series with our job/instance and external labels.
     let latest = |addr: &str| -> Vec<Labels> {
-        let d = api_get(addr, &format!("/api/v1/series?match[]={}&start={:.0}", http::encode("{job=\"hearth\"}"), now_s() - 5.0))
+        let d = http::api_get(addr, &format!("/api/v1/series?match[]={}&start={:.0}", http::encode("{job=\"hearth\"}"), now_s() - 5.0))
             .unwrap_or_else(|e| panic!("series from {addr}: {e}"));
         serde_json::from_value(d).expect("series list")
     };
@@ -322,7 +312,7 @@ fn prometheus_writes_to_our_receiver_and_federates_from_us() {
         let missing: Vec<&Labels> = want.iter().filter(|l| !got.contains(l)).collect();
         if !want.is_empty() && missing.is_empty() { Ok(()) } else { Err(format!("missing {missing:?}")) }
     });
-    let up = api_get(&prom_addr, &format!("/api/v1/query?query={}", http::encode("up{job=\"hearth\"}"))).expect("query");
+    let up = http::api_get(&prom_addr, &format!("/api/v1/query?query={}", http::encode("up{job=\"hearth\"}"))).expect("query");
     assert_eq!(up["result"][0]["metric"]["instance"], hearth_addr.as_str(), "honor_labels keeps our instance: {up}");
     drop(prom);
     drop(h);

@@ -382,7 +382,9 @@ async fn control_loop(s: Arc<Shared>, abort: watch::Receiver<bool>, min: usize, 
         tick.tick().await;
         let pos = lock(&s.tracker).delivered();
         if last_saved != Some(pos) {
-            save_position(&s);
+            // The save syncs a file: off the async workers.
+            let s2 = s.clone();
+            let _ = tokio::task::spawn_blocking(move || save_position(&s2)).await;
             last_saved = Some(pos);
         }
         if last_reshard.elapsed() < RESHARD_EVERY {

@@ -16,7 +16,7 @@
 
 use std::collections::HashSet;
 use std::fs::{self, File};
-use std::io;
+use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -67,13 +67,17 @@ impl PositionFile {
         Some(pos)
     }
 
-    /// Saves atomically (write aside, then rename).
+    /// Saves atomically (write aside, sync, then rename).
     pub fn store(&self, pos: Position) -> io::Result<()> {
         if let Some(dir) = self.path.parent() {
             fs::create_dir_all(dir)?;
         }
         let tmp = self.path.with_extension("position.tmp");
-        fs::write(&tmp, format!("{} {}\n", pos.segment, pos.offset))?;
+        let mut f = File::create(&tmp)?;
+        f.write_all(format!("{} {}\n", pos.segment, pos.offset).as_bytes())?;
+        // Synced before the rename: after a power loss the file holds an old
+        // position or the new one, never nothing.
+        f.sync_data()?;
         fs::rename(&tmp, &self.path)
     }
 
