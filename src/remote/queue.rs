@@ -501,7 +501,8 @@ mod tests {
         let sink = Sink::start().await;
         sink.lock().script.extend([(503, Some("0")), (500, None)]);
         let metrics = RemoteMetrics::default().queue("t", &sink.url);
-        let q = Queue::start(settings(&sink.url, ""), dir.path(), db.wal_hold().clone(), metrics.clone()).expect("start");
+        let auth = "    basic_auth:\n      username: u\n      password: p\n";
+        let q = Queue::start(settings(&sink.url, auth), dir.path(), db.wal_hold().clone(), metrics.clone()).expect("start");
         append(&db, 1..=40);
         wait_for_samples(&sink, 200).await;
         let want: Vec<i64> = (1..=40).map(|t| t * 1000).collect();
@@ -520,13 +521,14 @@ mod tests {
             assert_eq!(h["content-type"], "application/x-protobuf");
             assert_eq!(h["x-prometheus-remote-write-version"], "0.1.0");
             assert!(h["user-agent"].to_str().is_ok_and(|u| u.starts_with("Hearth/")));
+            assert_eq!(h["authorization"], "Basic dTpw", "basic auth from the remote_write entry");
         }
         assert!(metrics.samples_retried.get() >= 2, "two scripted 5xx answers were retried");
         q.stop().await;
 
         // Written while stopped and after: exactly those arrive after the restart.
         append(&db, 41..=45);
-        let q = Queue::start(settings(&sink.url, ""), dir.path(), db.wal_hold().clone(), metrics).expect("restart");
+        let q = Queue::start(settings(&sink.url, auth), dir.path(), db.wal_hold().clone(), metrics).expect("restart");
         append(&db, 46..=50);
         wait_for_samples(&sink, 250).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
