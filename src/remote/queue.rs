@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::client::WriteClient;
+use super::codec;
 use super::metrics::QueueMetrics;
 use super::shards::{Budget, Message, PendingSample, SendStats, ShardContext, ShardSet, Ticket};
 use super::watcher::{self, Event, Position, PositionFile, Progress, Tail};
@@ -223,9 +224,9 @@ fn save_position(s: &Shared) -> Position {
     pos
 }
 
-/// A series' outgoing labels (None: relabelled away) and the segment of its record.
+/// A series' encoded outgoing labels (None: relabelled away) and the segment of its record.
 struct SeriesEntry {
-    labels: Option<Labels>,
+    labels: Option<Arc<[u8]>>,
     segment: u32,
 }
 
@@ -233,7 +234,7 @@ struct SeriesEntry {
 fn read_wal(s: &Shared, start: Position) {
     let mut series: HashMap<u32, SeriesEntry> = HashMap::new();
     let external: Vec<(String, String)> = s.settings.external_labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    let outgoing = |l: Labels| outgoing_labels(&l, &external, &s.relabel);
+    let outgoing = |l: Labels| outgoing_labels(&l, &external, &s.relabel).map(|l| Arc::from(codec::encode_labels(&l)));
     if let Err(e) = watcher::load_series(&s.hold, start, |id, l, segment| {
         series.insert(id, SeriesEntry { labels: outgoing(l), segment });
     }) {
@@ -258,7 +259,7 @@ fn read_wal(s: &Shared, start: Position) {
                     let mut dropped = 0u64;
                     for x in samples {
                         match series.get(&x.id).and_then(|e| e.labels.as_ref()) {
-                            Some(l) => batch.push((x.id, PendingSample { labels: l.clone(), t: x.t, v: x.v })),
+                            Some(l) => batch.push((x.id, PendingSample { series: l.clone(), t: x.t, v: x.v })),
                             None => dropped += 1,
                         }
                     }

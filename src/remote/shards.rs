@@ -12,7 +12,7 @@
 //! save the position of what was delivered; the number of samples buffered
 //! across shards is bounded by a [`Budget`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -23,13 +23,13 @@ use tokio::task::JoinHandle;
 use super::client::{SendError, WriteClient};
 use super::codec;
 use super::metrics::QueueMetrics;
-use super::proto::{Sample, TimeSeries, WriteRequest};
-use crate::model::Labels;
 
 /// A sample on its way out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingSample {
-    pub labels: Labels,
+    /// The series' outgoing labels, encoded ([`codec::encode_labels`]) and
+    /// shared by all its samples.
+    pub series: Arc<[u8]>,
     pub t: i64,
     pub v: f64,
 }
@@ -260,8 +260,8 @@ impl Shard {
         if n == 0 {
             return true;
         }
-        let (req, max_t) = build_request(self.buf.range(..n));
-        let body = codec::encode(&req, &mut self.scratch);
+        let max_t = encode_batch(self.buf.range(..n), &mut self.scratch);
+        let body = codec::compress(&self.scratch);
         let ctx = self.ctx.clone();
         let m = &ctx.metrics;
         let mut backoff = ctx.min_backoff;
@@ -344,42 +344,46 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
     }
 }
 
-/// One request for a run of samples: a `TimeSeries` per series (labels
-/// sorted), its samples in the order given. Returns it with the newest
-/// timestamp.
-pub fn build_request<'a>(samples: impl Iterator<Item = &'a PendingSample>) -> (WriteRequest, i64) {
-    let mut index: HashMap<usize, usize> = HashMap::new();
-    let mut req = WriteRequest::default();
-    let mut max_t = i64::MIN;
-    for s in samples {
-        max_t = max_t.max(s.t);
-        let i = *index.entry(s.labels.identity()).or_insert_with(|| {
-            req.timeseries.push(TimeSeries { labels: codec::labels_to_proto(&s.labels), samples: Vec::new() });
-            req.timeseries.len() - 1
-        });
-        req.timeseries[i].samples.push(Sample { value: s.v, timestamp: s.t });
+/// Serializes a run of samples into `raw` as one `WriteRequest`: a
+/// `TimeSeries` per series, its samples in the order given. Returns the
+/// newest timestamp.
+pub fn encode_batch<'a>(samples: impl Iterator<Item = &'a PendingSample>, raw: &mut Vec<u8>) -> i64 {
+    let run: Vec<&PendingSample> = samples.collect();
+    let key = |i: usize| Arc::as_ptr(&run[i].series).cast::<u8>() as usize;
+    // A stable sort keeps each series' samples in order.
+    let mut order: Vec<usize> = (0..run.len()).collect();
+    order.sort_by_key(|&i| key(i));
+    raw.clear();
+    let mut points: Vec<(i64, f64)> = Vec::new();
+    for group in order.chunk_by(|&a, &b| key(a) == key(b)) {
+        points.clear();
+        points.extend(group.iter().map(|&i| (run[i].t, run[i].v)));
+        codec::put_timeseries(raw, &run[group[0]].series, &points);
     }
-    (req, max_t)
+    run.iter().map(|s| s.t).max().unwrap_or(i64::MIN)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Labels;
 
-    fn sample(l: &Labels, t: i64) -> PendingSample {
-        PendingSample { labels: l.clone(), t, v: t as f64 }
+    fn sample(series: &Arc<[u8]>, t: i64) -> PendingSample {
+        PendingSample { series: series.clone(), t, v: t as f64 }
     }
 
     #[test]
     fn a_request_groups_samples_by_series_in_order() {
-        let (a, b) = (Labels::from_pairs([("__name__", "a")]), Labels::from_pairs([("__name__", "b")]));
+        let enc = |name: &str| -> Arc<[u8]> { codec::encode_labels(&Labels::from_pairs([("__name__", name)])).into() };
+        let (a, b) = (enc("a"), enc("b"));
         let run = [sample(&a, 1), sample(&b, 1), sample(&a, 2), sample(&b, 2), sample(&a, 3)];
-        let (req, max_t) = build_request(run.iter());
-        assert_eq!(max_t, 3);
-        assert_eq!(req.timeseries.len(), 2);
-        let ts: Vec<Vec<i64>> = req.timeseries.iter().map(|s| s.samples.iter().map(|x| x.timestamp).collect()).collect();
-        assert_eq!(ts, vec![vec![1, 2, 3], vec![1, 2]]);
-        assert_eq!(req.timeseries[1].labels[0].value, "b");
+        let mut raw = Vec::new();
+        assert_eq!(encode_batch(run.iter(), &mut raw), 3);
+        let req = codec::decode(&codec::compress(&raw)).expect("decodes");
+        let mut got: Vec<(String, Vec<i64>)> =
+            req.timeseries.iter().map(|s| (s.labels[0].value.clone(), s.samples.iter().map(|x| x.timestamp).collect())).collect();
+        got.sort();
+        assert_eq!(got, vec![("a".to_string(), vec![1, 2, 3]), ("b".to_string(), vec![1, 2])]);
     }
 
     #[test]
