@@ -8,6 +8,7 @@ pub mod model;
 pub mod notify;
 pub mod promql;
 pub mod relabel;
+pub mod remote;
 pub mod rules;
 pub mod scrape;
 pub mod server;

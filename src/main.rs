@@ -119,6 +119,9 @@ struct ServerArgs {
     /// Alerts waiting for Alertmanager beyond this many are dropped, oldest first.
     #[arg(long = "alertmanager.notification-queue-capacity", default_value_t = 10_000)]
     notification_queue_capacity: usize,
+    /// Accept remote write (POST /api/v1/write) from Prometheus or another Hearth.
+    #[arg(long = "web.enable-remote-write-receiver")]
+    remote_write_receiver: bool,
 }
 
 #[derive(Subcommand)]
@@ -306,6 +309,7 @@ fn run(cmd: Command) -> Result<(), String> {
                     external_url: a.external_url.unwrap_or_else(|| server::default_external_url(a.listen)),
                 },
                 notification_queue_capacity: a.notification_queue_capacity,
+                remote_write_receiver: a.remote_write_receiver,
             };
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
             rt.block_on(server::run(cfg)).map_err(|e| e.to_string())

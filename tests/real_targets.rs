@@ -203,16 +203,6 @@ fn same_value(a: f64, b: f64) -> bool {
 // ---------------------------------------------------------------------------
 // The server's HTTP API.
 
-fn api_get(addr: &str, path: &str) -> Result<Value, String> {
-    let resp = http::get(addr, path, &[])?;
-    let body = resp.text()?;
-    let v: Value = serde_json::from_str(body).map_err(|e| format!("GET {path}: bad JSON ({e}): {body:.300}"))?;
-    if resp.status != 200 || v["status"] != "success" {
-        return Err(format!("GET {path}: HTTP {}: {body:.300}", resp.status));
-    }
-    Ok(v["data"].clone())
-}
-
 fn labels_of(v: &Value) -> Result<Labels, String> {
     let obj = v.as_object().ok_or_else(|| format!("labels are not an object: {v}"))?;
     obj.iter().map(|(k, v)| Ok((k.clone(), v.as_str().ok_or_else(|| format!("label {k} is not a string"))?.to_string()))).collect()
@@ -224,7 +214,7 @@ fn value_of(v: &Value) -> Result<f64, String> {
 
 /// An instant query at the server's current time, as a vector.
 fn query(addr: &str, promql: &str) -> Result<Vec<(Labels, f64)>, String> {
-    let data = api_get(addr, &format!("/api/v1/query?query={}", http::encode(promql)))?;
+    let data = http::api_get(addr, &format!("/api/v1/query?query={}", http::encode(promql)))?;
     if data["resultType"] != "vector" {
         return Err(format!("{promql}: expected a vector, got {}", data["resultType"]));
     }
@@ -234,7 +224,7 @@ fn query(addr: &str, promql: &str) -> Result<Vec<(Labels, f64)>, String> {
 
 /// An instant query of a range selector: raw samples (timestamp ms, value).
 fn query_matrix(addr: &str, promql: &str) -> Result<Vec<(Labels, Points)>, String> {
-    let data = api_get(addr, &format!("/api/v1/query?query={}", http::encode(promql)))?;
+    let data = http::api_get(addr, &format!("/api/v1/query?query={}", http::encode(promql)))?;
     if data["resultType"] != "matrix" {
         return Err(format!("{promql}: expected a matrix, got {}", data["resultType"]));
     }
@@ -923,7 +913,7 @@ fn check_gunicorn(f: &mut Vec<String>, server: &str) {
 }
 
 fn check_targets_api(f: &mut Vec<String>, server: &str, targets: &[Target]) {
-    let data = match api_get(server, "/api/v1/targets") {
+    let data = match http::api_get(server, "/api/v1/targets") {
         Ok(d) => d,
         Err(e) => return f.push(format!("/api/v1/targets: {e}")),
     };
@@ -952,7 +942,7 @@ fn check_series_api(f: &mut Vec<String>, server: &str, targets: &[Target], t_don
         for sel in &t.selectors {
             path.push_str(&format!("&match[]={}", http::encode(sel)));
         }
-        let data = match api_get(server, &path) {
+        let data = match http::api_get(server, &path) {
             Ok(d) => d,
             Err(e) => return f.push(format!("{}: {e}", t.job)),
         };

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::discovery::FileWatch;
 use crate::notify::Notifier;
 use crate::promql::{Engine, EngineOptions};
+use crate::remote::RemoteStorage;
 use crate::rules::manager::RuleManager;
 use crate::scrape::manager::ScrapeManager;
 use crate::server::reload::{ConfigState, Subsystems};
@@ -52,6 +53,8 @@ pub struct ServerConfig {
     pub notification_queue_capacity: usize,
     /// Flags as given on the command line, for `/api/v1/status/flags`.
     pub flags: std::collections::BTreeMap<String, String>,
+    /// `--web.enable-remote-write-receiver`: accept `POST /api/v1/write`.
+    pub remote_write_receiver: bool,
 }
 
 /// The server could not start or stopped with an error.
@@ -90,6 +93,8 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
     rule_metrics.register(&mut registry);
     let notify_metrics = crate::notify::metrics::NotifyMetrics::default();
     notify_metrics.register(&mut registry);
+    let remote_metrics = crate::remote::metrics::RemoteMetrics::default();
+    remote_metrics.register(&mut registry);
     let security = match &cfg.web_config_file {
         Some(p) => WebSecurity::from_file(p).map_err(ServerError::WebConfig)?,
         None => WebSecurity::none(),
@@ -117,6 +122,7 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
         lifecycle: cfg.lifecycle.then_some(lifecycle_tx),
         started_rfc3339: crate::server::rfc3339_now(),
         admin_api: cfg.admin_api,
+        remote_write_receiver: cfg.remote_write_receiver,
     });
     security.spawn_watcher(Duration::from_secs(1));
     let app = web::router(state.clone()).layer(axum::middleware::from_fn_with_state(security.clone(), webconfig::middleware));
@@ -137,6 +143,11 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
     let _ = state.db.set(db.clone());
     state.ready.store(true, Ordering::Relaxed);
     tracing::info!("storage ready");
+    // Remote write starts before compaction can checkpoint the WAL and
+    // before scraping appends, so no sample escapes its queues.
+    let remote = Arc::new(RemoteStorage::new(&cfg.data_dir, db.wal_hold().clone(), remote_metrics));
+    let running = config.running();
+    remote.apply(&running.remote_write, &running.global.external_labels).await.map_err(ServerError::Config)?;
 
     let compactor = {
         let db = db.clone();
@@ -157,7 +168,7 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
     let notifier = Notifier::start(cfg.notification_queue_capacity, notify_metrics, discovery_metrics.clone(), kubernetes.clone());
     let scrape = Arc::new(ScrapeManager::new(db.clone(), discovery_metrics, kubernetes));
     let rules = Arc::new(RuleManager::new(state.engine.clone(), db.clone(), Arc::new(notifier.clone()), cfg.rules.clone(), rule_metrics));
-    let parts = Subsystems { scrape: &scrape, rules: &rules, rule_options: &cfg.rules, notifier: &notifier };
+    let parts = Subsystems { remote: &remote, scrape: &scrape, rules: &rules, rule_options: &cfg.rules, notifier: &notifier };
     parts.apply(&config.running()).await.map_err(ServerError::Config)?;
     let _ = state.scrape.set(scrape.clone());
     let _ = state.rules.set(rules.clone());
@@ -200,6 +211,7 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
     }
     rules.stop();
     scrape.stop().await;
+    remote.stop().await;
     server_task.abort();
     compactor.abort();
     let _ = compactor.await;

@@ -14,11 +14,13 @@ use prometheus_client::registry::Registry;
 
 use crate::config::Config;
 use crate::notify::Notifier;
+use crate::remote::RemoteStorage;
 use crate::rules::manager::{self as rules, RuleManager, RuleOptions};
 use crate::scrape::manager::ScrapeManager;
 
 /// The parts a configuration is applied to.
 pub struct Subsystems<'a> {
+    pub remote: &'a RemoteStorage,
     pub scrape: &'a ScrapeManager,
     pub rules: &'a RuleManager,
     pub rule_options: &'a RuleOptions,
@@ -27,9 +29,11 @@ pub struct Subsystems<'a> {
 
 impl Subsystems<'_> {
     /// Applies `c` everywhere. Rule files are read first, so that a broken
-    /// rule file changes nothing; then alerting, scraping and rules.
+    /// rule file changes nothing; then remote write (before anything
+    /// appends, so its queues see every sample), alerting, scraping, rules.
     pub async fn apply(&self, c: &Config) -> Result<(), String> {
         let prepared = rules::prepare(c, self.rule_options)?;
+        self.remote.apply(&c.remote_write, &c.global.external_labels).await?;
         self.notifier.apply(c)?;
         self.scrape.apply(&c.scrape_configs).await?;
         self.rules.apply(prepared);

@@ -13,6 +13,7 @@ use super::block::Block;
 use super::head::{Appender, Head};
 use super::metrics::TsdbMetrics;
 use super::querier::Querier;
+use super::wal::hold::SegmentHold;
 use super::wal::{self, Wal, checkpoint};
 use super::{compact, replay};
 use crate::model::Matcher;
@@ -35,6 +36,9 @@ pub struct Options {
     pub wal_sync_interval: Duration,
     /// zstd level for block pages and index.
     pub zstd_level: i32,
+    /// Most bytes of WAL segments kept past a checkpoint for remote-write
+    /// queues that have not sent them yet (see [`wal::hold`]).
+    pub wal_hold_max_bytes: u64,
 }
 
 impl Default for Options {
@@ -47,6 +51,7 @@ impl Default for Options {
             wal_segment_bytes: 128 << 20,
             wal_sync_interval: Duration::from_secs(1),
             zstd_level: 6,
+            wal_hold_max_bytes: 4 << 30,
         }
     }
 }
@@ -86,6 +91,7 @@ pub struct Db {
     opts: Options,
     head: Arc<Head>,
     wal: Arc<Wal>,
+    hold: Arc<SegmentHold>,
     blocks: RwLock<Vec<Arc<Block>>>,
     metrics: TsdbMetrics,
     compact_lock: Mutex<()>,
@@ -133,11 +139,13 @@ impl Db {
         let head = Arc::new(head);
         let stop = Arc::new(AtomicBool::new(false));
         let syncer = (!sync_every_commit).then(|| spawn_syncer(wal.clone(), opts.wal_sync_interval, stop.clone()));
+        let hold = Arc::new(SegmentHold::new(&wal_dir, opts.wal_hold_max_bytes));
         let db = Db {
             dir: dir.to_path_buf(),
             opts,
             head,
             wal,
+            hold,
             blocks: RwLock::new(blocks),
             metrics,
             compact_lock: Mutex::new(()),
@@ -160,6 +168,11 @@ impl Db {
 
     pub fn metrics(&self) -> &TsdbMetrics {
         &self.metrics
+    }
+
+    /// WAL segments kept for remote-write queues.
+    pub fn wal_hold(&self) -> &Arc<SegmentHold> {
+        &self.hold
     }
 
     /// What the startup replay found.
@@ -280,6 +293,7 @@ impl Db {
         let wal_dir = self.wal.dir().to_path_buf();
         let last = self.wal.cut_segment().map_err(io_err(&wal_dir))?;
         self.head.truncate(maxt).map_err(io_err(&self.dir))?;
+        self.hold.preserve(last).map_err(io_err(&wal_dir))?;
         let head = self.head.clone();
         checkpoint::create(&wal_dir, last, |id| head.contains(id), maxt).map_err(io_err(&wal_dir))?;
         self.metrics.checkpoint_creations.inc();

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod federate;
 pub mod lifecycle;
 pub mod rules;
 pub mod targets;
@@ -48,6 +49,8 @@ pub struct WebState {
     pub started_rfc3339: String,
     /// `--web.enable-admin-api`.
     pub admin_api: bool,
+    /// `--web.enable-remote-write-receiver`: serve `POST /api/v1/write`.
+    pub remote_write_receiver: bool,
 }
 
 impl WebState {
@@ -67,6 +70,8 @@ pub fn router(state: Arc<WebState>) -> Router {
         .merge(targets::routes())
         .merge(lifecycle::routes())
         .merge(rules::routes())
+        .merge(federate::routes())
+        .merge(crate::remote::receive::routes())
         .route("/metrics", get(metrics))
         .route("/-/healthy", get(healthy).head(healthy))
         .route("/-/ready", get(ready).head(ready))

@@ -59,6 +59,17 @@ pub fn get(addr: &str, path: &str, headers: &[(&str, &str)]) -> Result<Response,
     request("GET", addr, path, headers, b"")
 }
 
+/// A Prometheus API `GET`: the `data` of a `"status": "success"` answer.
+pub fn api_get(addr: &str, path: &str) -> Result<serde_json::Value, String> {
+    let resp = get(addr, path, &[])?;
+    let body = resp.text()?;
+    let v: serde_json::Value = serde_json::from_str(body).map_err(|e| format!("GET {path}: bad JSON ({e}): {body:.300}"))?;
+    if resp.status != 200 || v["status"] != "success" {
+        return Err(format!("GET {path}: HTTP {}: {body:.300}", resp.status));
+    }
+    Ok(v["data"].clone())
+}
+
 fn parse_response(raw: &[u8]) -> Result<Response, String> {
     let end = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("no end of headers")?;
     let head = std::str::from_utf8(&raw[..end]).map_err(|_| "headers are not UTF-8")?;

@@ -13,6 +13,7 @@
 //!   `--storage.tsdb.wal-sync-interval`); an interval of 0 syncs in every commit.
 
 pub mod checkpoint;
+pub mod hold;
 pub mod reader;
 pub mod record;
 

@@ -55,7 +55,7 @@ impl Scan {
 }
 
 /// Whether a verified record starts at `off`; returns its payload length.
-fn record_at(buf: &[u8], off: usize) -> Option<(RecordType, usize)> {
+pub(crate) fn record_at(buf: &[u8], off: usize) -> Option<(RecordType, usize)> {
     let h = buf.get(off..off + HEADER_LEN)?;
     let typ = RecordType::from_u8(h[0])?;
     let len = u32::from_le_bytes([h[1], h[2], h[3], h[4]]) as usize;
