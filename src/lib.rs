@@ -6,6 +6,7 @@ pub mod config;
 pub mod discovery;
 pub mod model;
 pub mod notify;
+pub mod operator;
 pub mod promql;
 pub mod relabel;
 pub mod remote;

@@ -35,6 +35,12 @@ enum Command {
         #[command(subcommand)]
         command: CheckCommand,
     },
+    /// Write the CustomResourceDefinitions (Prometheus, ServiceMonitor, AlertRule) as YAML files.
+    Crds {
+        /// Directory to write them to.
+        #[arg(long = "output-dir", default_value = "crds")]
+        output_dir: PathBuf,
+    },
     /// Run unit tests, like promtool (exit status 1 on failure).
     Test {
         #[command(subcommand)]
@@ -342,8 +348,20 @@ fn run(cmd: Command) -> Result<(), String> {
             }
         },
         // Handled in main, which owns the exit status.
+        Command::Crds { output_dir } => write_crds(&output_dir),
         Command::Promqltest { .. } | Command::Check { .. } | Command::Test { .. } => Ok(()),
     }
+}
+
+/// `hearth crds`: one YAML file per CRD, replacing what is there.
+fn write_crds(dir: &std::path::Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for (file, crd) in hearth::operator::crd::definitions() {
+        let path = dir.join(file);
+        std::fs::write(&path, hearth::operator::crd::to_yaml(&crd)?).map_err(|e| format!("{}: {e}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
 }
 
 /// A non-negative millisecond count as a duration.

@@ -1,0 +1,4 @@
+//! The Kubernetes operator: custom resources (`crd/`) and, as it grows,
+//! their reconciliation into `hearth server` StatefulSets.
+
+pub mod crd;

@@ -1,0 +1,44 @@
+//! The CRD manifests in crds/ are generated from the Rust types by `hearth
+//! crds`; this fails when they drift, and checks what `kubectl apply` needs.
+
+use std::path::Path;
+
+use hearth::operator::crd::{definitions, to_yaml};
+
+#[test]
+fn crds_directory_matches_the_types() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
+    let defs = definitions();
+    for (file, crd) in &defs {
+        let want = to_yaml(crd).expect("encode");
+        let have = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
+        assert!(have == want, "crds/{file} is out of date with src/operator/crd/: run `cargo run -- crds`");
+        // Client-side apply keeps the whole object in an annotation (256 KiB).
+        assert!(want.len() < 256 * 1024, "crds/{file} is {} bytes", want.len());
+    }
+    let mut on_disk: Vec<String> =
+        std::fs::read_dir(&dir).expect("crds/").map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect();
+    on_disk.sort();
+    let mut generated: Vec<String> = defs.iter().map(|(f, _)| f.clone()).collect();
+    generated.sort();
+    assert_eq!(on_disk, generated, "crds/ holds files `hearth crds` does not write");
+}
+
+#[test]
+fn crds_have_the_expected_names_scope_and_columns() {
+    let defs = definitions();
+    let names: Vec<&str> = defs.iter().map(|(_, c)| c.metadata.name.as_deref().unwrap_or("")).collect();
+    assert_eq!(names, ["prometheuses.monitoring.hearth.dev", "servicemonitors.monitoring.hearth.dev", "alertrules.monitoring.hearth.dev"]);
+    for (_, crd) in &defs {
+        assert_eq!(crd.spec.scope, "Namespaced");
+        let v = &crd.spec.versions[0];
+        assert_eq!(v.name, "v1alpha1");
+        assert!(v.subresources.as_ref().and_then(|s| s.status.as_ref()).is_some(), "status subresource");
+        assert!(v.additional_printer_columns.as_ref().is_some_and(|c| c.len() >= 3), "printer columns");
+        for c in v.additional_printer_columns.iter().flatten() {
+            assert!(!c.json_path.contains("length()"), "kubectl JSONPath has no functions: {}", c.json_path);
+        }
+        let schema = serde_json::to_string(&v.schema).expect("schema json");
+        assert!(schema.contains("x-kubernetes-validations"), "{} has CEL rules", crd.metadata.name.as_deref().unwrap_or(""));
+    }
+}
