@@ -35,6 +35,11 @@ enum Command {
         #[command(subcommand)]
         command: CheckCommand,
     },
+    /// The Kubernetes operator.
+    Operator {
+        #[command(subcommand)]
+        command: OperatorCommand,
+    },
     /// Write the CustomResourceDefinitions (Prometheus, ServiceMonitor, AlertRule) as YAML files.
     Crds {
         /// Directory to write them to.
@@ -128,6 +133,19 @@ struct ServerArgs {
     /// Accept remote write (POST /api/v1/write) from Prometheus or another Hearth.
     #[arg(long = "web.enable-remote-write-receiver")]
     remote_write_receiver: bool,
+}
+
+#[derive(Subcommand)]
+enum OperatorCommand {
+    /// Render offline what the operator would generate for Prometheus, ServiceMonitor and AlertRule objects.
+    Preview {
+        /// YAML files or directories (Namespaces in them are used for namespace selectors).
+        #[arg(short = 'f', long = "filename", required = true)]
+        files: Vec<PathBuf>,
+        /// Where to write <namespace>/<name>/prometheus.yaml and rules/.
+        #[arg(short = 'o', long = "output-dir")]
+        output: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -349,6 +367,12 @@ fn run(cmd: Command) -> Result<(), String> {
         },
         // Handled in main, which owns the exit status.
         Command::Crds { output_dir } => write_crds(&output_dir),
+        Command::Operator { command: OperatorCommand::Preview { files, output } } => {
+            match hearth::operator::preview::run(&files, &output, &mut std::io::stdout().lock())? {
+                true => Ok(()),
+                false => Err("some Prometheus objects could not be generated".to_string()),
+            }
+        }
         Command::Promqltest { .. } | Command::Check { .. } | Command::Test { .. } => Ok(()),
     }
 }

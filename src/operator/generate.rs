@@ -1,0 +1,255 @@
+//! What the operator produces for one Prometheus object: the selection of
+//! ServiceMonitors and AlertRules (accepted or rejected, with reasons), the
+//! server configuration of each shard, and the rule files. Pure: the
+//! controller and `hearth operator preview` both call it.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::crd::{AlertRule, Prometheus, ServiceMonitor};
+use super::scrape::{Enforced, relabel_json, scrape_configs};
+use super::select::{namespace_selected, object_selected};
+
+/// Where rule files are mounted in the server's pods.
+pub const RULES_DIR: &str = "/etc/hearth/rules";
+
+/// Everything the operator knows when generating.
+pub struct Inputs<'a> {
+    pub prometheus: &'a Prometheus,
+    pub service_monitors: &'a [ServiceMonitor],
+    pub alert_rules: &'a [AlertRule],
+    /// Namespace name → its labels.
+    pub namespaces: &'a BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// One selected object and what became of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub kind: &'static str,
+    /// `namespace/name`.
+    pub object: String,
+    /// `None` when accepted, else why it was rejected.
+    pub rejected: Option<String>,
+}
+
+/// The output for one Prometheus object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generated {
+    /// The configuration file of each shard, shard 0 first.
+    pub configs: Vec<String>,
+    /// Rule file name → content.
+    pub rule_files: BTreeMap<String, String>,
+    pub verdicts: Vec<Verdict>,
+}
+
+fn key(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
+    format!("{}/{}", meta.namespace.as_deref().unwrap_or("default"), meta.name.as_deref().unwrap_or(""))
+}
+
+/// Generates the configuration and rules of `inputs.prometheus`.
+pub fn generate(inputs: &Inputs<'_>) -> Result<Generated, String> {
+    let p = inputs.prometheus;
+    let own_ns = p.metadata.namespace.as_deref().unwrap_or("default");
+    let spec = &p.spec;
+    let shards = spec.shards.unwrap_or(1).max(1) as u32;
+    let enforced = Enforced {
+        sample_limit: spec.enforced_sample_limit,
+        target_limit: spec.enforced_target_limit,
+        label_limit: spec.enforced_label_limit,
+        label_name_length_limit: spec.enforced_label_name_length_limit,
+        label_value_length_limit: spec.enforced_label_value_length_limit,
+    };
+    for (i, rw) in spec.remote_write.iter().enumerate() {
+        if rw.basic_auth.is_some() || rw.authorization.is_some() || rw.tls_config.is_some() {
+            return Err(format!("remoteWrite[{i}]: credentials and TLS from Secrets are not supported yet"));
+        }
+    }
+    for (i, am) in spec.alerting.iter().flat_map(|a| &a.alertmanagers).enumerate() {
+        if am.basic_auth.is_some() || am.authorization.is_some() || am.tls_config.is_some() {
+            return Err(format!("alerting.alertmanagers[{i}]: credentials and TLS from Secrets are not supported yet"));
+        }
+    }
+    let mut verdicts = Vec::new();
+    let empty = BTreeMap::new();
+    let selected = |sel_ns, sel_obj, meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| -> Result<bool, String> {
+        let ns = meta.namespace.as_deref().unwrap_or("default");
+        Ok(namespace_selected(sel_ns, own_ns, ns, inputs.namespaces.get(ns))?
+            && object_selected(sel_obj, meta.labels.as_ref().unwrap_or(&empty))?)
+    };
+
+    // Per shard: the accepted ServiceMonitors' scrape configs.
+    let mut jobs: Vec<Vec<Value>> = vec![Vec::new(); shards as usize];
+    let mut sms: Vec<&ServiceMonitor> = inputs.service_monitors.iter().collect();
+    sms.sort_by_key(|s| key(&s.metadata));
+    for sm in sms {
+        let chosen = selected(spec.service_monitor_namespace_selector.as_ref(), spec.service_monitor_selector.as_ref(), &sm.metadata)
+            .map_err(|e| format!("serviceMonitorSelector: {e}"))?;
+        if !chosen {
+            continue;
+        }
+        let verdict = |rejected| Verdict { kind: "ServiceMonitor", object: key(&sm.metadata), rejected };
+        match service_monitor_jobs(sm, &enforced, shards) {
+            Ok(per_shard) => {
+                for (all, mine) in jobs.iter_mut().zip(per_shard) {
+                    all.extend(mine);
+                }
+                verdicts.push(verdict(None));
+            }
+            Err(e) => verdicts.push(verdict(Some(e))),
+        }
+    }
+
+    let mut rule_files = BTreeMap::new();
+    let mut ars: Vec<&AlertRule> = inputs.alert_rules.iter().collect();
+    ars.sort_by_key(|r| key(&r.metadata));
+    for ar in ars {
+        let chosen = selected(spec.rule_namespace_selector.as_ref(), spec.rule_selector.as_ref(), &ar.metadata)
+            .map_err(|e| format!("ruleSelector: {e}"))?;
+        if !chosen {
+            continue;
+        }
+        let object = key(&ar.metadata);
+        match super::rules::rule_file(ar) {
+            Ok(text) => {
+                rule_files.insert(format!("{}.yaml", object.replace('/', "-")), text);
+                verdicts.push(Verdict { kind: "AlertRule", object, rejected: None });
+            }
+            Err(e) => verdicts.push(Verdict { kind: "AlertRule", object, rejected: Some(e) }),
+        }
+    }
+
+    let configs = jobs
+        .into_iter()
+        .map(|scrape| {
+            let mut c = base_config(p, own_ns, !rule_files.is_empty());
+            c["scrape_configs"] = Value::Array(scrape);
+            serde_saphyr::to_string(&c).map_err(|e| format!("encoding configuration: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for (i, c) in configs.iter().enumerate() {
+        crate::config::Config::parse(c, std::path::Path::new("/"))
+            .map_err(|e| format!("generated configuration of shard {i} is invalid: {e}"))?;
+    }
+    Ok(Generated { configs, rule_files, verdicts })
+}
+
+/// A ServiceMonitor's jobs per shard, each checked by the configuration
+/// parser on its own so that one bad object is rejected alone.
+fn service_monitor_jobs(sm: &ServiceMonitor, enforced: &Enforced, shards: u32) -> Result<Vec<Vec<Value>>, String> {
+    let own = sm.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+    let namespaces = match &sm.spec.namespace_selector {
+        Some(s) if s.any => Vec::new(),
+        Some(s) if !s.match_names.is_empty() => s.match_names.clone(),
+        _ => vec![own],
+    };
+    let mut per_shard = Vec::new();
+    for shard in 0..shards {
+        let jobs = scrape_configs(sm, &namespaces, enforced, shard, shards)?;
+        let probe = serde_saphyr::to_string(&json!({ "scrape_configs": jobs })).map_err(|e| e.to_string())?;
+        crate::config::Config::parse(&probe, std::path::Path::new("/")).map_err(|e| e.to_string())?;
+        per_shard.push(jobs);
+    }
+    Ok(per_shard)
+}
+
+/// The global, rule, alerting and remote-write sections.
+fn base_config(p: &Prometheus, own_ns: &str, has_rules: bool) -> Value {
+    let spec = &p.spec;
+    let mut global = serde_json::Map::new();
+    for (k, v) in [
+        ("scrape_interval", &spec.scrape_interval),
+        ("scrape_timeout", &spec.scrape_timeout),
+        ("evaluation_interval", &spec.evaluation_interval),
+    ] {
+        if let Some(v) = v {
+            global.insert(k.into(), json!(v));
+        }
+    }
+    if !spec.external_labels.is_empty() {
+        global.insert("external_labels".into(), json!(spec.external_labels));
+    }
+    let mut c = json!({ "global": Value::Object(global) });
+    if has_rules {
+        c["rule_files"] = json!([format!("{RULES_DIR}/*.yaml")]);
+    }
+    if let Some(a) = &spec.alerting {
+        let ams: Vec<Value> = a
+            .alertmanagers
+            .iter()
+            .map(|am| {
+                let ns = am.namespace.as_deref().unwrap_or(own_ns);
+                let port = match &am.port {
+                    k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(n) => {
+                        json!({"source_labels": ["__meta_kubernetes_endpointslice_port"], "regex": n.to_string(), "action": "keep"})
+                    }
+                    k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s) => {
+                        json!({"source_labels": ["__meta_kubernetes_endpointslice_port_name"], "regex": s, "action": "keep"})
+                    }
+                };
+                let mut o = json!({
+                    "kubernetes_sd_configs": [{"role": "endpointslice", "namespaces": {"names": [ns]}}],
+                    "relabel_configs": [
+                        {"source_labels": ["__meta_kubernetes_service_name"], "regex": am.name, "action": "keep"},
+                        port,
+                    ],
+                });
+                if let Some(s) = &am.scheme {
+                    o["scheme"] = json!(s);
+                }
+                if let Some(s) = &am.path_prefix {
+                    o["path_prefix"] = json!(s);
+                }
+                if let Some(s) = &am.timeout {
+                    o["timeout"] = json!(s);
+                }
+                o
+            })
+            .collect();
+        c["alerting"] = json!({ "alertmanagers": ams });
+    }
+    if !spec.remote_write.is_empty() {
+        let rws: Vec<Value> = spec
+            .remote_write
+            .iter()
+            .map(|rw| {
+                let mut o = json!({ "url": rw.url });
+                if let Some(n) = &rw.name {
+                    o["name"] = json!(n);
+                }
+                if let Some(t) = &rw.remote_timeout {
+                    o["remote_timeout"] = json!(t);
+                }
+                if !rw.headers.is_empty() {
+                    o["headers"] = json!(rw.headers);
+                }
+                if !rw.write_relabel_configs.is_empty() {
+                    o["write_relabel_configs"] = Value::Array(rw.write_relabel_configs.iter().map(relabel_json).collect());
+                }
+                if let Some(q) = &rw.queue_config {
+                    let mut qc = serde_json::Map::new();
+                    for (k, v) in [
+                        ("capacity", q.capacity),
+                        ("min_shards", q.min_shards),
+                        ("max_shards", q.max_shards),
+                        ("max_samples_per_send", q.max_samples_per_send),
+                    ] {
+                        if let Some(v) = v {
+                            qc.insert(k.into(), json!(v));
+                        }
+                    }
+                    if let Some(d) = &q.batch_send_deadline {
+                        qc.insert("batch_send_deadline".into(), json!(d));
+                    }
+                    if let Some(r) = q.retry_on_rate_limit {
+                        qc.insert("retry_on_http_429".into(), json!(r));
+                    }
+                    o["queue_config"] = Value::Object(qc);
+                }
+                o
+            })
+            .collect();
+        c["remote_write"] = Value::Array(rws);
+    }
+    c
+}

@@ -1,0 +1,117 @@
+//! `hearth operator preview`: what the operator would generate for the
+//! Prometheus, ServiceMonitor and AlertRule objects in some YAML files
+//! (Namespaces in them feed the namespace selectors), without a cluster.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::crd::{AlertRule, Prometheus, ServiceMonitor};
+use super::generate::{Inputs, generate};
+
+/// The objects read from the input files.
+#[derive(Default)]
+pub struct Objects {
+    pub prometheuses: Vec<Prometheus>,
+    pub service_monitors: Vec<ServiceMonitor>,
+    pub alert_rules: Vec<AlertRule>,
+    pub namespaces: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// Reads every YAML document of `paths` (files, or directories of `.yaml`,
+/// `.yml` and `.json` files). Errors name the file and document.
+pub fn load(paths: &[PathBuf]) -> Result<Objects, String> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| format!("{}: {e}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "yaml" || x == "yml" || x == "json"))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    let mut objs = Objects::default();
+    for f in files {
+        let text = std::fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))?;
+        let docs: Vec<Value> = serde_saphyr::from_multiple(&text).map_err(|e| format!("{}: {e}", f.display()))?;
+        for (i, doc) in docs.into_iter().enumerate() {
+            if doc.is_null() {
+                continue;
+            }
+            let kind = doc["kind"].as_str().unwrap_or("").to_string();
+            let at = |e: serde_json::Error| format!("{}: document {} ({kind}): {e}", f.display(), i + 1);
+            match kind.as_str() {
+                "Prometheus" => objs.prometheuses.push(serde_json::from_value(doc).map_err(at)?),
+                "ServiceMonitor" => objs.service_monitors.push(serde_json::from_value(doc).map_err(at)?),
+                "AlertRule" => objs.alert_rules.push(serde_json::from_value(doc).map_err(at)?),
+                "Namespace" => {
+                    let name = doc["metadata"]["name"].as_str().unwrap_or("").to_string();
+                    let labels = serde_json::from_value(doc["metadata"]["labels"].clone()).unwrap_or_default();
+                    objs.namespaces.insert(name, labels);
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(objs)
+}
+
+/// Writes each Prometheus object's configuration and rules under
+/// `out/<namespace>/<name>/` and reports the selection to `w`. Returns
+/// whether every Prometheus object could be generated.
+pub fn run(paths: &[PathBuf], out: &Path, w: &mut dyn Write) -> Result<bool, String> {
+    let objs = load(paths)?;
+    let io = |e: std::io::Error| e.to_string();
+    let mut ok = true;
+    if objs.prometheuses.is_empty() {
+        writeln!(w, "no Prometheus objects in the input").map_err(io)?;
+    }
+    for p in &objs.prometheuses {
+        let ns = p.metadata.namespace.as_deref().unwrap_or("default");
+        let name = p.metadata.name.as_deref().unwrap_or("");
+        let inputs = Inputs {
+            prometheus: p,
+            service_monitors: &objs.service_monitors,
+            alert_rules: &objs.alert_rules,
+            namespaces: &objs.namespaces,
+        };
+        let g = match generate(&inputs) {
+            Ok(g) => g,
+            Err(e) => {
+                ok = false;
+                writeln!(w, "Prometheus {ns}/{name}: FAILED: {e}").map_err(io)?;
+                continue;
+            }
+        };
+        let count = |kind| g.verdicts.iter().filter(|v| v.kind == kind).count();
+        writeln!(w, "Prometheus {ns}/{name}: selected {} ServiceMonitors, {} AlertRules", count("ServiceMonitor"), count("AlertRule"))
+            .map_err(io)?;
+        for v in &g.verdicts {
+            match &v.rejected {
+                None => writeln!(w, "  {} {}: accepted", v.kind, v.object),
+                Some(r) => writeln!(w, "  {} {}: rejected: {r}", v.kind, v.object),
+            }
+            .map_err(io)?;
+        }
+        let dir = out.join(ns).join(name);
+        let rules_dir = dir.join("rules");
+        std::fs::create_dir_all(&rules_dir).map_err(|e| format!("{}: {e}", rules_dir.display()))?;
+        for (i, c) in g.configs.iter().enumerate() {
+            let file = if i == 0 { dir.join("prometheus.yaml") } else { dir.join(format!("prometheus-shard-{i}.yaml")) };
+            std::fs::write(&file, c).map_err(|e| format!("{}: {e}", file.display()))?;
+        }
+        for (file, text) in &g.rule_files {
+            let path = rules_dir.join(file);
+            std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        writeln!(w, "  wrote {} ({} shard configs, {} rule files)", dir.display(), g.configs.len(), g.rule_files.len()).map_err(io)?;
+    }
+    Ok(ok)
+}

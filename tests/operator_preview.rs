@@ -1,0 +1,111 @@
+//! `hearth operator preview` on representative objects (tests/operator/*/):
+//! the report and the generated files equal the golden files in each
+//! case's `expected/` directory (refresh them with
+//! `HEARTH_UPDATE_GOLDEN=1 cargo test --test operator_preview` and review
+//! the diff), the configurations pass `hearth check config`, and the rule
+//! files pass `promtool check rules`. Debian's promtool has no Kubernetes
+//! SD, so it checks the configurations with `kubernetes_sd_configs`
+//! replaced by empty `static_configs` (everything else unchanged).
+
+#[allow(dead_code)]
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn say(msg: String) {
+    eprintln!("[operator_preview] {msg}");
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
+            let p = e.expect("entry").path();
+            if p.is_dir() { stack.push(p) } else { out.push(p.strip_prefix(dir).expect("prefix").to_path_buf()) }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn run(cmd: &mut Command) -> (bool, String) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn previews_match_golden_files_and_pass_the_checkers() {
+    support::peers::install(say);
+    let cases = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/operator");
+    let update = std::env::var_os("HEARTH_UPDATE_GOLDEN").is_some();
+    let mut n = 0;
+    for case in std::fs::read_dir(&cases).expect("tests/operator").map(|e| e.expect("entry").path()).filter(|p| p.is_dir()) {
+        n += 1;
+        let out = tempfile::tempdir().expect("tempdir");
+        let (ok, report) = run(Command::new(env!("CARGO_BIN_EXE_hearth"))
+            .args(["operator", "preview", "-f"])
+            .arg(case.join("objects.yaml"))
+            .arg("-o")
+            .arg(out.path()));
+        assert!(ok, "{}: preview failed:\n{report}", case.display());
+        let report = report.replace(&out.path().display().to_string(), "OUT");
+        let expected = case.join("expected");
+        if update {
+            let _ = std::fs::remove_dir_all(&expected);
+            std::fs::create_dir_all(&expected).expect("mkdir");
+            std::fs::write(expected.join("report.txt"), &report).expect("write");
+            for f in files_under(out.path()) {
+                let dst = expected.join(&f);
+                std::fs::create_dir_all(dst.parent().expect("parent")).expect("mkdir");
+                std::fs::copy(out.path().join(&f), dst).expect("copy");
+            }
+        }
+        let golden = |f: &Path| std::fs::read_to_string(expected.join(f)).unwrap_or_else(|e| panic!("{}: {e}", expected.join(f).display()));
+        assert_eq!(report, golden(Path::new("report.txt")), "{}: report differs from expected/report.txt", case.display());
+        let generated = files_under(out.path());
+        let mut want = files_under(&expected);
+        want.retain(|f| f != Path::new("report.txt"));
+        assert_eq!(generated, want, "{}: generated files differ from expected/", case.display());
+        for f in &generated {
+            let text = std::fs::read_to_string(out.path().join(f)).expect("read");
+            assert_eq!(text, golden(f), "{}: {} differs from the golden file", case.display(), f.display());
+            let path = out.path().join(f);
+            if f.components().any(|c| c.as_os_str() == "rules") {
+                let (ok, msg) = run(Command::new("promtool").args(["check", "rules"]).arg(&path));
+                assert!(ok, "promtool check rules {}:\n{msg}", f.display());
+            } else {
+                let (ok, msg) = run(Command::new(env!("CARGO_BIN_EXE_hearth")).args(["check", "config"]).arg(&path));
+                assert!(ok, "hearth check config {}:\n{msg}", f.display());
+                // promtool resolves rule_files; point them at the generated rules.
+                let rules = path.parent().expect("dir").join("rules").join("*.yaml");
+                let mut doc: serde_json::Value = serde_saphyr::from_str(&text).expect("generated YAML");
+                swap_kubernetes_sd(&mut doc);
+                if doc.get("rule_files").is_some() {
+                    doc["rule_files"] = serde_json::json!([rules.display().to_string()]);
+                }
+                let stripped = serde_saphyr::to_string(&doc).expect("encode");
+                let copy = out.path().join("promtool.yaml");
+                std::fs::write(&copy, stripped).expect("write");
+                let (ok, msg) = run(Command::new("promtool").args(["check", "config"]).arg(&copy));
+                assert!(ok, "promtool check config {}:\n{msg}", f.display());
+            }
+        }
+    }
+    assert!(n >= 1, "no cases under tests/operator");
+}
+
+/// Replaces every `kubernetes_sd_configs` with empty `static_configs`.
+fn swap_kubernetes_sd(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(o) => {
+            if o.remove("kubernetes_sd_configs").is_some() {
+                o.insert("static_configs".into(), serde_json::json!([]));
+            }
+            o.values_mut().for_each(swap_kubernetes_sd);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(swap_kubernetes_sd),
+        _ => {}
+    }
+}
