@@ -99,11 +99,25 @@ impl fmt::Display for YamlError {
     }
 }
 
+/// Parser limits for configuration and rule files. serde-saphyr's defaults
+/// (250k nodes, 1M events) guard against hostile input, but a generated
+/// configuration with a few thousand jobs is larger than that; these files
+/// come from the operator of the server, so the node and event caps are
+/// raised while the alias limits (billion laughs) stay.
+fn options() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::budget::Budget::default();
+    budget.max_nodes = 50_000_000;
+    budget.max_events = 200_000_000;
+    let mut o = serde_saphyr::Options::default();
+    o.budget = Some(budget);
+    o
+}
+
 /// Decodes one YAML document; an empty document decodes as `T::default()`
 /// would for a struct whose fields are all defaulted.
 pub fn from_str<T: DeserializeOwned>(yaml: &str) -> Result<T, YamlError> {
     let mut failed_at = None;
-    serde_saphyr::with_deserializer_from_str(yaml, |de| {
+    serde_saphyr::with_deserializer_from_str_with_options(yaml, options(), |de| {
         let mut track = serde_path_to_error::Track::new();
         let tracked = serde_path_to_error::Deserializer::new(de, &mut track);
         T::deserialize(tracked).inspect_err(|_| failed_at = Some(track.path()))
@@ -205,6 +219,16 @@ fn skip_rest<'a>(events: &mut impl Iterator<Item = Spanned<'a>>) -> Option<()> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn large_generated_files_are_within_the_parser_budget() {
+        // Over serde-saphyr's default 250k-node cap, as a configuration
+        // generated for a few thousand ServiceMonitors is.
+        let yaml = "- 1\n".repeat(400_000);
+        let v: Vec<u8> = from_str(&yaml).expect("a large file parses");
+        assert_eq!(v.len(), 400_000);
+    }
+
     use super::*;
 
     const DOC: &str = "# comment\nscrape_configs:\n  - job_name: a\n  - job_name: b\n    static_configs:\n      - targets: [x, 'y']\n";

@@ -56,9 +56,30 @@ pub fn compile_anchored(pattern: &str) -> Result<GoRegex, String> {
     compile(&format!("^(?s:{pattern})$"))
 }
 
+/// Compiled regexes by pattern. Configurations repeat the same few
+/// patterns thousands of times (an operator-generated file has ~20 per job),
+/// and compiling one costs far more than looking it up; bounded so that a
+/// long-running server's reloads cannot grow it without end.
+static CACHE: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, Result<GoRegex, String>>>> =
+    std::sync::LazyLock::new(Default::default);
+const CACHE_MAX: usize = 8192;
+
 /// Compiles a Go regex as written (unanchored: Go's `regexp.Compile`, which
 /// alert templates' `match` and `reReplaceAll` use). The error is Go's message.
 pub fn compile(whole: &str) -> Result<GoRegex, String> {
+    if let Some(hit) = CACHE.lock().unwrap_or_else(|p| p.into_inner()).get(whole) {
+        return hit.clone();
+    }
+    let compiled = compile_uncached(whole);
+    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    if cache.len() >= CACHE_MAX {
+        cache.clear();
+    }
+    cache.insert(whole.to_string(), compiled.clone());
+    compiled
+}
+
+fn compile_uncached(whole: &str) -> Result<GoRegex, String> {
     let (translated, group_names) = Translator::new(whole).run().map_err(|e| format!("error parsing regexp: {}: `{}`", e.0, e.1))?;
     let regex = RegexBuilder::new(&translated)
         // Go allows nesting 1000 deep; the translation adds at most two levels.
