@@ -9,9 +9,7 @@
 //! unchanged groups into the update the provider sends. Heap figures
 //! come from a counting allocator, so they are exact live bytes.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use hearth::config::Config;
@@ -20,28 +18,11 @@ use hearth::relabel::Relabeler;
 use hearth::scrape::target::{Populated, TargetDefaults, populate};
 use k8s_openapi::api::core::v1::Pod;
 
-/// Counts live heap bytes.
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        LIVE.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
-        unsafe { System.realloc(p, l, new) }
-    }
-}
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: counting_alloc::Counting = counting_alloc::Counting;
 
 const PODS: usize = 10_000;
 
@@ -135,18 +116,18 @@ fn main() {
         out
     };
 
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = counting_alloc::live();
     let t0 = Instant::now();
     let groups: Vec<std::sync::Arc<_>> = pods.iter().map(|p| std::sync::Arc::new(pod_group(p, None))).collect();
     let build = t0.elapsed();
-    let groups_bytes = LIVE.load(Ordering::Relaxed) - before;
+    let groups_bytes = counting_alloc::live() - before;
     let n_targets: usize = groups.iter().map(|g| g.targets.len()).sum();
 
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = counting_alloc::live();
     let t0 = Instant::now();
     let targets: Vec<_> = groups.iter().flat_map(|g| targets_of(g)).collect();
     let relabel_time = t0.elapsed();
-    let targets_bytes = LIVE.load(Ordering::Relaxed) - before;
+    let targets_bytes = counting_alloc::live() - before;
 
     // One pod changes (its readiness flips): rebuild its group and targets.
     let mut changed = pods[1234].clone();

@@ -9,37 +9,18 @@
 //! a generation after one ServiceMonitor changed (the operator regenerates
 //! the whole Prometheus object, so it is the same work).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Instant;
 
 use hearth::operator::crd::{AlertRule, Prometheus, ServiceMonitor};
 use hearth::operator::generate::{Inputs, generate};
 use serde_json::json;
 
-/// Counts live heap bytes.
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        LIVE.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
-        unsafe { System.realloc(p, l, new) }
-    }
-}
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: counting_alloc::Counting = counting_alloc::Counting;
 
 fn service_monitor(i: usize, port: &str) -> ServiceMonitor {
     serde_json::from_value(json!({
@@ -85,12 +66,12 @@ fn main() {
     let ars: Vec<AlertRule> = (0..500).map(alert_rule).collect();
     let namespaces: BTreeMap<String, BTreeMap<String, String>> = (0..50).map(|i| (format!("team-{i}"), BTreeMap::new())).collect();
 
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = counting_alloc::live();
     let t = Instant::now();
     let g = generate(&Inputs { prometheus: &prometheus, service_monitors: &sms, alert_rules: &ars, namespaces: &namespaces })
         .expect("generate");
     let full = t.elapsed();
-    let held = LIVE.load(Ordering::Relaxed) - before;
+    let held = counting_alloc::live() - before;
     let accepted = g.verdicts.iter().filter(|v| v.rejected.is_none()).count();
     assert_eq!(accepted, 1500, "every object accepted");
     let config_bytes: usize = g.configs.iter().map(String::len).sum();
@@ -111,5 +92,5 @@ fn main() {
         .expect("generate");
     println!("after one ServiceMonitor change: {:.1} ms to the new config", t.elapsed().as_secs_f64() * 1e3);
     assert!(g.configs[0].contains("regex: metrics"));
-    println!("live heap with all objects and the output: {:.1} MiB", LIVE.load(Ordering::Relaxed) as f64 / (1 << 20) as f64);
+    println!("live heap with all objects and the output: {:.1} MiB", counting_alloc::live() as f64 / (1 << 20) as f64);
 }
