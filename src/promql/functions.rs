@@ -60,6 +60,51 @@ pub struct FnMemo {
     /// (call parameters, input label-set identity, input name flag) →
     /// (input kept alive so its identity cannot be reused, output, output name flag).
     relabeled: HashMap<(u64, usize, bool), (Labels, Labels, bool), crate::tsdb::idhash::IdBuild>,
+    /// Per selected series (by its shared points, kept alive so the address
+    /// cannot be reused): the indexes where the counter resets. Most series
+    /// have none, so `rate` and friends skip the reset scan of each window.
+    resets: HashMap<usize, SeriesFacts, crate::tsdb::idhash::IdBuild>,
+}
+
+/// Per-query facts about one selected series.
+struct SeriesFacts {
+    /// Kept alive so that the address used as the key cannot be reused.
+    _data: std::sync::Arc<[Point]>,
+    /// Indexes `j` where point `j` is lower than point `j - 1`.
+    resets: Vec<u32>,
+    /// The counter-name info has been considered for this series.
+    name_checked: bool,
+}
+
+/// What [`FnMemo::window_facts`] knows about a window of a counter.
+struct WindowFacts<'a> {
+    has_reset: bool,
+    /// Whether the series' one-off checks (the counter-name info) are done;
+    /// set it when doing them.
+    name_checked: Option<&'a mut bool>,
+}
+
+impl FnMemo {
+    /// Whether the window `points` contains a counter reset (a value lower
+    /// than the one before it, both in the window).
+    #[cfg(test)]
+    fn window_has_reset(&mut self, points: &crate::promql::value::Points) -> bool {
+        self.window_facts(points).has_reset
+    }
+
+    fn window_facts(&mut self, points: &crate::promql::value::Points) -> WindowFacts<'_> {
+        let (data, start, end) = points.source();
+        let key = std::sync::Arc::as_ptr(data) as *const Point as usize;
+        let facts = self.resets.entry(key).or_insert_with(|| SeriesFacts {
+            _data: data.clone(),
+            resets: data.windows(2).enumerate().filter(|(_, w)| w[1].v < w[0].v).map(|(i, _)| (i + 1) as u32).collect(),
+            name_checked: false,
+        });
+        // A reset at index j pairs points j-1 and j: inside when start < j < end.
+        let first = facts.resets.partition_point(|&j| (j as usize) <= start);
+        let has_reset = facts.resets.get(first).is_some_and(|&j| (j as usize) < end);
+        WindowFacts { has_reset, name_checked: Some(&mut facts.name_checked) }
+    }
 }
 
 /// Calls function `name` (the parser has already checked arity and argument types).
@@ -743,9 +788,20 @@ fn extrapolated(args: &mut [Value], ctx: &mut FnContext<'_>, name: &str, is_coun
     let end = window_end(ctx);
     let range = window_range(ctx);
     let start = end.wrapping_sub(range);
-    over_time(args, 0, ctx, name, false, |s, annos| {
-        let v = extrapolated_rate(&s.points, start, end, range, is_counter, is_rate)?;
-        if is_counter {
+    let mut memo = ctx.memo.take();
+    let result = over_time(args, 0, ctx, name, false, |s, annos| {
+        // Without a reset in the window the (exact, sequential) reset scan adds nothing.
+        let facts = match memo.as_deref_mut() {
+            Some(m) if is_counter => m.window_facts(&s.points),
+            _ => WindowFacts { has_reset: is_counter, name_checked: None },
+        };
+        let v = extrapolated_rate(&s.points, start, end, range, is_counter, facts.has_reset, is_rate)?;
+        // Annotations are a set: one check per series and query is enough.
+        let due = match facts.name_checked {
+            Some(done) => !std::mem::replace(done, true),
+            None => true,
+        };
+        if is_counter && due {
             let metric = s.metric.metric_name();
             if !metric.is_empty() && !["_total", "_sum", "_count", "_bucket"].iter().any(|x| metric.ends_with(x)) {
                 annos.info(format!(
@@ -755,7 +811,9 @@ fn extrapolated(args: &mut [Value], ctx: &mut FnContext<'_>, name: &str, is_coun
             }
         }
         Some(v)
-    })
+    });
+    ctx.memo = memo;
+    result
 }
 
 /// The change over the window `(start, end]`, extrapolated towards its
@@ -763,13 +821,23 @@ fn extrapolated(args: &mut [Value], ctx: &mut FnContext<'_>, name: &str, is_coun
 /// sample intervals of an edge, otherwise by half an interval (the series
 /// presumably starts or ends inside the window). Counters are corrected for
 /// resets and never extrapolated below zero.
-fn extrapolated_rate(points: &[Point], start: i64, end: i64, range_ms: i64, is_counter: bool, is_rate: bool) -> Option<f64> {
+/// `scan_resets` may be false for a counter only when the window is known
+/// to hold no reset.
+fn extrapolated_rate(
+    points: &[Point],
+    start: i64,
+    end: i64,
+    range_ms: i64,
+    is_counter: bool,
+    scan_resets: bool,
+    is_rate: bool,
+) -> Option<f64> {
     let (first, last) = (points.first()?, points.last()?);
     if points.len() < 2 {
         return None;
     }
     let mut result = last.v - first.v;
-    if is_counter {
+    if scan_resets {
         for w in points.windows(2) {
             if w[1].v < w[0].v {
                 result += w[0].v;
@@ -1381,6 +1449,29 @@ fn parse_hex_float(s: &str) -> Option<f64> {
 mod tests {
     use super::*;
     use promql_parser::parser;
+
+    #[test]
+    fn reset_memo_finds_resets_only_inside_the_window() {
+        use crate::promql::value::Points;
+        // Values 1 2 3 0 1 2: one reset, between indexes 2 and 3.
+        let data: std::sync::Arc<[Point]> =
+            (0..6).map(|i| Point::new(i, [1.0, 2.0, 3.0, 0.0, 1.0, 2.0][i as usize])).collect::<Vec<_>>().into();
+        let mut memo = FnMemo::default();
+        let has = |m: &mut FnMemo, a, b| m.window_has_reset(&Points::window(data.clone(), a, b));
+        assert!(!has(&mut memo, 0, 3), "before the reset");
+        assert!(has(&mut memo, 0, 4));
+        assert!(has(&mut memo, 2, 4), "the pair 2,3 is inside");
+        assert!(!has(&mut memo, 3, 6), "the reset's first point is outside");
+        assert!(!has(&mut memo, 4, 6));
+        // Exactly the windows where the sequential scan finds a reset.
+        for a in 0..6 {
+            for b in a..=6 {
+                let w = &data[a..b];
+                let scan = w.windows(2).any(|p| p[1].v < p[0].v);
+                assert_eq!(has(&mut memo, a, b), scan, "window {a}..{b}");
+            }
+        }
+    }
 
     const MIN: i64 = 60_000;
 

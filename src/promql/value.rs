@@ -51,6 +51,14 @@ impl Points {
     }
 }
 
+impl Points {
+    /// The shared array this window is onto, and the window's bounds in it:
+    /// lets functions memoize per-series facts across the steps of a query.
+    pub fn source(&self) -> (&Arc<[Point]>, usize, usize) {
+        (&self.data, self.start, self.end)
+    }
+}
+
 impl Deref for Points {
     type Target = [Point];
 
