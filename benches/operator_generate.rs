@@ -68,8 +68,13 @@ fn main() {
 
     let before = counting_alloc::live();
     let t = Instant::now();
-    let g = generate(&Inputs { prometheus: &prometheus, service_monitors: &sms, alert_rules: &ars, namespaces: &namespaces })
-        .expect("generate");
+    let g = generate(&Inputs {
+        prometheus: &prometheus,
+        service_monitors: sms.iter().collect(),
+        alert_rules: ars.iter().collect(),
+        namespaces: &namespaces,
+    })
+    .expect("generate");
     let full = t.elapsed();
     let held = counting_alloc::live() - before;
     let accepted = g.verdicts.iter().filter(|v| v.rejected.is_none()).count();
@@ -88,8 +93,13 @@ fn main() {
 
     sms[500] = service_monitor(500, "metrics");
     let t = Instant::now();
-    let g = generate(&Inputs { prometheus: &prometheus, service_monitors: &sms, alert_rules: &ars, namespaces: &namespaces })
-        .expect("generate");
+    let g = generate(&Inputs {
+        prometheus: &prometheus,
+        service_monitors: sms.iter().collect(),
+        alert_rules: ars.iter().collect(),
+        namespaces: &namespaces,
+    })
+    .expect("generate");
     println!("after one ServiceMonitor change: {:.1} ms to the new config", t.elapsed().as_secs_f64() * 1e3);
     assert!(g.configs[0].contains("regex: metrics"));
     println!("live heap with all objects and the output: {:.1} MiB", counting_alloc::live() as f64 / (1 << 20) as f64);

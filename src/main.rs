@@ -146,6 +146,24 @@ enum OperatorCommand {
         #[arg(short = 'o', long = "output-dir")]
         output: PathBuf,
     },
+    /// Run the operator against the cluster (in-cluster, or $KUBECONFIG): applies the CRDs, then reconciles.
+    Run {
+        /// Address of /metrics and /healthz.
+        #[arg(long = "metrics-address", default_value = "0.0.0.0:8080")]
+        metrics_address: SocketAddr,
+        /// `hearth server` image for Prometheus objects that name none.
+        #[arg(long = "server-image", env = "HEARTH_SERVER_IMAGE", default_value = concat!("ghcr.io/hearth-dev/hearth:", env!("CARGO_PKG_VERSION")))]
+        image: String,
+        /// Take the hearth-operator Lease first, so that only one of several replicas reconciles.
+        #[arg(long = "leader-election", default_value_t = true, action = clap::ArgAction::Set)]
+        leader_election: bool,
+        /// Namespace of the Lease.
+        #[arg(long = "namespace", env = "POD_NAMESPACE", default_value = "default")]
+        namespace: String,
+        /// This replica's identity in the Lease and in Events (default: the pod name, else the host name).
+        #[arg(long = "identity", env = "POD_NAME")]
+        identity: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -372,6 +390,16 @@ fn run(cmd: Command) -> Result<(), String> {
                 true => Ok(()),
                 false => Err("some Prometheus objects could not be generated".to_string()),
             }
+        }
+        Command::Operator { command: OperatorCommand::Run { metrics_address, image, leader_election, namespace, identity } } => {
+            let identity = identity.unwrap_or_else(|| {
+                std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .map(|h| h.trim().to_string())
+                    .unwrap_or_else(|_| "hearth-operator".into())
+            });
+            let cfg = hearth::operator::controller::OperatorConfig { metrics_address, image, leader_election, namespace, identity };
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+            rt.block_on(hearth::operator::controller::run(cfg))
         }
         Command::Promqltest { .. } | Command::Check { .. } | Command::Test { .. } => Ok(()),
     }

@@ -3,6 +3,7 @@
 //! and command-line values in Prometheus' notation (`units`).
 
 pub mod check;
+pub mod hash;
 mod model;
 mod parse;
 pub mod paths;

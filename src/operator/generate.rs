@@ -3,7 +3,7 @@
 //! server configuration of each shard, and the rule files. Pure: the
 //! controller and `hearth operator preview` both call it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
@@ -11,14 +11,26 @@ use super::crd::{AlertRule, Prometheus, ServiceMonitor};
 use super::scrape::{Enforced, relabel_json, scrape_configs};
 use super::select::{namespace_selected, object_selected};
 
-/// Where rule files are mounted in the server's pods.
-pub const RULES_DIR: &str = "/etc/hearth/rules";
+/// Where the server's pods keep their configuration: a writable emptyDir
+/// that `hearth server --config.kubernetes-secret` fills from the config
+/// Secret (docs/config-propagation.md).
+pub const CONFIG_DIR: &str = "/etc/hearth/config";
+
+/// Prefix of rule files among the config Secret's keys (Secret keys are
+/// flat, so rules cannot live in a subdirectory).
+pub const RULE_FILE_PREFIX: &str = "rules-";
+
+/// External label naming the Prometheus object, as prometheus-operator sets it.
+pub const PROMETHEUS_LABEL: &str = "prometheus";
+
+/// Default name of the external label holding the pod's name.
+pub const DEFAULT_REPLICA_LABEL: &str = "prometheus_replica";
 
 /// Everything the operator knows when generating.
 pub struct Inputs<'a> {
     pub prometheus: &'a Prometheus,
-    pub service_monitors: &'a [ServiceMonitor],
-    pub alert_rules: &'a [AlertRule],
+    pub service_monitors: Vec<&'a ServiceMonitor>,
+    pub alert_rules: Vec<&'a AlertRule>,
     /// Namespace name → its labels.
     pub namespaces: &'a BTreeMap<String, BTreeMap<String, String>>,
 }
@@ -41,6 +53,9 @@ pub struct Generated {
     /// Rule file name → content.
     pub rule_files: BTreeMap<String, String>,
     pub verdicts: Vec<Verdict>,
+    /// Namespaces the server discovers targets and Alertmanagers in; `None`
+    /// when some job searches all namespaces. The server's RBAC follows it.
+    pub discovery_namespaces: Option<BTreeSet<String>>,
 }
 
 fn key(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
@@ -80,7 +95,8 @@ pub fn generate(inputs: &Inputs<'_>) -> Result<Generated, String> {
 
     // Per shard: the accepted ServiceMonitors' scrape configs.
     let mut jobs: Vec<Vec<Value>> = vec![Vec::new(); shards as usize];
-    let mut sms: Vec<&ServiceMonitor> = inputs.service_monitors.iter().collect();
+    let mut discovery: Option<BTreeSet<String>> = Some(BTreeSet::new());
+    let mut sms = inputs.service_monitors.clone();
     sms.sort_by_key(|s| key(&s.metadata));
     for sm in sms {
         let chosen = selected(spec.service_monitor_namespace_selector.as_ref(), spec.service_monitor_selector.as_ref(), &sm.metadata)
@@ -90,7 +106,11 @@ pub fn generate(inputs: &Inputs<'_>) -> Result<Generated, String> {
         }
         let verdict = |rejected| Verdict { kind: "ServiceMonitor", object: key(&sm.metadata), rejected };
         match service_monitor_jobs(sm, &enforced, shards) {
-            Ok(per_shard) => {
+            Ok((searched, per_shard)) => {
+                match (&mut discovery, searched) {
+                    (Some(all), Some(these)) => all.extend(these),
+                    (d, _) => *d = None,
+                }
                 for (all, mine) in jobs.iter_mut().zip(per_shard) {
                     all.extend(mine);
                 }
@@ -101,7 +121,7 @@ pub fn generate(inputs: &Inputs<'_>) -> Result<Generated, String> {
     }
 
     let mut rule_files = BTreeMap::new();
-    let mut ars: Vec<&AlertRule> = inputs.alert_rules.iter().collect();
+    let mut ars = inputs.alert_rules.clone();
     ars.sort_by_key(|r| key(&r.metadata));
     for ar in ars {
         let chosen = selected(spec.rule_namespace_selector.as_ref(), spec.rule_selector.as_ref(), &ar.metadata)
@@ -122,6 +142,9 @@ pub fn generate(inputs: &Inputs<'_>) -> Result<Generated, String> {
     // Each ServiceMonitor's jobs were checked on their own; the rest of the
     // file is checked once here (parsing the whole file again would double
     // the generation time of a large fleet for nothing).
+    if let (Some(all), Some(a)) = (&mut discovery, &spec.alerting) {
+        all.extend(a.alertmanagers.iter().map(|am| am.namespace.clone().unwrap_or_else(|| own_ns.to_string())));
+    }
     let base = base_config(p, own_ns, !rule_files.is_empty());
     let base_text = serde_saphyr::to_string(&base).map_err(|e| format!("encoding configuration: {e}"))?;
     crate::config::Config::parse(&base_text, std::path::Path::new("/")).map_err(|e| format!("generated configuration is invalid: {e}"))?;
@@ -133,12 +156,15 @@ pub fn generate(inputs: &Inputs<'_>) -> Result<Generated, String> {
             serde_saphyr::to_string(&c).map_err(|e| format!("encoding configuration: {e}"))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Generated { configs, rule_files, verdicts })
+    Ok(Generated { configs, rule_files, verdicts, discovery_namespaces: discovery })
 }
+
+/// The namespaces a ServiceMonitor's jobs search (`None`: all) and its jobs per shard.
+type Jobs = (Option<Vec<String>>, Vec<Vec<Value>>);
 
 /// A ServiceMonitor's jobs per shard, each checked by the configuration
 /// parser on its own so that one bad object is rejected alone.
-fn service_monitor_jobs(sm: &ServiceMonitor, enforced: &Enforced, shards: u32) -> Result<Vec<Vec<Value>>, String> {
+fn service_monitor_jobs(sm: &ServiceMonitor, enforced: &Enforced, shards: u32) -> Result<Jobs, String> {
     let own = sm.metadata.namespace.clone().unwrap_or_else(|| "default".into());
     let namespaces = match &sm.spec.namespace_selector {
         Some(s) if s.any => Vec::new(),
@@ -155,7 +181,7 @@ fn service_monitor_jobs(sm: &ServiceMonitor, enforced: &Enforced, shards: u32) -
         }
         per_shard.push(jobs);
     }
-    Ok(per_shard)
+    Ok(((!namespaces.is_empty()).then_some(namespaces), per_shard))
 }
 
 /// The global, rule, alerting and remote-write sections.
@@ -171,12 +197,18 @@ fn base_config(p: &Prometheus, own_ns: &str, has_rules: bool) -> Value {
             global.insert(k.into(), json!(v));
         }
     }
-    if !spec.external_labels.is_empty() {
-        global.insert("external_labels".into(), json!(spec.external_labels));
+    // The replica label is expanded by the server from the pod's
+    // environment, so every replica of a shard shares one configuration.
+    let mut external = spec.external_labels.clone();
+    external.entry(PROMETHEUS_LABEL.into()).or_insert_with(|| format!("{own_ns}/{}", p.metadata.name.as_deref().unwrap_or("")));
+    let replica = spec.replica_external_label_name.as_deref().unwrap_or(DEFAULT_REPLICA_LABEL);
+    if !replica.is_empty() {
+        external.insert(replica.into(), "${POD_NAME}".into());
     }
+    global.insert("external_labels".into(), json!(external));
     let mut c = json!({ "global": Value::Object(global) });
     if has_rules {
-        c["rule_files"] = json!([format!("{RULES_DIR}/*.yaml")]);
+        c["rule_files"] = json!([format!("{CONFIG_DIR}/{RULE_FILE_PREFIX}*.yaml")]);
     }
     if let Some(a) = &spec.alerting {
         let ams: Vec<Value> = a

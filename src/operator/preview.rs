@@ -78,8 +78,8 @@ pub fn run(paths: &[PathBuf], out: &Path, w: &mut dyn Write) -> Result<bool, Str
         let name = p.metadata.name.as_deref().unwrap_or("");
         let inputs = Inputs {
             prometheus: p,
-            service_monitors: &objs.service_monitors,
-            alert_rules: &objs.alert_rules,
+            service_monitors: objs.service_monitors.iter().collect(),
+            alert_rules: objs.alert_rules.iter().collect(),
             namespaces: &objs.namespaces,
         };
         let g = match generate(&inputs) {

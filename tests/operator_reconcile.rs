@@ -1,0 +1,327 @@
+//! The reconciler against a tower-test mock of the API server (an
+//! in-memory object store): create, update, no-op, invalid object,
+//! deletion, paused, and fewer shards. Each test runs real reconciles and
+//! checks what was written.
+
+#[path = "support/fake_kube.rs"]
+mod fake_kube;
+
+use std::sync::{Arc, Mutex};
+
+use fake_kube::FakeKube;
+use futures::future::BoxFuture;
+use hearth::operator::crd::{AlertRule, Prometheus, ServiceMonitor};
+use hearth::operator::metrics::Metrics;
+use hearth::operator::propagation::ConfigProbe;
+use hearth::operator::reconcile::{Context, FINALIZER, reconcile};
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, store::Writer};
+use kube::runtime::watcher;
+use serde_json::{Value, json};
+
+const PROM: &str = "/apis/monitoring.hearth.dev/v1alpha1/namespaces/monitoring/prometheuses/main";
+const SECRET: &str = "/api/v1/namespaces/monitoring/secrets/hearth-main-config";
+const STS0: &str = "/apis/apps/v1/namespaces/monitoring/statefulsets/hearth-main";
+const STS1: &str = "/apis/apps/v1/namespaces/monitoring/statefulsets/hearth-main-shard-1";
+const SM_OK: &str = "/apis/monitoring.hearth.dev/v1alpha1/namespaces/apps/servicemonitors/web";
+const SM_BAD: &str = "/apis/monitoring.hearth.dev/v1alpha1/namespaces/apps/servicemonitors/broken";
+const RB_APPS: &str = "/apis/rbac.authorization.k8s.io/v1/namespaces/apps/rolebindings/hearth-monitoring-main-discovery";
+
+/// Answers every pod with whatever hash the test sets.
+#[derive(Default)]
+struct FakeProbe(Mutex<String>);
+
+impl ConfigProbe for FakeProbe {
+    fn config_hash<'a>(&'a self, _: &'a Pod) -> BoxFuture<'a, Result<String, String>> {
+        Box::pin(async move { Ok(self.0.lock().expect("lock").clone()) })
+    }
+}
+
+/// The fake API plus the stores the controller would keep by watching it.
+struct Harness {
+    kube: FakeKube,
+    ctx: Arc<Context>,
+    probe: Arc<FakeProbe>,
+    sms: Writer<ServiceMonitor>,
+    ars: Writer<AlertRule>,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        let kube = FakeKube::default();
+        let client = kube.client();
+        let (sm_store, sms) = reflector::store();
+        let (ar_store, ars) = reflector::store();
+        let (ns_store, mut nss) = reflector::store::<Namespace>();
+        for ns in ["monitoring", "apps"] {
+            let n: Namespace = serde_json::from_value(json!({"metadata": {"name": ns, "labels": {"team": "a"}}})).expect("namespace");
+            nss.apply_watcher_event(&watcher::Event::Apply(n));
+        }
+        let probe = Arc::new(FakeProbe::default());
+        let ctx = Arc::new(Context {
+            client: client.clone(),
+            service_monitors: sm_store,
+            alert_rules: ar_store,
+            namespaces: ns_store,
+            recorder: Recorder::new(client, Reporter { controller: "hearth-operator".into(), instance: None }),
+            metrics: Metrics::default(),
+            probe: probe.clone(),
+            image: "hearth:test".into(),
+        });
+        Harness { kube, ctx, probe, sms, ars }
+    }
+
+    /// What the watches would deliver: the fake's current ServiceMonitors and AlertRules.
+    fn sync_stores(&mut self) {
+        let sms: Vec<ServiceMonitor> = self.objects("/apis/monitoring.hearth.dev/v1alpha1/namespaces/apps/servicemonitors/");
+        self.sms.apply_watcher_event(&watcher::Event::Init);
+        for s in sms {
+            self.sms.apply_watcher_event(&watcher::Event::InitApply(s));
+        }
+        self.sms.apply_watcher_event(&watcher::Event::InitDone);
+        let ars: Vec<AlertRule> = self.objects("/apis/monitoring.hearth.dev/v1alpha1/namespaces/apps/alertrules/");
+        self.ars.apply_watcher_event(&watcher::Event::Init);
+        for a in ars {
+            self.ars.apply_watcher_event(&watcher::Event::InitApply(a));
+        }
+        self.ars.apply_watcher_event(&watcher::Event::InitDone);
+    }
+
+    fn objects<T: serde::de::DeserializeOwned>(&self, prefix: &str) -> Vec<T> {
+        self.kube.under(prefix).into_iter().map(|(_, v)| serde_json::from_value(v).expect("object")).collect()
+    }
+
+    /// One reconcile of the Prometheus object as the fake now has it; returns the writes.
+    async fn reconcile(&mut self) -> Vec<String> {
+        self.sync_stores();
+        let p: Prometheus = serde_json::from_value(self.kube.get(PROM).expect("prometheus")).expect("decode prometheus");
+        self.kube.take_writes();
+        reconcile(Arc::new(p), self.ctx.clone()).await.expect("reconcile");
+        self.kube.take_writes()
+    }
+
+    fn condition(&self, type_: &str) -> (String, String) {
+        let p = self.kube.get(PROM).expect("prometheus");
+        let c = p["status"]["conditions"].as_array().into_iter().flatten().find(|c| c["type"] == type_).cloned().unwrap_or(Value::Null);
+        (c["status"].as_str().unwrap_or("").to_string(), c["reason"].as_str().unwrap_or("").to_string())
+    }
+
+    fn secret_file(&self, key: &str) -> String {
+        let s: k8s_openapi::api::core::v1::Secret = serde_json::from_value(self.kube.get(SECRET).expect("secret")).expect("decode secret");
+        let data = s.data.unwrap_or_default();
+        String::from_utf8(data.get(key).map(|b| b.0.clone()).unwrap_or_default()).expect("utf8")
+    }
+
+    /// Pods report the configuration now in the Secret, and are available.
+    fn pods_catch_up(&self, shards: usize, replicas: usize) {
+        let s = self.kube.get(SECRET).expect("secret");
+        let hash = s["metadata"]["annotations"]["monitoring.hearth.dev/config-hash"].as_str().expect("hash annotation").to_string();
+        *self.probe.0.lock().expect("lock") = hash;
+        for shard in 0..shards {
+            let sts = if shard == 0 { STS0.to_string() } else { format!("{STS0}-shard-{shard}") };
+            let mut obj = self.kube.get(&sts).expect("statefulset");
+            obj["status"] = json!({"replicas": replicas, "availableReplicas": replicas});
+            self.kube.put(&sts, obj);
+            for r in 0..replicas {
+                let name = format!("hearth-main-{shard}-{r}");
+                self.kube.put(
+                    &format!("/api/v1/namespaces/monitoring/pods/{name}"),
+                    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "monitoring",
+                        "labels": {"app.kubernetes.io/name": "hearth", "monitoring.hearth.dev/prometheus": "monitoring.main"}},
+                        "status": {"podIP": "10.0.0.1"}}),
+                );
+            }
+        }
+    }
+}
+
+fn prometheus(spec: Value) -> Value {
+    json!({
+        "apiVersion": "monitoring.hearth.dev/v1alpha1", "kind": "Prometheus",
+        "metadata": {"name": "main", "namespace": "monitoring", "uid": "u-1", "generation": 1, "finalizers": [FINALIZER]},
+        "spec": spec,
+    })
+}
+
+fn service_monitor(name: &str, port: &str, relabel_regex: &str) -> Value {
+    json!({
+        "apiVersion": "monitoring.hearth.dev/v1alpha1", "kind": "ServiceMonitor",
+        "metadata": {"name": name, "namespace": "apps", "uid": format!("u-{name}"), "generation": 1, "labels": {"team": "a"}},
+        "spec": {"selector": {"matchLabels": {"app": name}}, "endpoints": [
+            {"port": port, "relabelings": [{"sourceLabels": ["__address__"], "regex": relabel_regex, "action": "keep"}]}
+        ]},
+    })
+}
+
+fn selecting_spec() -> Value {
+    json!({"serviceMonitorSelector": {"matchLabels": {"team": "a"}}, "serviceMonitorNamespaceSelector": {}})
+}
+
+fn creates(writes: &[String], path: &str) -> bool {
+    writes.iter().any(|w| w == &format!("PATCH {path}"))
+}
+
+#[tokio::test]
+async fn create_then_noop_then_update() {
+    let mut h = Harness::new();
+    h.kube.put(PROM, prometheus(selecting_spec()));
+    h.kube.put(SM_OK, service_monitor("web", "http", ".*"));
+
+    // Create: every object is applied, pods have not caught up yet.
+    let writes = h.reconcile().await;
+    for path in [
+        SECRET,
+        STS0,
+        RB_APPS,
+        "/api/v1/namespaces/monitoring/services/hearth-main",
+        "/api/v1/namespaces/monitoring/serviceaccounts/hearth-main",
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/monitoring/roles/hearth-main-config",
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/monitoring/rolebindings/hearth-main-config",
+    ] {
+        assert!(creates(&writes, path), "{path} not applied; writes: {writes:?}");
+    }
+    let config = h.secret_file("prometheus-shard-0.yaml");
+    assert!(config.contains("serviceMonitor/apps/web/0"), "{config}");
+    assert!(config.contains("prometheus_replica: ${POD_NAME}"), "{config}");
+    assert_eq!(h.condition("Reconciled"), ("False".into(), "ConfigPropagating".into()));
+    let sm = h.kube.get(SM_OK).expect("sm");
+    assert_eq!(sm["status"]["bindings"][0]["prometheus"], "monitoring/main");
+    assert_eq!(sm["status"]["bindings"][0]["result"], "Accepted");
+    let sts = h.kube.get(STS0).expect("sts");
+    let container = &sts["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/-/ready");
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/-/healthy");
+    let args: Vec<&str> = container["args"].as_array().expect("args").iter().filter_map(|a| a.as_str()).collect();
+    assert!(args.contains(&"--config.kubernetes-secret=monitoring/hearth-main-config"), "{args:?}");
+    assert_eq!(sts["metadata"]["ownerReferences"][0]["uid"], "u-1");
+
+    // Pods report the new hash: Reconciled, and only the status was written.
+    h.pods_catch_up(1, 1);
+    let writes = h.reconcile().await;
+    assert_eq!(writes, vec![format!("PATCH {PROM}/status")]);
+    assert_eq!(h.condition("Reconciled"), ("True".into(), "ConfigApplied".into()));
+    assert_eq!(h.condition("Available"), ("True".into(), "AllAvailable".into()));
+
+    // No-op: nothing is written at all.
+    let writes = h.reconcile().await;
+    assert!(writes.is_empty(), "a no-op reconcile wrote {writes:?}");
+
+    // Update: a changed ServiceMonitor rewrites the Secret only (the pods keep running).
+    h.kube.put(SM_OK, service_monitor("web", "metrics", ".*"));
+    let writes = h.reconcile().await;
+    assert!(creates(&writes, SECRET), "{writes:?}");
+    assert!(!creates(&writes, STS0), "the StatefulSet must not change for a config change: {writes:?}");
+    assert!(h.secret_file("prometheus-shard-0.yaml").contains("metrics"));
+    assert_eq!(h.condition("Reconciled").1, "ConfigPropagating");
+}
+
+#[tokio::test]
+async fn an_invalid_service_monitor_is_rejected_alone() {
+    let mut h = Harness::new();
+    h.kube.put(PROM, prometheus(selecting_spec()));
+    h.kube.put(SM_OK, service_monitor("web", "http", ".*"));
+    h.kube.put(SM_BAD, service_monitor("broken", "http", "(unclosed"));
+    let writes = h.reconcile().await;
+    let config = h.secret_file("prometheus-shard-0.yaml");
+    assert!(config.contains("serviceMonitor/apps/web/0"));
+    assert!(!config.contains("serviceMonitor/apps/broken"), "{config}");
+    let bad = h.kube.get(SM_BAD).expect("sm");
+    assert_eq!(bad["status"]["bindings"][0]["result"], "Rejected");
+    let reason = bad["status"]["bindings"][0]["reason"].as_str().unwrap_or("");
+    assert!(reason.contains("endpoints[0]") && reason.contains("relabelings[0]"), "{reason}");
+    assert_eq!(bad["status"]["conditions"][0]["status"], "False");
+    let events = h.kube.under("/apis/events.k8s.io/v1/namespaces/apps/events/");
+    assert_eq!(events.len(), 1, "one Warning Event: {writes:?}");
+    assert_eq!(events[0].1["type"], "Warning");
+    assert_eq!(events[0].1["regarding"]["name"], "broken");
+    assert_eq!(h.kube.get(SM_OK).expect("sm")["status"]["bindings"][0]["result"], "Accepted");
+
+    // The same rejection again records no second Event.
+    h.reconcile().await;
+    assert_eq!(h.kube.under("/apis/events.k8s.io/v1/namespaces/apps/events/").len(), 1);
+
+    // Deselected (label removed): the binding is withdrawn.
+    let mut bad = h.kube.get(SM_BAD).expect("sm");
+    bad["metadata"]["labels"] = json!({"team": "b"});
+    h.kube.put(SM_BAD, bad);
+    h.reconcile().await;
+    assert!(h.kube.get(SM_BAD).expect("sm")["status"]["bindings"].is_null());
+}
+
+#[tokio::test]
+async fn an_invalid_spec_changes_nothing_and_says_why() {
+    let mut h = Harness::new();
+    let mut spec = selecting_spec();
+    spec["additionalArgs"] = json!([{"name": "config.file", "value": "/x"}]);
+    h.kube.put(PROM, prometheus(spec));
+    let writes = h.reconcile().await;
+    assert!(!creates(&writes, STS0) && !creates(&writes, SECRET), "{writes:?}");
+    assert_eq!(h.condition("Reconciled"), ("False".into(), "InvalidSpec".into()));
+    let p = h.kube.get(PROM).expect("prometheus");
+    assert!(p["status"]["conditions"][0]["message"].as_str().unwrap_or("").contains("additionalArgs[0]"));
+    assert_eq!(h.kube.under("/apis/events.k8s.io/v1/namespaces/monitoring/events/").len(), 1);
+}
+
+#[tokio::test]
+async fn paused_objects_are_left_alone() {
+    let mut h = Harness::new();
+    let mut spec = selecting_spec();
+    spec["paused"] = json!(true);
+    h.kube.put(PROM, prometheus(spec));
+    h.kube.put(SM_OK, service_monitor("web", "http", ".*"));
+    let writes = h.reconcile().await;
+    assert_eq!(writes, vec![format!("PATCH {PROM}/status")]);
+    assert_eq!(h.condition("Reconciled"), ("False".into(), "Paused".into()));
+    assert!(h.kube.get(SECRET).is_none());
+}
+
+#[tokio::test]
+async fn finalizer_is_added_first_and_deletion_cleans_up() {
+    let mut h = Harness::new();
+    let mut p = prometheus(selecting_spec());
+    p["metadata"]["finalizers"] = json!([]);
+    h.kube.put(PROM, p);
+    h.kube.put(SM_OK, service_monitor("web", "http", ".*"));
+    let writes = h.reconcile().await;
+    assert_eq!(writes, vec![format!("PATCH {PROM}")]);
+    assert_eq!(h.kube.get(PROM).expect("p")["metadata"]["finalizers"], json!([FINALIZER]));
+
+    h.reconcile().await;
+    assert!(h.kube.get(RB_APPS).is_some(), "discovery binding in the ServiceMonitor's namespace");
+    let mut p = h.kube.get(PROM).expect("p");
+    p["metadata"]["deletionTimestamp"] = json!("2026-11-21T00:00:00Z");
+    h.kube.put(PROM, p);
+    h.reconcile().await;
+    assert!(h.kube.get(RB_APPS).is_none(), "cross-namespace binding removed");
+    assert_eq!(h.kube.get(PROM).expect("p")["metadata"]["finalizers"], json!([]));
+    assert!(h.kube.get(SM_OK).expect("sm")["status"]["bindings"].is_null(), "binding withdrawn on deletion");
+}
+
+#[tokio::test]
+async fn fewer_shards_remove_the_extra_statefulsets() {
+    let mut h = Harness::new();
+    let mut spec = selecting_spec();
+    spec["shards"] = json!(2);
+    h.kube.put(PROM, prometheus(spec.clone()));
+    h.kube.put(SM_OK, service_monitor("web", "http", ".*"));
+    h.reconcile().await;
+    assert!(h.kube.get(STS1).is_some());
+    assert!(
+        h.secret_file("prometheus-shard-1.yaml").contains("regex: '1'")
+            || h.secret_file("prometheus-shard-1.yaml").contains("regex: \"1\"")
+    );
+    h.pods_catch_up(2, 1);
+    h.reconcile().await;
+    assert_eq!(h.condition("Reconciled").0, "True");
+
+    let mut p = h.kube.get(PROM).expect("p");
+    p["spec"]["shards"] = json!(1);
+    p["metadata"]["generation"] = json!(2);
+    h.kube.put(PROM, p);
+    let writes = h.reconcile().await;
+    assert!(writes.contains(&format!("DELETE {STS1}")), "{writes:?}");
+    assert!(h.kube.get(STS1).is_none());
+    assert!(h.kube.get(STS0).is_some());
+}
