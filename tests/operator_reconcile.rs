@@ -68,6 +68,7 @@ impl Harness {
             metrics: Metrics::default(),
             probe: probe.clone(),
             image: "hearth:test".into(),
+            memos: Default::default(),
         });
         Harness { kube, ctx, probe, sms, ars }
     }

@@ -96,6 +96,7 @@ pub async fn run(cfg: OperatorConfig) -> Result<(), String> {
         metrics,
         probe: Arc::new(HttpProbe::new()?),
         image: cfg.image.clone(),
+        memos: Default::default(),
     });
     let reconciling = controller.reconcile_on(triggers).shutdown_on_signal().run(reconcile, error_policy, ctx).for_each(|r| async move {
         if let Err(e) = r {

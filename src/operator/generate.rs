@@ -3,7 +3,8 @@
 //! server configuration of each shard, and the rule files. Pure: the
 //! controller and `hearth operator preview` both call it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
 
 use serde_json::{Value, json};
 
@@ -33,6 +34,47 @@ pub struct Inputs<'a> {
     pub alert_rules: Vec<&'a AlertRule>,
     /// Namespace name → its labels.
     pub namespaces: &'a BTreeMap<String, BTreeMap<String, String>>,
+    /// Results of unchanged objects from the previous generation of this
+    /// Prometheus object (the controller keeps one; preview needs none).
+    pub memo: Option<&'a Memo>,
+}
+
+/// Per-object results of the last generation, keyed by `namespace/name`
+/// and valid while the object's spec (and the Prometheus object's shards
+/// and limits) hash the same: one changed ServiceMonitor then costs its
+/// own jobs, not a thousand.
+#[derive(Default)]
+pub struct Memo {
+    inner: Mutex<MemoMaps>,
+}
+
+#[derive(Default)]
+struct MemoMaps {
+    jobs: HashMap<String, (u64, Result<Jobs, String>)>,
+    rules: HashMap<String, (u64, Result<String, String>)>,
+}
+
+/// `f`'s result for `key`, reused from `old` when `fingerprint` matches;
+/// kept in `new` either way (objects no longer seen drop out).
+fn memoized<T: Clone>(
+    old: &mut HashMap<String, (u64, T)>,
+    new: &mut HashMap<String, (u64, T)>,
+    key: &str,
+    fingerprint: u64,
+    f: impl FnOnce() -> T,
+) -> T {
+    let value = match old.remove(key) {
+        Some((fp, v)) if fp == fingerprint => v,
+        _ => f(),
+    };
+    new.insert(key.to_string(), (fingerprint, value.clone()));
+    value
+}
+
+fn fingerprint<T: serde::Serialize>(spec: &T, extra: &str) -> u64 {
+    let mut body = serde_json::to_vec(spec).unwrap_or_default();
+    body.extend_from_slice(extra.as_bytes());
+    xxhash_rust::xxh3::xxh3_64(&body)
 }
 
 /// One selected object and what became of it.
@@ -87,6 +129,9 @@ pub fn generate(inputs: &Inputs<'_>) -> Result<Generated, String> {
     }
     let mut verdicts = Vec::new();
     let empty = BTreeMap::new();
+    let mut old = inputs.memo.map(|m| std::mem::take(&mut *m.inner.lock().unwrap_or_else(|e| e.into_inner()))).unwrap_or_default();
+    let mut new = MemoMaps::default();
+    let limits = format!("{shards}/{enforced:?}");
     let selected = |sel_ns, sel_obj, meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| -> Result<bool, String> {
         let ns = meta.namespace.as_deref().unwrap_or("default");
         Ok(namespace_selected(sel_ns, own_ns, ns, inputs.namespaces.get(ns))?
@@ -104,8 +149,12 @@ pub fn generate(inputs: &Inputs<'_>) -> Result<Generated, String> {
         if !chosen {
             continue;
         }
-        let verdict = |rejected| Verdict { kind: "ServiceMonitor", object: key(&sm.metadata), rejected };
-        match service_monitor_jobs(sm, &enforced, shards) {
+        let object = key(&sm.metadata);
+        let verdict = |rejected| Verdict { kind: "ServiceMonitor", object: object.clone(), rejected };
+        let result = memoized(&mut old.jobs, &mut new.jobs, &object, fingerprint(&sm.spec, &format!("{object}/{limits}")), || {
+            service_monitor_jobs(sm, &enforced, shards)
+        });
+        match result {
             Ok((searched, per_shard)) => {
                 match (&mut discovery, searched) {
                     (Some(all), Some(these)) => all.extend(these),
@@ -130,7 +179,8 @@ pub fn generate(inputs: &Inputs<'_>) -> Result<Generated, String> {
             continue;
         }
         let object = key(&ar.metadata);
-        match super::rules::rule_file(ar) {
+        let file = memoized(&mut old.rules, &mut new.rules, &object, fingerprint(&ar.spec, &object), || super::rules::rule_file(ar));
+        match file {
             Ok(text) => {
                 rule_files.insert(format!("{}.yaml", object.replace('/', "-")), text);
                 verdicts.push(Verdict { kind: "AlertRule", object, rejected: None });
@@ -156,6 +206,9 @@ pub fn generate(inputs: &Inputs<'_>) -> Result<Generated, String> {
             serde_saphyr::to_string(&c).map_err(|e| format!("encoding configuration: {e}"))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    if let Some(m) = inputs.memo {
+        *m.inner.lock().unwrap_or_else(|e| e.into_inner()) = new;
+    }
     Ok(Generated { configs, rule_files, verdicts, discovery_namespaces: discovery })
 }
 

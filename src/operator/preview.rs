@@ -81,6 +81,7 @@ pub fn run(paths: &[PathBuf], out: &Path, w: &mut dyn Write) -> Result<bool, Str
             service_monitors: objs.service_monitors.iter().collect(),
             alert_rules: objs.alert_rules.iter().collect(),
             namespaces: &objs.namespaces,
+            memo: None,
         };
         let g = match generate(&inputs) {
             Ok(g) => g,

@@ -3,8 +3,8 @@
 //! and workloads, mark each selected object Accepted or Rejected, and
 //! report Reconciled only once every pod runs the new configuration.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -21,7 +21,7 @@ use super::apply::{self, ensure, prune};
 use super::crd::common::{Binding, BindingResult};
 use super::crd::prometheus::PrometheusStatus;
 use super::crd::{AlertRule, Prometheus, ServiceMonitor};
-use super::generate::{Inputs, Verdict, generate};
+use super::generate::{Inputs, Memo, Verdict, generate};
 use super::metrics::{ErrorLabels, Metrics};
 use super::propagation::ConfigProbe;
 use super::status::{self, Selectable, binding_of, condition};
@@ -46,6 +46,8 @@ pub struct Context {
     pub probe: Arc<dyn ConfigProbe>,
     /// Image of `hearth server` when the Prometheus object names none.
     pub image: String,
+    /// Each Prometheus object's generation memo, by `namespace/name`.
+    pub memos: Mutex<HashMap<String, Arc<Memo>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +93,7 @@ pub fn error_policy(p: Arc<Prometheus>, e: &Error, _: Arc<Context>) -> Action {
 async fn reconcile_inner(p: &Prometheus, names: &Names, ctx: &Context) -> Result<Action, Error> {
     let api: Api<Prometheus> = Api::namespaced(ctx.client.clone(), &names.namespace);
     if p.meta().deletion_timestamp.is_some() {
+        ctx.memos.lock().unwrap_or_else(|e| e.into_inner()).remove(&format!("{}/{}", names.namespace, names.name));
         cleanup(p, names, ctx).await?;
         return Ok(Action::await_change());
     }
@@ -119,11 +122,13 @@ async fn reconcile_inner(p: &Prometheus, names: &Names, ctx: &Context) -> Result
     let alert_rules = ctx.alert_rules.state();
     let namespaces: BTreeMap<String, BTreeMap<String, String>> =
         ctx.namespaces.state().iter().map(|n| (n.name_any(), n.labels().clone())).collect();
+    let memo = ctx.memos.lock().unwrap_or_else(|e| e.into_inner()).entry(format!("{}/{}", names.namespace, names.name)).or_default().clone();
     let inputs = Inputs {
         prometheus: p,
         service_monitors: service_monitors.iter().map(|s| s.as_ref()).collect(),
         alert_rules: alert_rules.iter().map(|a| a.as_ref()).collect(),
         namespaces: &namespaces,
+        memo: Some(&memo),
     };
     let built = generate(&inputs).and_then(|g| workload::build(p, &g, &ctx.image).map(|w| (g, w)));
     let (generated, work) = match built {
