@@ -3,6 +3,8 @@
 //! and command-line values in Prometheus' notation (`units`).
 
 pub mod check;
+mod expand;
+pub mod hash;
 mod model;
 mod parse;
 pub mod paths;
@@ -230,6 +232,23 @@ mod tests {
         let y = c.to_yaml();
         assert!(!y.contains("hunter2") && !y.contains("tok3n"), "{y}");
         assert!(y.contains("password: <secret>") && y.contains("credentials: <secret>"), "{y}");
+    }
+
+    #[test]
+    fn external_label_values_expand_environment_references() {
+        // PATH is set wherever tests run; changing the environment would race other tests.
+        let path = std::env::var("PATH").expect("PATH is set");
+        let c = parse("global:\n  external_labels:\n    a: ${PATH}\n    b: x-$PATH\n    c: $$PATH\n    d: ${HEARTH_TEST_UNSET_VARIABLE}\n");
+        let labels = &c.global.external_labels;
+        assert_eq!(labels["a"], path);
+        assert_eq!(labels["b"], format!("x-{path}"));
+        assert_eq!(labels["c"], "$PATH");
+        assert_eq!(labels["d"], "");
+        // Only values are expanded: a name with `$` is still rejected.
+        let e = error("global:\n  external_labels:\n    $PATH: v\n");
+        assert!(e.contains("\"$PATH\" is not a valid label name"), "{e}");
+        // What the status API shows is the expanded value.
+        assert!(c.to_yaml().contains("c: $PATH"), "{}", c.to_yaml());
     }
 
     #[test]
