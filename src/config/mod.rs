@@ -56,13 +56,20 @@ impl Config {
     /// Reads, parses, applies defaults, resolves relative paths against the
     /// file's directory (made absolute) and validates.
     pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_file_with_text(path).map(|(config, _)| config)
+    }
+
+    /// [`Config::load_file`], also returning the text it parsed, so that
+    /// the caller can tell exactly which content is in force ([`hash`]).
+    pub fn load_file_with_text(path: &Path) -> Result<(Config, String), ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { file: path.to_path_buf(), source })?;
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
         let dir = std::path::absolute(&dir).unwrap_or(dir);
-        parse::parse(&text, &dir).map_err(|error| ConfigError::Invalid { file: Some(path.to_path_buf()), error })
+        let config = parse::parse(&text, &dir).map_err(|error| ConfigError::Invalid { file: Some(path.to_path_buf()), error })?;
+        Ok((config, text))
     }
 
     /// Parses a configuration held in memory; relative paths are taken from
