@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use hearth::config::units::{parse_duration_ms, parse_size_bytes};
 use hearth::promql::promqltest;
+use hearth::server::config_secret::SecretRef;
 use hearth::server::{self, ServerConfig};
 use hearth::tsdb::{self, Options};
 
@@ -109,6 +110,13 @@ struct ServerArgs {
     /// Prometheus configuration file (scrape_configs, rule_files, ...). Without one the server scrapes itself.
     #[arg(long = "config.file")]
     config_file: Option<PathBuf>,
+    /// NAMESPACE/NAME of a Secret whose keys are written as files beside --config.file, read through the Kubernetes API at
+    /// startup and watched for changes (in-cluster credentials or KUBECONFIG).
+    #[arg(long = "config.kubernetes-secret", requires = "config_file", value_parser = parse_secret_ref)]
+    config_secret: Option<SecretRef>,
+    /// How long startup waits for the --config.kubernetes-secret Secret to be readable before failing.
+    #[arg(long = "config.kubernetes-secret-timeout", default_value = "60s", value_parser = parse_duration_ms)]
+    config_secret_wait: i64,
     /// How often the configuration file is checked for changes (it is reloaded when its content changes).
     #[arg(long = "config.auto-reload-interval", default_value = "3s", value_parser = parse_duration_ms)]
     config_watch: i64,
@@ -338,6 +346,8 @@ fn run(cmd: Command) -> Result<(), String> {
                 storage,
                 self_scrape_interval: Duration::from_millis(a.self_scrape.max(1) as u64),
                 config_file: a.config_file,
+                config_secret: a.config_secret,
+                config_secret_wait: ms(a.config_secret_wait),
                 config_watch_interval: Duration::from_millis(a.config_watch.max(100) as u64),
                 lifecycle: a.lifecycle,
                 engine,
@@ -419,4 +429,9 @@ fn write_crds(dir: &std::path::Path) -> Result<(), String> {
 /// A non-negative millisecond count as a duration.
 fn ms(v: i64) -> Duration {
     Duration::from_millis(v.max(0) as u64)
+}
+
+/// `--config.kubernetes-secret`: `NAMESPACE/NAME`.
+fn parse_secret_ref(s: &str) -> Result<SecretRef, String> {
+    s.parse()
 }

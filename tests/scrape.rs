@@ -295,3 +295,78 @@ async fn file_sd_targets_follow_the_file_and_relabeling_drops_are_listed() {
     wait_for("a marked stale", || v_of(&a).is_some_and(is_stale_nan)).await;
     m.stop().await;
 }
+
+/// Hits on one exporter, polled until `n` or `limit`; how long it took.
+async fn time_until_hits(e: &Exporter, n: usize, limit: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    while e.hits.load(Ordering::SeqCst) < n {
+        if start.elapsed() > limit {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Some(start.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_targets_are_scraped_at_once_and_startup_targets_at_their_slot() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open_db(&dir.path().join("data"));
+    let (boot, found, late) = (exporter_with("v 1\n"), exporter_with("v 2\n"), exporter_with("v 3\n"));
+    let boot_addr = start_exporter(boot.clone()).await;
+    let found_addr = start_exporter(found.clone()).await;
+    let late_addr = start_exporter(late.clone()).await;
+    let sd = dir.path().join("targets.json");
+    let write_sd = |targets: &str| {
+        let tmp = dir.path().join("targets.json.tmp");
+        std::fs::write(&tmp, format!("[{{\"targets\": [{targets}]}}]")).expect("write");
+        std::fs::rename(&tmp, &sd).expect("rename");
+    };
+    write_sd("");
+    // An hour's interval: without the immediate first scrape, nothing new would be scraped during the test.
+    let yaml = |boot_timeout: &str, with_late: bool| {
+        let mut y = format!(
+            "scrape_configs:\n  - job_name: boot\n    scrape_interval: 1h\n    scrape_timeout: {boot_timeout}\n    static_configs: [{{targets: ['{boot_addr}']}}]\n  - job_name: sd\n    scrape_interval: 1h\n    file_sd_configs: [{{files: ['{}']}}]\n",
+            sd.display()
+        );
+        if with_late {
+            y.push_str(&format!("  - job_name: late\n    scrape_interval: 1h\n    static_configs: [{{targets: ['{late_addr}']}}]\n"));
+        }
+        config(&y)
+    };
+    let m = ScrapeManager::new(db.clone(), DiscoveryMetrics::default(), Default::default()).with_throttle(Duration::from_millis(50));
+    m.apply(&yaml("10s", false).scrape_configs).await.expect("apply");
+    let target = |pool: &str| m.views().into_iter().find(|v| v.name == pool).and_then(|v| v.active.first().cloned());
+    wait_for("the startup target", || target("boot").is_some()).await;
+    // The startup target waits for its slot, unless that slot happens to be near (then nothing can be concluded).
+    let slot_is_far = target("boot").expect("boot").offset(std::time::SystemTime::now()) > Duration::from_secs(10);
+    if !slot_is_far {
+        eprintln!("the startup target's slot is within 10 s: not checking that it waits for it");
+    }
+
+    // A target discovered after startup in a startup pool: scraped at once.
+    write_sd(&format!("\"{found_addr}\""));
+    wait_for("the discovered target", || target("sd").is_some()).await;
+    let took = time_until_hits(&found, 1, Duration::from_secs(5)).await;
+    assert!(took.is_some_and(|t| t < Duration::from_secs(1)), "a discovered target was first scraped after {took:?}");
+
+    // A new job from a reload: scraped at once; the unchanged pool keeps its loop and timing.
+    let boot_loop = target("boot").expect("boot");
+    m.apply(&yaml("10s", true).scrape_configs).await.expect("reload adding a job");
+    let took = time_until_hits(&late, 1, Duration::from_secs(5)).await;
+    assert!(took.is_some_and(|t| t < Duration::from_secs(1)), "a new job's target was first scraped after {took:?}");
+    assert!(Arc::ptr_eq(&target("boot").expect("boot"), &boot_loop), "an unchanged pool keeps its loop");
+
+    // A changed pool restarts its loop; the loop continuing the series keeps its slot.
+    m.apply(&yaml("5s", true).scrape_configs).await.expect("reload changing a job");
+    wait_for("the changed pool's loop to restart", || target("boot").is_some_and(|t| !Arc::ptr_eq(&t, &boot_loop))).await;
+    // Its labels are the same, its slot may move (the timeout is part of its identity).
+    let slot_is_far = slot_is_far && target("boot").expect("boot").offset(std::time::SystemTime::now()) > Duration::from_secs(10);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    if slot_is_far {
+        assert_eq!(boot.hits.load(Ordering::SeqCst), 0, "a startup target, or a loop continuing its series, was scraped before its slot");
+    }
+    // Each new target was scraped once: the immediate scrape is not followed by a second one right after.
+    assert_eq!((found.hits.load(Ordering::SeqCst), late.hits.load(Ordering::SeqCst)), (1, 1));
+    m.stop().await;
+}

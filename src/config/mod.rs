@@ -3,6 +3,7 @@
 //! and command-line values in Prometheus' notation (`units`).
 
 pub mod check;
+mod expand;
 pub mod hash;
 mod model;
 mod parse;
@@ -55,13 +56,20 @@ impl Config {
     /// Reads, parses, applies defaults, resolves relative paths against the
     /// file's directory (made absolute) and validates.
     pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_file_with_text(path).map(|(config, _)| config)
+    }
+
+    /// [`Config::load_file`], also returning the text it parsed, so that
+    /// the caller can tell exactly which content is in force ([`hash`]).
+    pub fn load_file_with_text(path: &Path) -> Result<(Config, String), ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { file: path.to_path_buf(), source })?;
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
         let dir = std::path::absolute(&dir).unwrap_or(dir);
-        parse::parse(&text, &dir).map_err(|error| ConfigError::Invalid { file: Some(path.to_path_buf()), error })
+        let config = parse::parse(&text, &dir).map_err(|error| ConfigError::Invalid { file: Some(path.to_path_buf()), error })?;
+        Ok((config, text))
     }
 
     /// Parses a configuration held in memory; relative paths are taken from
@@ -231,6 +239,23 @@ mod tests {
         let y = c.to_yaml();
         assert!(!y.contains("hunter2") && !y.contains("tok3n"), "{y}");
         assert!(y.contains("password: <secret>") && y.contains("credentials: <secret>"), "{y}");
+    }
+
+    #[test]
+    fn external_label_values_expand_environment_references() {
+        // PATH is set wherever tests run; changing the environment would race other tests.
+        let path = std::env::var("PATH").expect("PATH is set");
+        let c = parse("global:\n  external_labels:\n    a: ${PATH}\n    b: x-$PATH\n    c: $$PATH\n    d: ${HEARTH_TEST_UNSET_VARIABLE}\n");
+        let labels = &c.global.external_labels;
+        assert_eq!(labels["a"], path);
+        assert_eq!(labels["b"], format!("x-{path}"));
+        assert_eq!(labels["c"], "$PATH");
+        assert_eq!(labels["d"], "");
+        // Only values are expanded: a name with `$` is still rejected.
+        let e = error("global:\n  external_labels:\n    $PATH: v\n");
+        assert!(e.contains("\"$PATH\" is not a valid label name"), "{e}");
+        // What the status API shows is the expanded value.
+        assert!(c.to_yaml().contains("c: $PATH"), "{}", c.to_yaml());
     }
 
     #[test]

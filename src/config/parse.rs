@@ -209,6 +209,19 @@ pub(crate) fn is_valid_label_name(name: &str) -> bool {
     b.next().is_some_and(|c| c.is_ascii_alphabetic() || c == b'_') && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
 }
 
+/// An external label value with environment references expanded (see
+/// [`super::expand`]); an unset variable is logged, as Prometheus does, since
+/// it usually means a missing `env` entry in the pod.
+fn expand_env(value: &str) -> String {
+    super::expand::expand(value, |name| match std::env::var(name) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ => {
+            tracing::warn!(variable = name, "external label refers to an unset or empty environment variable");
+            None
+        }
+    })
+}
+
 /// Whether a rule file path is one Prometheus accepts: a `*` only in the last component.
 fn is_valid_rule_path(p: &str) -> bool {
     match p.find('*') {
@@ -342,7 +355,7 @@ impl Ctx<'_> {
             evaluation_interval: raw.evaluation_interval.filter(|d| !d.is_zero()).unwrap_or(defaults.evaluation_interval),
             rule_query_offset: raw.rule_query_offset.unwrap_or_default(),
             query_log_file: self.join(&raw.query_log_file),
-            external_labels: raw.external_labels,
+            external_labels: raw.external_labels.into_iter().map(|(name, value)| (name, expand_env(&value))).collect(),
         })
     }
 

@@ -3,6 +3,7 @@
 //! touched: unchanged ones keep their loops, caches and timing.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -44,6 +45,9 @@ pub struct ScrapeManager {
     kubernetes: WatchRegistry,
     throttle: Duration,
     pools: Mutex<BTreeMap<String, PoolEntry>>,
+    /// Set by the first successful [`ScrapeManager::apply`]: pools created
+    /// after it are new jobs, whose targets are scraped right away.
+    applied: AtomicBool,
 }
 
 /// Everything a pool needs, built before anything is changed so that a
@@ -57,7 +61,14 @@ struct Prepared {
 
 impl ScrapeManager {
     pub fn new(db: Arc<Db>, metrics: DiscoveryMetrics, kubernetes: WatchRegistry) -> ScrapeManager {
-        ScrapeManager { db, metrics, kubernetes, throttle: DISCOVERY_THROTTLE, pools: Mutex::new(BTreeMap::new()) }
+        ScrapeManager {
+            db,
+            metrics,
+            kubernetes,
+            throttle: DISCOVERY_THROTTLE,
+            pools: Mutex::new(BTreeMap::new()),
+            applied: AtomicBool::new(false),
+        }
     }
 
     /// Shortens the discovery throttle (tests).
@@ -73,6 +84,8 @@ impl ScrapeManager {
         for c in configs {
             prepared.insert(c.job_name.clone(), (c, self.prepare(c).map_err(|e| format!("scrape config {:?}: {e}", c.job_name))?));
         }
+        // The pools of the first configuration spread their first scrapes.
+        let startup = !self.applied.swap(true, Ordering::SeqCst);
         let removed: Vec<ScrapePool> = {
             let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
             let gone: Vec<String> = pools.keys().filter(|k| !prepared.contains_key(*k)).cloned().collect();
@@ -91,7 +104,7 @@ impl ScrapeManager {
                     }
                     None => {
                         let (d, groups) = self.discover(cfg, p.kubernetes);
-                        pools.insert(name, PoolEntry { config: cfg.clone(), pool: ScrapePool::start(p.spec, p.ctx, d, groups) });
+                        pools.insert(name, PoolEntry { config: cfg.clone(), pool: ScrapePool::start(p.spec, p.ctx, d, groups, startup) });
                     }
                 }
             }

@@ -12,7 +12,7 @@ use crate::discovery::{Discovery, Groups, TargetGroup};
 use crate::model::Labels;
 use crate::relabel::Relabeler;
 use crate::scrape::ingest::ScrapeError;
-use crate::scrape::scrape_loop::{self, PoolContext, Stop};
+use crate::scrape::scrape_loop::{self, FirstScrape, PoolContext, Stop};
 use crate::scrape::target::{Populated, Target, TargetDefaults, populate};
 
 /// A running target loop.
@@ -90,11 +90,20 @@ pub struct ScrapePool {
 }
 
 impl ScrapePool {
-    /// Starts following the groups `discovery` publishes.
-    pub fn start(spec: PoolSpec, ctx: Arc<PoolContext>, discovery: Discovery, groups: watch::Receiver<Arc<Groups>>) -> ScrapePool {
+    /// Starts following the groups `discovery` publishes. With `startup`
+    /// (a pool the server starts with) the targets of discovery's first view
+    /// keep their slots in the interval; otherwise, and for every target
+    /// appearing later, a target's first scrape is immediate.
+    pub fn start(
+        spec: PoolSpec,
+        ctx: Arc<PoolContext>,
+        discovery: Discovery,
+        groups: watch::Receiver<Arc<Groups>>,
+        startup: bool,
+    ) -> ScrapePool {
         let state = Arc::new(Mutex::new(PoolState::default()));
         let (reload, reloads) = tokio::sync::mpsc::unbounded_channel();
-        let task = tokio::spawn(follow(Generation { spec, ctx, _discovery: discovery, groups }, state.clone(), reloads));
+        let task = tokio::spawn(follow(Generation { spec, ctx, _discovery: discovery, groups }, state.clone(), reloads, startup));
         ScrapePool { state, reload, task }
     }
 
@@ -150,11 +159,19 @@ async fn stop_all(loops: Vec<(Running, Stop)>) {
 }
 
 /// Applies every discovery update and reload to the running loops.
-async fn follow(mut g: Generation, state: Arc<Mutex<PoolState>>, mut reloads: tokio::sync::mpsc::UnboundedReceiver<Reload>) {
+/// `startup`: see [`ScrapePool::start`].
+async fn follow(mut g: Generation, state: Arc<Mutex<PoolState>>, mut reloads: tokio::sync::mpsc::UnboundedReceiver<Reload>, startup: bool) {
     let mut restart = false;
+    // Until discovery's first view is synced, new targets keep their slots.
+    let mut initial = startup;
+    // Whether the view about to be synced was published by discovery (the
+    // channel's initial value is an empty placeholder).
+    let mut published = g.groups.has_changed().unwrap_or(false);
     loop {
         let current = g.groups.borrow_and_update().clone();
-        let stopped = sync(&g.spec, &g.ctx, &state, &current, restart);
+        let first = if initial { FirstScrape::AtSlot } else { FirstScrape::Now };
+        initial &= !published;
+        let stopped = sync(&g.spec, &g.ctx, &state, &current, restart, first);
         stop_all(stopped).await;
         restart = false;
         tokio::select! {
@@ -162,6 +179,7 @@ async fn follow(mut g: Generation, state: Arc<Mutex<PoolState>>, mut reloads: to
                 if changed.is_err() {
                     return;
                 }
+                published = true;
             }
             r = reloads.recv() => {
                 let Some(r) = r else { return };
@@ -170,6 +188,7 @@ async fn follow(mut g: Generation, state: Arc<Mutex<PoolState>>, mut reloads: to
                 if let Some((d, groups)) = r.discovery {
                     g._discovery = d;
                     g.groups = groups;
+                    published = g.groups.has_changed().unwrap_or(false);
                 }
                 restart = true;
             }
@@ -180,12 +199,15 @@ async fn follow(mut g: Generation, state: Arc<Mutex<PoolState>>, mut reloads: to
 /// Turns groups into targets, starts loops for new ones and returns the
 /// loops to stop: targets that are gone (stale), and with `restart` every
 /// other running loop (quietly, when a new loop continues its series).
+/// New targets scrape first as `first` says, except that a loop taking over
+/// a running target's series keeps its slot.
 fn sync(
     spec: &PoolSpec,
     ctx: &Arc<PoolContext>,
     state: &Mutex<PoolState>,
     groups: &[Arc<TargetGroup>],
     restart: bool,
+    first: FirstScrape,
 ) -> Vec<(Running, Stop)> {
     let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
     if restart {
@@ -234,6 +256,12 @@ fn sync(
         .iter()
         .filter_map(|k| fresh.get(k).map(|t| t.labels.clone()).or_else(|| st.running.get(k).map(|r| r.target.labels.clone())))
         .collect();
+    let continuing: std::collections::HashSet<u64> = if fresh.is_empty() || first == FirstScrape::AtSlot {
+        Default::default()
+    } else {
+        let running: std::collections::HashSet<&Labels> = st.running.values().map(|r| &r.target.labels).collect();
+        fresh.iter().filter(|(_, t)| running.contains(&t.labels)).map(|(k, _)| *k).collect()
+    };
     let leaving: Vec<u64> = st.running.keys().filter(|k| restart || !wanted.contains(k)).copied().collect();
     let mut stopped = Vec::new();
     for k in leaving {
@@ -250,7 +278,8 @@ fn sync(
         let Some(t) = fresh.remove(&key) else { continue };
         let target = Arc::new(t);
         let (stop, rx) = watch::channel(None);
-        let task = tokio::spawn(scrape_loop::run(target.clone(), ctx.clone(), rx));
+        let first = if continuing.contains(&key) { FirstScrape::AtSlot } else { first };
+        let task = tokio::spawn(scrape_loop::run(target.clone(), ctx.clone(), rx, first));
         st.running.insert(key, Running { target, stop, task });
     }
     stopped

@@ -40,23 +40,43 @@ pub enum Stop {
     Quiet,
 }
 
+/// When a new loop scrapes for the first time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstScrape {
+    /// At the target's slot: targets known at startup (spread over the
+    /// interval, so a restart does not hit every target at once) and loops
+    /// that take over a running target's series on reload (no extra scrape).
+    AtSlot,
+    /// Right away, then at the slot: a target that appears later (a new pod,
+    /// a new job) is seen without waiting up to a whole interval.
+    Now,
+}
+
 fn now_ms(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Scrapes `target` at its slot in every interval until told to stop.
-pub async fn run(target: Arc<Target>, ctx: Arc<PoolContext>, mut stop: watch::Receiver<Option<Stop>>) {
+/// Scrapes `target` at its slot in every interval until told to stop; with
+/// [`FirstScrape::Now`] also once right away, skipping a slot that would
+/// follow within half an interval (no back-to-back scrapes).
+pub async fn run(target: Arc<Target>, ctx: Arc<PoolContext>, mut stop: watch::Receiver<Option<Stop>>, first: FirstScrape) {
     let mut cache = ScrapeCache::default();
     let mut meta = MetadataSet::default();
     let mut report = ReportSeries::new(&target.labels);
     let mut body = Vec::new();
-    let first = tokio::time::Instant::now() + target.offset(SystemTime::now());
-    let mut tick = tokio::time::interval_at(first, target.interval);
+    let mut to_slot = target.offset(SystemTime::now());
+    if first == FirstScrape::Now && to_slot < target.interval / 2 {
+        to_slot += target.interval;
+    }
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + to_slot, target.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut scrape_now = first == FirstScrape::Now;
     let how = loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            r = stop.changed() => break if r.is_ok() { (*stop.borrow()).unwrap_or(Stop::Quiet) } else { Stop::Quiet },
+        if !std::mem::take(&mut scrape_now) {
+            tokio::select! {
+                _ = tick.tick() => {}
+                r = stop.changed() => break if r.is_ok() { (*stop.borrow()).unwrap_or(Stop::Quiet) } else { Stop::Quiet },
+            }
         }
         let started = SystemTime::now();
         let clock = Instant::now();

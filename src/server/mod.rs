@@ -1,5 +1,7 @@
 //! `hearth server`: wires storage, self-monitoring and the HTTP surface together.
 
+mod config_dir;
+pub mod config_secret;
 pub mod reload;
 
 use std::net::SocketAddr;
@@ -18,6 +20,7 @@ use crate::promql::{Engine, EngineOptions};
 use crate::remote::RemoteStorage;
 use crate::rules::manager::RuleManager;
 use crate::scrape::manager::ScrapeManager;
+use crate::server::config_secret::{SecretChanges, SecretData, SecretRef, SecretSync};
 use crate::server::reload::{ConfigState, Subsystems};
 use crate::tsdb::metrics::TsdbMetrics;
 use crate::tsdb::{Db, Options};
@@ -36,6 +39,11 @@ pub struct ServerConfig {
     pub storage: Options,
     /// `--config.file`; without one the server scrapes itself.
     pub config_file: Option<PathBuf>,
+    /// `--config.kubernetes-secret`: the files of `config_file`'s directory
+    /// come from this Secret, read through the API (needs `config_file`).
+    pub config_secret: Option<SecretRef>,
+    /// How long startup waits for that Secret to be readable.
+    pub config_secret_wait: Duration,
     /// Scrape interval of the built-in self-scrape (no `--config.file`).
     pub self_scrape_interval: Duration,
     /// How often the configuration file is checked for changes.
@@ -100,10 +108,20 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
         None => WebSecurity::none(),
     };
     let default_config = self_scrape_config(&cfg, security.tls_enabled())?;
+    // Secret mode: the directory is filled before the configuration is first loaded.
+    let (mut secret_changes, mut secret_files, written) = match (&cfg.config_secret, &cfg.config_file) {
+        (Some(secret), Some(file)) => {
+            let (sync, hash) = SecretSync::start(secret.clone(), file, cfg.config_secret_wait).await.map_err(ServerError::Config)?;
+            tracing::info!(secret = %secret, hash = %hash, "configuration Secret written");
+            (Some(sync.changes), Some(sync.files), Some(hash))
+        }
+        (Some(_), None) => return Err(ServerError::Config("--config.kubernetes-secret requires --config.file".to_string())),
+        (None, _) => (None, None, None),
+    };
     // Baseline before loading: a change racing the load then still reloads.
     let mut watch = cfg.config_file.clone().map(FileWatch::new);
     rebaseline(&mut watch);
-    let config = Arc::new(ConfigState::load(cfg.config_file.clone(), default_config).map_err(ServerError::Config)?);
+    let config = Arc::new(ConfigState::load(cfg.config_file.clone(), default_config, written).map_err(ServerError::Config)?);
     config.register(&mut registry);
     let (lifecycle_tx, mut lifecycle_rx) = tokio::sync::mpsc::channel(4);
 
@@ -201,6 +219,20 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
                 rebaseline(&mut watch);
                 let _ = config.reload(&parts).await;
             }
+            Some(data) = next_secret(&mut secret_changes) => {
+                let Some(files) = secret_files.as_mut() else { continue };
+                tracing::info!("configuration Secret changed");
+                // Written and loaded here, one change at a time: the hash
+                // recorded is that of the data the reload read.
+                match files.write(&data) {
+                    Ok(hash) => {
+                        config.secret_written(hash);
+                        rebaseline(&mut watch);
+                        let _ = config.reload(&parts).await;
+                    }
+                    Err(e) => tracing::error!(error = %e, "configuration Secret not applied: its files could not be written"),
+                }
+            }
             _ = watch_tick.tick() => {
                 if watch.as_mut().is_some_and(|w| w.changed()) {
                     tracing::info!("configuration file changed on disk");
@@ -238,6 +270,14 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The Secret's next content, or never without `--config.kubernetes-secret`.
+async fn next_secret(changes: &mut Option<SecretChanges>) -> Option<Arc<SecretData>> {
+    match changes {
+        Some(c) => c.next().await,
+        None => std::future::pending().await,
     }
 }
 

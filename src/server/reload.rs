@@ -4,15 +4,22 @@
 //! applies the whole new configuration or none of it: an invalid file is
 //! rejected, logged and reported (metric, `/api/v1/status/runtimeinfo`)
 //! while the running configuration stays in force and on display.
+//!
+//! The state also keeps the hash of the configuration in force
+//! ([`crate::config::hash::content_hash`], served at `/-/config-hash`), so
+//! that the operator can confirm which configuration each pod runs.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::config::Config;
+use crate::config::hash::content_hash;
 use crate::notify::Notifier;
 use crate::remote::RemoteStorage;
 use crate::rules::manager::{self as rules, RuleManager, RuleOptions};
@@ -48,10 +55,18 @@ pub struct ConfigState {
     inner: Mutex<Status>,
     last_success: Gauge,
     last_success_time: Gauge,
+    /// `hearth_config_hash_info{hash}`: one series, the hash in force.
+    hash_info: Family<Vec<(String, String)>, Gauge>,
 }
 
 struct Status {
     running: Arc<Config>,
+    /// Hash of the configuration in force.
+    hash: String,
+    /// With `--config.kubernetes-secret`: the hash of the Secret data last
+    /// written to the configuration directory, which a successful load
+    /// puts in force. `None`: the hash is of the configuration file itself.
+    written: Option<String>,
     yaml: String,
     ok: bool,
     error: String,
@@ -70,25 +85,31 @@ pub struct ConfigStatus {
 
 impl ConfigState {
     /// Loads the initial configuration; an invalid file fails startup.
-    pub fn load(path: Option<PathBuf>, default: Config) -> Result<ConfigState, String> {
-        let config = match &path {
-            Some(p) => Config::load_file(p).map_err(|e| e.to_string())?,
-            None => default,
+    /// `written`: the hash of the Secret data just written to the
+    /// configuration directory (`--config.kubernetes-secret`), else `None`.
+    pub fn load(path: Option<PathBuf>, default: Config, written: Option<String>) -> Result<ConfigState, String> {
+        let (config, hash) = match &path {
+            Some(p) => load(p, written.as_deref())?,
+            None => (default, content_hash(&BTreeMap::new())),
         };
         let st = ConfigState {
             path,
             inner: Mutex::new(Status {
                 yaml: config.to_yaml(),
                 running: Arc::new(config),
+                hash,
+                written,
                 ok: true,
                 error: String::new(),
                 loaded_at: super::rfc3339_now(),
             }),
             last_success: Gauge::default(),
             last_success_time: Gauge::default(),
+            hash_info: Family::default(),
         };
         st.last_success.set(1);
         st.last_success_time.set(unix_now());
+        st.show_hash(&st.hash());
         Ok(st)
     }
 
@@ -103,6 +124,29 @@ impl ConfigState {
             "Timestamp of the last successful configuration reload.",
             self.last_success_time.clone(),
         );
+        r.register(
+            "hearth_config_hash_info",
+            "Hash of the configuration in force, as served at /-/config-hash (always 1).",
+            self.hash_info.clone(),
+        );
+    }
+
+    /// The hash of the configuration in force: in Secret mode the
+    /// `content_hash` of the Secret data whose load succeeded, otherwise of
+    /// `{file name: content}` as loaded (of no files for the embedded default).
+    pub fn hash(&self) -> String {
+        self.lock().hash.clone()
+    }
+
+    /// Records that Secret data with this `content_hash` is now in the
+    /// configuration directory; the next successful reload puts it in force.
+    pub fn secret_written(&self, hash: String) {
+        self.lock().written = Some(hash);
+    }
+
+    fn show_hash(&self, hash: &str) {
+        self.hash_info.clear();
+        self.hash_info.get_or_create(&vec![("hash".to_string(), hash.to_string())]).set(1);
     }
 
     /// The configuration in force.
@@ -125,18 +169,23 @@ impl ConfigState {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        let result = match Config::load_file(path) {
-            Ok(c) => match parts.apply(&c).await {
-                Ok(()) => Ok(c),
+        // Taken before reading: what is on disk now is what gets loaded
+        // (the directory is written only by the task that calls this).
+        let written = self.lock().written.clone();
+        let result = match load(path, written.as_deref()) {
+            Ok((c, hash)) => match parts.apply(&c).await {
+                Ok(()) => Ok((c, hash)),
                 Err(e) => Err(format!("applying {}: {e}", path.display())),
             },
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(e),
         };
         let mut s = self.lock();
         match result {
-            Ok(c) => {
+            Ok((c, hash)) => {
                 s.yaml = c.to_yaml();
                 s.running = Arc::new(c);
+                self.show_hash(&hash);
+                s.hash = hash;
                 s.ok = true;
                 s.error.clear();
                 s.loaded_at = super::rfc3339_now();
@@ -154,6 +203,20 @@ impl ConfigState {
             }
         }
     }
+}
+
+/// Loads `path` and names the hash it puts in force: `written` (the Secret
+/// data the file came from) or else that of the file as read.
+fn load(path: &Path, written: Option<&str>) -> Result<(Config, String), String> {
+    let (config, text) = Config::load_file_with_text(path).map_err(|e| e.to_string())?;
+    let hash = match written {
+        Some(h) => h.to_string(),
+        None => {
+            let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            content_hash(&BTreeMap::from([(name, text.into_bytes())]))
+        }
+    };
+    Ok((config, hash))
 }
 
 fn unix_now() -> i64 {

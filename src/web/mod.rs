@@ -75,6 +75,7 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/-/healthy", get(healthy).head(healthy))
         .route("/-/ready", get(ready).head(ready))
+        .route("/-/config-hash", get(config_hash))
         .with_state(state)
 }
 
@@ -102,4 +103,10 @@ async fn ready(State(s): State<Arc<WebState>>) -> impl IntoResponse {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable\n")
     }
+}
+
+/// The hash of the configuration in force (16 hex digits, no newline), which
+/// the operator compares with the hash of the Secret it wrote.
+async fn config_hash(State(s): State<Arc<WebState>>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], s.config.hash())
 }

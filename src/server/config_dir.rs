@@ -1,0 +1,168 @@
+//! The configuration directory in Secret mode (`--config.kubernetes-secret`):
+//! each key of the Secret becomes a file beside `--config.file`.
+//!
+//! Files are replaced atomically (temporary file in the same directory, then
+//! rename), so a reload never reads half a file. Only files this process wrote
+//! are ever deleted: the directory may hold other things.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Writes Secret data into one directory and remembers what it wrote.
+#[derive(Debug)]
+pub struct ConfigDir {
+    dir: PathBuf,
+    /// File names written by earlier syncs, the only ones ever deleted.
+    written: BTreeSet<String>,
+}
+
+impl ConfigDir {
+    pub fn new(dir: PathBuf) -> ConfigDir {
+        ConfigDir { dir, written: BTreeSet::new() }
+    }
+
+    /// Makes the directory hold `data`: writes every valid key as a file and
+    /// deletes the files of keys an earlier sync wrote that are gone now. A
+    /// failing key does not stop the others.
+    pub fn sync(&mut self, data: &BTreeMap<String, Vec<u8>>) -> SyncReport {
+        let mut report = SyncReport::default();
+        if let Err(e) = std::fs::create_dir_all(&self.dir) {
+            report.failed.push(format!("creating the configuration directory {}: {e}", self.dir.display()));
+            return report;
+        }
+        for (key, value) in data {
+            if let Err(why) = check_key(key) {
+                report.skipped.push(format!("key {key:?} skipped: {why}"));
+                continue;
+            }
+            match write_atomic(&self.dir, key, value) {
+                Ok(()) => {
+                    self.written.insert(key.clone());
+                }
+                Err(e) => report.failed.push(format!("key {key:?}: writing {}: {e}", self.dir.join(key).display())),
+            }
+        }
+        let gone: Vec<String> = self.written.iter().filter(|k| !data.contains_key(*k)).cloned().collect();
+        for key in gone {
+            let file = self.dir.join(&key);
+            match std::fs::remove_file(&file) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    report.failed.push(format!("key {key:?} is gone but deleting {} failed: {e}", file.display()));
+                }
+                _ => {
+                    self.written.remove(&key);
+                }
+            }
+        }
+        report
+    }
+}
+
+/// What a [`ConfigDir::sync`] could not do, one message per key naming the
+/// key (and the file, for I/O errors).
+#[derive(Debug, Default)]
+pub struct SyncReport {
+    /// Keys that cannot be file names: left out, by design.
+    pub skipped: Vec<String>,
+    /// Writes or deletions that failed: the directory does not hold the data.
+    pub failed: Vec<String>,
+}
+
+/// A key must name a file directly in the directory.
+fn check_key(key: &str) -> Result<(), &'static str> {
+    match key {
+        "" => Err("empty"),
+        "." | ".." => Err("not a file name"),
+        k if k.contains('/') => Err("contains '/'"),
+        k if k.contains('\0') => Err("contains a NUL byte"),
+        _ => Ok(()),
+    }
+}
+
+/// Writes `dir/name` by renaming a fully written temporary file over it.
+fn write_atomic(dir: &Path, name: &str, value: &[u8]) -> std::io::Result<()> {
+    let tmp = dir.join(format!(".{name}.hearth-tmp"));
+    let result = std::fs::write(&tmp, value).and_then(|()| std::fs::rename(&tmp, dir.join(name)));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(entries: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
+        entries.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect()
+    }
+
+    fn files(dir: &Path) -> BTreeMap<String, String> {
+        std::fs::read_dir(dir)
+            .expect("read dir")
+            .map(|e| {
+                let e = e.expect("entry");
+                (e.file_name().to_string_lossy().into_owned(), std::fs::read_to_string(e.path()).unwrap_or_default())
+            })
+            .collect()
+    }
+
+    fn expected(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
+        entries.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn clean(r: SyncReport) -> bool {
+        r.skipped.is_empty() && r.failed.is_empty()
+    }
+
+    #[test]
+    fn writes_keys_and_deletes_only_files_it_wrote() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        std::fs::write(tmp.path().join("other.txt"), "not ours").expect("write");
+        let mut dir = ConfigDir::new(tmp.path().to_path_buf());
+        assert!(clean(dir.sync(&data(&[("a.yaml", "1"), ("b.yaml", "2")]))));
+        assert_eq!(files(tmp.path()), expected(&[("a.yaml", "1"), ("b.yaml", "2"), ("other.txt", "not ours")]));
+
+        // b is gone from the Secret, a changed: b's file goes, other.txt stays.
+        assert!(clean(dir.sync(&data(&[("a.yaml", "3")]))));
+        assert_eq!(files(tmp.path()), expected(&[("a.yaml", "3"), ("other.txt", "not ours")]));
+
+        // A file with a key's name that this process never wrote is not deleted.
+        std::fs::write(tmp.path().join("c.yaml"), "someone else's").expect("write");
+        assert!(clean(dir.sync(&data(&[]))));
+        assert_eq!(files(tmp.path()), expected(&[("c.yaml", "someone else's"), ("other.txt", "not ours")]));
+    }
+
+    #[test]
+    fn invalid_keys_are_skipped_and_named() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let sub = tmp.path().join("config");
+        let mut dir = ConfigDir::new(sub.clone());
+        let report = dir.sync(&data(&[("../escape.yaml", "x"), (".", "x"), ("..", "x"), ("", "x"), ("ok.yaml", "fine")]));
+        assert!(report.failed.is_empty(), "{report:?}");
+        let problems = report.skipped;
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        for key in ["\"../escape.yaml\"", "\".\"", "\"..\"", "\"\""] {
+            assert!(problems.iter().any(|p| p.starts_with(&format!("key {key} skipped"))), "{key} in {problems:?}");
+        }
+        // The directory was created; only the valid key was written, nothing escaped.
+        assert_eq!(files(&sub), expected(&[("ok.yaml", "fine")]));
+        assert_eq!(files(tmp.path()).keys().collect::<Vec<_>>(), ["config"]);
+    }
+
+    #[test]
+    fn a_failing_write_names_the_key_and_does_not_stop_the_others() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        // A directory where the file should go: the rename over it fails.
+        std::fs::create_dir(tmp.path().join("blocked.yaml")).expect("mkdir");
+        let mut dir = ConfigDir::new(tmp.path().to_path_buf());
+        let report = dir.sync(&data(&[("blocked.yaml", "x"), ("z.yaml", "z")]));
+        assert!(report.skipped.is_empty(), "{report:?}");
+        let problems = report.failed;
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].starts_with("key \"blocked.yaml\": writing "), "{problems:?}");
+        assert_eq!(std::fs::read_to_string(tmp.path().join("z.yaml")).expect("z written"), "z");
+        // No temporary file is left behind.
+        assert!(!tmp.path().join(".blocked.yaml.hearth-tmp").exists());
+    }
+}
