@@ -326,3 +326,24 @@ async fn fewer_shards_remove_the_extra_statefulsets() {
     assert!(h.kube.get(STS1).is_none());
     assert!(h.kube.get(STS0).is_some());
 }
+
+#[tokio::test]
+async fn any_namespace_needs_a_cluster_binding_and_narrowing_removes_it() {
+    let mut h = Harness::new();
+    h.kube.put(PROM, prometheus(selecting_spec()));
+    let mut sm = service_monitor("web", "http", ".*");
+    sm["spec"]["namespaceSelector"] = json!({"any": true});
+    h.kube.put(SM_OK, sm);
+    let crb = "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/hearth-monitoring-main-discovery";
+    let writes = h.reconcile().await;
+    assert!(creates(&writes, crb), "{writes:?}");
+    assert!(h.kube.get(RB_APPS).is_none(), "no per-namespace binding when cluster-wide");
+    let binding = h.kube.get(crb).expect("binding");
+    assert_eq!(binding["roleRef"]["name"], "hearth-server-discovery");
+    assert_eq!(binding["subjects"][0]["name"], "hearth-main");
+
+    h.kube.put(SM_OK, service_monitor("web", "http", ".*"));
+    let writes = h.reconcile().await;
+    assert!(writes.contains(&format!("DELETE {crb}")), "{writes:?}");
+    assert!(h.kube.get(RB_APPS).is_some());
+}

@@ -216,7 +216,8 @@ fn expand_env(value: &str) -> String {
     super::expand::expand(value, |name| match std::env::var(name) {
         Ok(v) if !v.is_empty() => Some(v),
         _ => {
-            tracing::warn!(variable = name, "external label refers to an unset or empty environment variable");
+            // Debug only: the operator checks configurations outside the pods, where the variables are unset.
+            tracing::debug!(variable = name, "external label refers to an unset or empty environment variable");
             None
         }
     })

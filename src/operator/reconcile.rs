@@ -122,7 +122,8 @@ async fn reconcile_inner(p: &Prometheus, names: &Names, ctx: &Context) -> Result
     let alert_rules = ctx.alert_rules.state();
     let namespaces: BTreeMap<String, BTreeMap<String, String>> =
         ctx.namespaces.state().iter().map(|n| (n.name_any(), n.labels().clone())).collect();
-    let memo = ctx.memos.lock().unwrap_or_else(|e| e.into_inner()).entry(format!("{}/{}", names.namespace, names.name)).or_default().clone();
+    let memo =
+        ctx.memos.lock().unwrap_or_else(|e| e.into_inner()).entry(format!("{}/{}", names.namespace, names.name)).or_default().clone();
     let inputs = Inputs {
         prometheus: p,
         service_monitors: service_monitors.iter().map(|s| s.as_ref()).collect(),
@@ -242,8 +243,8 @@ async fn apply_workload(names: &Names, ctx: &Context, w: &Workload) -> Result<(u
             }
         }
         Discovery::Cluster(b) => {
-            count(ensure(&Api::<ClusterRoleBinding>::all(c.clone()), b.clone()).await?.1);
-            keep_cluster.insert(apply::key(b));
+            count(ensure(&Api::<ClusterRoleBinding>::all(c.clone()), (**b).clone()).await?.1);
+            keep_cluster.insert(apply::key(b.as_ref()));
         }
     }
     // The Secret before the pods that read it.

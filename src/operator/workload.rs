@@ -56,7 +56,7 @@ pub struct Workload {
 #[derive(Debug, Clone)]
 pub enum Discovery {
     Namespaces(Vec<RoleBinding>),
-    Cluster(ClusterRoleBinding),
+    Cluster(Box<ClusterRoleBinding>),
 }
 
 /// Names of generated objects, derived from the Prometheus object's name.
@@ -211,11 +211,11 @@ pub fn build(p: &Prometheus, g: &Generated, default_image: &str) -> Result<Workl
                 })
                 .collect(),
         ),
-        None => Discovery::Cluster(ClusterRoleBinding {
+        None => Discovery::Cluster(Box::new(ClusterRoleBinding {
             metadata: meta(names.discovery_binding(), None, false),
             role_ref: discovery_ref,
             subjects: Some(vec![subject]),
-        }),
+        })),
     };
 
     let stateful_sets = (0..g.configs.len() as u32)
