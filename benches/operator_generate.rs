@@ -57,7 +57,7 @@ fn alert_rule(i: usize) -> AlertRule {
 fn main() {
     let prometheus: Prometheus = serde_json::from_value(json!({
         "apiVersion": "monitoring.hearth.dev/v1alpha1", "kind": "Prometheus",
-        "metadata": {"name": "main", "namespace": "monitoring"},
+        "metadata": {"name": "main", "namespace": "monitoring", "uid": "bench"},
         "spec": {"shards": 2, "serviceMonitorSelector": {"matchLabels": {"monitoring": "main"}}, "serviceMonitorNamespaceSelector": {},
                  "ruleSelector": {"matchLabels": {"monitoring": "main"}}, "ruleNamespaceSelector": {}}
     }))
@@ -67,16 +67,19 @@ fn main() {
     let namespaces: BTreeMap<String, BTreeMap<String, String>> = (0..50).map(|i| (format!("team-{i}"), BTreeMap::new())).collect();
 
     let memo = Memo::default();
+    let run = |sms: &[ServiceMonitor]| {
+        generate(&Inputs {
+            prometheus: &prometheus,
+            service_monitors: sms.iter().collect(),
+            alert_rules: ars.iter().collect(),
+            namespaces: &namespaces,
+            memo: Some(&memo),
+        })
+        .expect("generate")
+    };
     let before = counting_alloc::live();
     let t = Instant::now();
-    let g = generate(&Inputs {
-        prometheus: &prometheus,
-        service_monitors: sms.iter().collect(),
-        alert_rules: ars.iter().collect(),
-        namespaces: &namespaces,
-        memo: Some(&memo),
-    })
-    .expect("generate");
+    let g = run(&sms);
     let full = t.elapsed();
     let held = counting_alloc::live() - before;
     let accepted = g.verdicts.iter().filter(|v| v.rejected.is_none()).count();
@@ -91,18 +94,19 @@ fn main() {
         rule_bytes / 1024,
         held as f64 / (1 << 20) as f64
     );
-    drop(g);
+    let t = Instant::now();
+    let w = hearth::operator::workload::build(&prometheus, &g, "hearth:bench").expect("workload");
+    let secret: usize = w.secret.data.iter().flatten().map(|(k, v)| k.len() + v.0.len()).sum();
+    println!(
+        "workload (compressed config Secret, StatefulSets, RBAC): {:.1} ms; Secret {} KiB (limit 1024 KiB)",
+        t.elapsed().as_secs_f64() * 1e3,
+        secret / 1024
+    );
+    drop((g, w));
 
     sms[500] = service_monitor(500, "metrics");
     let t = Instant::now();
-    let g = generate(&Inputs {
-        prometheus: &prometheus,
-        service_monitors: sms.iter().collect(),
-        alert_rules: ars.iter().collect(),
-        namespaces: &namespaces,
-        memo: Some(&memo),
-    })
-    .expect("generate");
+    let g = run(&sms);
     println!("after one ServiceMonitor change: {:.1} ms to the new config", t.elapsed().as_secs_f64() * 1e3);
     assert!(g.configs[0].contains("regex: metrics"));
     println!("live heap with all objects and the output: {:.1} MiB", counting_alloc::live() as f64 / (1 << 20) as f64);

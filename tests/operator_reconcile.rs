@@ -111,7 +111,8 @@ impl Harness {
     fn secret_file(&self, key: &str) -> String {
         let s: k8s_openapi::api::core::v1::Secret = serde_json::from_value(self.kube.get(SECRET).expect("secret")).expect("decode secret");
         let data = s.data.unwrap_or_default();
-        String::from_utf8(data.get(key).map(|b| b.0.clone()).unwrap_or_default()).expect("utf8")
+        let packed = data.get(&format!("{key}.zst")).map(|b| b.0.clone()).unwrap_or_default();
+        String::from_utf8(zstd::decode_all(packed.as_slice()).expect("zstd")).expect("utf8")
     }
 
     /// Pods report the configuration now in the Secret, and are available.

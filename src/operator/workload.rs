@@ -33,6 +33,8 @@ pub const DISCOVERY_CLUSTER_ROLE: &str = "hearth-server-discovery";
 /// The server's HTTP port in its pods.
 pub const WEB_PORT: i32 = 9090;
 const DATA_DIR: &str = "/data";
+/// What a Secret may hold (the API server's limit), minus room for metadata.
+const SECRET_LIMIT: usize = 1_000_000;
 
 /// Every object one Prometheus object needs, ready for server-side apply.
 #[derive(Debug, Clone)]
@@ -103,7 +105,8 @@ impl Names {
     }
 }
 
-/// The config Secret key holding shard `shard`'s configuration.
+/// The file (in the pods' configuration directory) holding shard `shard`'s
+/// configuration; its key in the Secret adds `.zst`.
 pub fn config_key(shard: u32) -> String {
     format!("prometheus-shard-{shard}.yaml")
 }
@@ -142,12 +145,26 @@ pub fn build(p: &Prometheus, g: &Generated, default_image: &str) -> Result<Workl
     };
     let ns = names.namespace.as_str();
 
+    // Compressed: a large fleet's configuration is several megabytes of
+    // repetitive YAML, and a Secret holds at most 1 MiB. The server writes
+    // each `.zst` key as the file without the suffix.
     let mut data = BTreeMap::new();
-    for (i, c) in g.configs.iter().enumerate() {
-        data.insert(config_key(i as u32), c.clone().into_bytes());
+    let files = g
+        .configs
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (config_key(i as u32), c))
+        .chain(g.rule_files.iter().map(|(file, text)| (format!("{RULE_FILE_PREFIX}{file}"), text)));
+    for (name, text) in files {
+        let packed = zstd::encode_all(text.as_bytes(), 9).map_err(|e| format!("compressing {name}: {e}"))?;
+        data.insert(format!("{name}.zst"), packed);
     }
-    for (file, text) in &g.rule_files {
-        data.insert(format!("{RULE_FILE_PREFIX}{file}"), text.clone().into_bytes());
+    let size: usize = data.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if size > SECRET_LIMIT {
+        return Err(format!(
+            "the configuration is {} KiB compressed, more than a Secret holds (1 MiB); select fewer objects or use more Prometheus objects",
+            size >> 10
+        ));
     }
     let config_hash = crate::config::hash::content_hash(&data);
     let mut secret_meta = meta(names.secret(), Some(ns), true);

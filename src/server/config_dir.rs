@@ -1,5 +1,8 @@
 //! The configuration directory in Secret mode (`--config.kubernetes-secret`):
-//! each key of the Secret becomes a file beside `--config.file`.
+//! each key of the Secret becomes a file beside `--config.file`. A key
+//! ending in `.zst` is zstd-compressed (the operator compresses, so that a
+//! large fleet's configuration fits the 1 MiB limit of a Secret) and
+//! becomes the file without that suffix.
 //!
 //! Files are replaced atomically (temporary file in the same directory, then
 //! rename), so a reload never reads half a file. Only files this process wrote
@@ -30,19 +33,31 @@ impl ConfigDir {
             report.failed.push(format!("creating the configuration directory {}: {e}", self.dir.display()));
             return report;
         }
+        let mut wanted = BTreeSet::new();
         for (key, value) in data {
             if let Err(why) = check_key(key) {
                 report.skipped.push(format!("key {key:?} skipped: {why}"));
                 continue;
             }
-            match write_atomic(&self.dir, key, value) {
+            let (name, content) = match key.strip_suffix(".zst") {
+                Some(name) if check_key(name).is_ok() => match decompress(value) {
+                    Ok(v) => (name.to_string(), std::borrow::Cow::Owned(v)),
+                    Err(e) => {
+                        report.failed.push(format!("key {key:?}: {e}"));
+                        continue;
+                    }
+                },
+                _ => (key.clone(), std::borrow::Cow::Borrowed(value.as_slice())),
+            };
+            wanted.insert(name.clone());
+            match write_atomic(&self.dir, &name, &content) {
                 Ok(()) => {
-                    self.written.insert(key.clone());
+                    self.written.insert(name);
                 }
-                Err(e) => report.failed.push(format!("key {key:?}: writing {}: {e}", self.dir.join(key).display())),
+                Err(e) => report.failed.push(format!("key {key:?}: writing {}: {e}", self.dir.join(&name).display())),
             }
         }
-        let gone: Vec<String> = self.written.iter().filter(|k| !data.contains_key(*k)).cloned().collect();
+        let gone: Vec<String> = self.written.iter().filter(|k| !wanted.contains(*k)).cloned().collect();
         for key in gone {
             let file = self.dir.join(&key);
             match std::fs::remove_file(&file) {
@@ -66,6 +81,21 @@ pub struct SyncReport {
     pub skipped: Vec<String>,
     /// Writes or deletions that failed: the directory does not hold the data.
     pub failed: Vec<String>,
+}
+
+/// Largest file a compressed key may expand to (a guard against a
+/// decompression bomb; real configurations are far smaller).
+const MAX_DECOMPRESSED: usize = 256 << 20;
+
+fn decompress(value: &[u8]) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let decoder = zstd::stream::read::Decoder::new(value).map_err(|e| format!("not zstd data: {e}"))?;
+    let mut out = Vec::new();
+    decoder.take(MAX_DECOMPRESSED as u64 + 1).read_to_end(&mut out).map_err(|e| format!("not valid zstd data: {e}"))?;
+    if out.len() > MAX_DECOMPRESSED {
+        return Err(format!("expands to more than {} MiB", MAX_DECOMPRESSED >> 20));
+    }
+    Ok(out)
 }
 
 /// A key must name a file directly in the directory.
@@ -131,6 +161,25 @@ mod tests {
         std::fs::write(tmp.path().join("c.yaml"), "someone else's").expect("write");
         assert!(clean(dir.sync(&data(&[]))));
         assert_eq!(files(tmp.path()), expected(&[("c.yaml", "someone else's"), ("other.txt", "not ours")]));
+    }
+
+    #[test]
+    fn compressed_keys_become_plain_files_and_bad_ones_are_named() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut dir = ConfigDir::new(tmp.path().to_path_buf());
+        let packed = zstd::encode_all(&b"global: {}\n"[..], 3).expect("compress");
+        let mut d = BTreeMap::from([("p.yaml.zst".to_string(), packed)]);
+        assert!(clean(dir.sync(&d)));
+        assert_eq!(files(tmp.path()), expected(&[("p.yaml", "global: {}\n")]));
+
+        d.insert("bad.yaml.zst".into(), b"plain text".to_vec());
+        let report = dir.sync(&d);
+        assert!(report.failed.iter().any(|f| f.contains("bad.yaml.zst") && f.contains("zstd")), "{report:?}");
+        assert!(!tmp.path().join("bad.yaml").exists());
+
+        // The compressed key gone: its plain file goes too.
+        assert!(clean(dir.sync(&BTreeMap::new())));
+        assert!(files(tmp.path()).is_empty());
     }
 
     #[test]
