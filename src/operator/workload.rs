@@ -156,7 +156,7 @@ pub fn build(p: &Prometheus, g: &Generated, default_image: &str) -> Result<Workl
         .map(|(i, c)| (config_key(i as u32), c))
         .chain(g.rule_files.iter().map(|(file, text)| (format!("{RULE_FILE_PREFIX}{file}"), text)));
     for (name, text) in files {
-        let packed = zstd::encode_all(text.as_bytes(), 9).map_err(|e| format!("compressing {name}: {e}"))?;
+        let packed = zstd::encode_all(text.as_bytes(), 3).map_err(|e| format!("compressing {name}: {e}"))?;
         data.insert(format!("{name}.zst"), packed);
     }
     let size: usize = data.iter().map(|(k, v)| k.len() + v.len()).sum();
