@@ -178,10 +178,7 @@ fn selected_triggers<K: Selectable + Send + Sync + 'static>(
                         .collect()
                 })
                 .unwrap_or_default();
-            for r in &refs {
-                metrics.queued(format!("{}/{}", r.namespace.as_deref().unwrap_or_default(), r.name));
-            }
-            futures::stream::iter(refs)
+            futures::stream::iter(queued(&metrics, refs))
         })
         .boxed()
 }
@@ -206,12 +203,17 @@ fn namespace_triggers(
             } else {
                 Vec::new()
             };
-            for r in &refs {
-                metrics.queued(format!("{}/{}", r.namespace.as_deref().unwrap_or_default(), r.name));
-            }
-            futures::stream::iter(refs)
+            futures::stream::iter(queued(&metrics, refs))
         })
         .boxed()
+}
+
+/// Counts `refs` as waiting for a reconcile, and passes them on.
+fn queued(metrics: &Metrics, refs: Vec<ObjectRef<Prometheus>>) -> Vec<ObjectRef<Prometheus>> {
+    for r in &refs {
+        metrics.queued(format!("{}/{}", r.namespace.as_deref().unwrap_or_default(), r.name));
+    }
+    refs
 }
 
 /// Server-side applies the CRDs (Helm never upgrades CRDs, so the operator

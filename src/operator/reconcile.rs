@@ -69,7 +69,7 @@ impl Error {
 /// Entry point for the controller.
 pub async fn reconcile(p: Arc<Prometheus>, ctx: Arc<Context>) -> Result<Action, Error> {
     let names = Names::of(&p);
-    let key = format!("{}/{}", names.namespace, names.name);
+    let key = names.key();
     ctx.metrics.started(&key);
     ctx.metrics.reconciles.inc();
     let start = Instant::now();
@@ -93,7 +93,7 @@ pub fn error_policy(p: Arc<Prometheus>, e: &Error, _: Arc<Context>) -> Action {
 async fn reconcile_inner(p: &Prometheus, names: &Names, ctx: &Context) -> Result<Action, Error> {
     let api: Api<Prometheus> = Api::namespaced(ctx.client.clone(), &names.namespace);
     if p.meta().deletion_timestamp.is_some() {
-        ctx.memos.lock().unwrap_or_else(|e| e.into_inner()).remove(&format!("{}/{}", names.namespace, names.name));
+        ctx.memos.lock().unwrap_or_else(|e| e.into_inner()).remove(&names.key());
         cleanup(p, names, ctx).await?;
         return Ok(Action::await_change());
     }
@@ -122,8 +122,7 @@ async fn reconcile_inner(p: &Prometheus, names: &Names, ctx: &Context) -> Result
     let alert_rules = ctx.alert_rules.state();
     let namespaces: BTreeMap<String, BTreeMap<String, String>> =
         ctx.namespaces.state().iter().map(|n| (n.name_any(), n.labels().clone())).collect();
-    let memo =
-        ctx.memos.lock().unwrap_or_else(|e| e.into_inner()).entry(format!("{}/{}", names.namespace, names.name)).or_default().clone();
+    let memo = ctx.memos.lock().unwrap_or_else(|e| e.into_inner()).entry(names.key()).or_default().clone();
     let inputs = Inputs {
         prometheus: p,
         service_monitors: service_monitors.iter().map(|s| s.as_ref()).collect(),
@@ -139,7 +138,7 @@ async fn reconcile_inner(p: &Prometheus, names: &Names, ctx: &Context) -> Result
 
     let (written, stateful_sets) = apply_workload(names, ctx, &work).await?;
     ctx.metrics.writes.inc_by(written as u64);
-    let me = format!("{}/{}", names.namespace, names.name);
+    let me = names.key();
     bind_all(ctx, &me, &service_monitors, &generated.verdicts).await?;
     bind_all(ctx, &me, &alert_rules, &generated.verdicts).await?;
 
@@ -310,7 +309,7 @@ async fn cleanup(p: &Prometheus, names: &Names, ctx: &Context) -> Result<(), Err
     prune(&Api::<RoleBinding>::all(c.clone()), scoped, &selector, &BTreeSet::new()).await?;
     let cluster = Api::<ClusterRoleBinding>::all(c.clone());
     prune(&cluster, |_| cluster.clone(), &selector, &BTreeSet::new()).await?;
-    let me = format!("{}/{}", names.namespace, names.name);
+    let me = names.key();
     bind_all(ctx, &me, &ctx.service_monitors.state(), &[]).await?;
     bind_all(ctx, &me, &ctx.alert_rules.state(), &[]).await?;
     let finalizers: Vec<String> = p.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect();

@@ -74,6 +74,10 @@ impl Names {
             name: p.metadata.name.clone().unwrap_or_default(),
         }
     }
+    /// `namespace/name`: how statuses, memos and the queue name the object.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
     /// Shard 0 keeps the short name, as prometheus-operator does.
     pub fn stateful_set(&self, shard: u32) -> String {
         if shard == 0 { format!("hearth-{}", self.name) } else { format!("hearth-{}-shard-{shard}", self.name) }
