@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use hearth::operator::crd::{AlertRule, Prometheus, ServiceMonitor};
 use hearth::operator::generate::{Inputs, Memo, generate};
+use hearth::operator::secrets::SecretValues;
 use serde_json::json;
 
 #[path = "support/counting_alloc.rs"]
@@ -67,12 +68,14 @@ fn main() {
     let namespaces: BTreeMap<String, BTreeMap<String, String>> = (0..50).map(|i| (format!("team-{i}"), BTreeMap::new())).collect();
 
     let memo = Memo::default();
+    let secrets = SecretValues::default();
     let run = |sms: &[ServiceMonitor]| {
         generate(&Inputs {
             prometheus: &prometheus,
             service_monitors: sms.iter().collect(),
             alert_rules: ars.iter().collect(),
             namespaces: &namespaces,
+            secrets: &secrets,
             memo: Some(&memo),
         })
         .expect("generate")

@@ -14,7 +14,9 @@ use hearth::operator::crd::{AlertRule, Prometheus, ServiceMonitor};
 use hearth::operator::metrics::Metrics;
 use hearth::operator::propagation::ConfigProbe;
 use hearth::operator::reconcile::{Context, FINALIZER, reconcile};
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use hearth::operator::secret_cache::SecretCache;
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
+use kube::api::PartialObjectMeta;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, store::Writer};
 use kube::runtime::watcher;
@@ -45,6 +47,7 @@ struct Harness {
     probe: Arc<FakeProbe>,
     sms: Writer<ServiceMonitor>,
     ars: Writer<AlertRule>,
+    secrets: Writer<PartialObjectMeta<Secret>>,
 }
 
 impl Harness {
@@ -58,19 +61,22 @@ impl Harness {
             let n: Namespace = serde_json::from_value(json!({"metadata": {"name": ns, "labels": {"team": "a"}}})).expect("namespace");
             nss.apply_watcher_event(&watcher::Event::Apply(n));
         }
+        nss.apply_watcher_event(&watcher::Event::InitDone);
+        let (secret_store, secrets) = reflector::store();
         let probe = Arc::new(FakeProbe::default());
         let ctx = Arc::new(Context {
             client: client.clone(),
             service_monitors: sm_store,
             alert_rules: ar_store,
             namespaces: ns_store,
-            recorder: Recorder::new(client, Reporter { controller: "hearth-operator".into(), instance: None }),
+            recorder: Recorder::new(client.clone(), Reporter { controller: "hearth-operator".into(), instance: None }),
             metrics: Metrics::default(),
             probe: probe.clone(),
             image: "hearth:test".into(),
             memos: Default::default(),
+            secrets: Arc::new(SecretCache::new(client, secret_store)),
         });
-        Harness { kube, ctx, probe, sms, ars }
+        Harness { kube, ctx, probe, sms, ars, secrets }
     }
 
     /// What the watches would deliver: the fake's current ServiceMonitors and AlertRules.
@@ -87,6 +93,13 @@ impl Harness {
             self.ars.apply_watcher_event(&watcher::Event::InitApply(a));
         }
         self.ars.apply_watcher_event(&watcher::Event::InitDone);
+        self.secrets.apply_watcher_event(&watcher::Event::Init);
+        for ns in ["apps", "monitoring"] {
+            for s in self.objects::<PartialObjectMeta<Secret>>(&format!("/api/v1/namespaces/{ns}/secrets/")) {
+                self.secrets.apply_watcher_event(&watcher::Event::InitApply(s));
+            }
+        }
+        self.secrets.apply_watcher_event(&watcher::Event::InitDone);
     }
 
     fn objects<T: serde::de::DeserializeOwned>(&self, prefix: &str) -> Vec<T> {
@@ -347,4 +360,105 @@ async fn any_namespace_needs_a_cluster_binding_and_narrowing_removes_it() {
     let writes = h.reconcile().await;
     assert!(writes.contains(&format!("DELETE {crb}")), "{writes:?}");
     assert!(h.kube.get(RB_APPS).is_some());
+}
+
+fn secret(ns: &str, name: &str, data: &[(&str, &str)]) -> Value {
+    let data: serde_json::Map<String, Value> =
+        data.iter().map(|(k, v)| (k.to_string(), json!(k8s_openapi::ByteString(v.as_bytes().to_vec())))).collect();
+    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": ns}, "data": data})
+}
+
+impl Harness {
+    /// A file of the config Secret that is stored as is (not compressed).
+    fn plain_file(&self, key: &str) -> Option<String> {
+        let s: Secret = serde_json::from_value(self.kube.get(SECRET).expect("secret")).expect("decode secret");
+        s.data.unwrap_or_default().get(key).map(|b| String::from_utf8_lossy(&b.0).into_owned())
+    }
+
+    fn config_hash(&self) -> String {
+        self.kube.get(SECRET).expect("secret")["metadata"]["annotations"]["monitoring.hearth.dev/config-hash"].as_str().unwrap_or("").into()
+    }
+}
+
+#[tokio::test]
+async fn credentials_come_from_secrets_and_follow_their_rotation() {
+    let mut h = Harness::new();
+    const CREDS: &str = "/api/v1/namespaces/apps/secrets/creds";
+    h.kube.put(PROM, prometheus(selecting_spec()));
+    h.kube.put(CREDS, secret("apps", "creds", &[("user", "scraper"), ("pw", "first")]));
+    let mut sm = service_monitor("web", "http", ".*");
+    sm["spec"]["endpoints"][0]["basicAuth"] =
+        json!({"username": {"name": "creds", "key": "user"}, "password": {"name": "creds", "key": "pw"}});
+    h.kube.put(SM_OK, sm);
+
+    h.reconcile().await;
+    let config = h.secret_file("prometheus-shard-0.yaml");
+    assert!(config.contains("username: scraper"), "{config}");
+    assert!(config.contains("password_file: /etc/hearth/config/secret_apps_creds_pw"), "{config}");
+    assert!(!config.contains("first"), "the password stays out of the configuration: {config}");
+    assert_eq!(h.plain_file("secret_apps_creds_pw").as_deref(), Some("first"));
+    assert_eq!(h.kube.get(SM_OK).expect("sm")["status"]["bindings"][0]["result"], "Accepted");
+    assert_eq!(h.ctx.secrets.readers_of("apps", "creds"), vec!["monitoring/main".to_string()], "a change to it requeues main");
+    h.pods_catch_up(1, 1);
+    h.reconcile().await;
+    assert_eq!(h.condition("Reconciled").0, "True");
+    let before = h.config_hash();
+
+    // Rotation: the new value reaches the config Secret and changes its hash, so pods reload and confirm.
+    h.kube.put(CREDS, secret("apps", "creds", &[("user", "scraper"), ("pw", "second")]));
+    let writes = h.reconcile().await;
+    assert!(creates(&writes, SECRET), "{writes:?}");
+    assert_eq!(h.plain_file("secret_apps_creds_pw").as_deref(), Some("second"));
+    assert_ne!(h.config_hash(), before);
+    assert_eq!(h.condition("Reconciled"), ("False".into(), "ConfigPropagating".into()));
+
+    // The Secret disappears: the ServiceMonitor is rejected with the reason, its file goes.
+    h.kube.delete(CREDS);
+    h.reconcile().await;
+    let sm = h.kube.get(SM_OK).expect("sm");
+    assert_eq!(sm["status"]["bindings"][0]["result"], "Rejected");
+    assert_eq!(sm["status"]["bindings"][0]["reason"], "endpoints[0].basicAuth.username: Secret apps/creds not found");
+    assert_eq!(h.plain_file("secret_apps_creds_pw"), None);
+    assert!(!h.secret_file("prometheus-shard-0.yaml").contains("serviceMonitor/apps/web"));
+}
+
+#[tokio::test]
+async fn web_tls_and_users_configure_the_servers_and_their_probes() {
+    let mut h = Harness::new();
+    let mut spec = selecting_spec();
+    spec["web"] = json!({
+        "tlsConfig": {"cert": {"name": "tls", "key": "tls.crt"}, "keySecret": {"name": "tls", "key": "tls.key"}},
+        "basicAuthUsersSecret": "users",
+    });
+    h.kube.put(PROM, prometheus(spec));
+    h.kube.put("/api/v1/namespaces/monitoring/secrets/tls", secret("monitoring", "tls", &[("tls.crt", "CERT"), ("tls.key", "KEY")]));
+
+    // The users Secret is missing: an invalid spec, nothing applied.
+    let writes = h.reconcile().await;
+    assert!(!creates(&writes, STS0), "{writes:?}");
+    let (status, reason) = h.condition("Reconciled");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "InvalidSpec"));
+    let message = h.kube.get(PROM).expect("p")["status"]["conditions"][0]["message"].as_str().unwrap_or("").to_string();
+    assert!(message.contains("web.basicAuthUsersSecret: Secret monitoring/users not found"), "{message}");
+
+    h.kube.put("/api/v1/namespaces/monitoring/secrets/users", secret("monitoring", "users", &[("grafana", "not-a-hash")]));
+    h.reconcile().await;
+    let message = h.kube.get(PROM).expect("p")["status"]["conditions"][0]["message"].as_str().unwrap_or("").to_string();
+    assert!(message.contains("must be a bcrypt hash"), "{message}");
+
+    let hash = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi";
+    h.kube.put("/api/v1/namespaces/monitoring/secrets/users", secret("monitoring", "users", &[("grafana", hash)]));
+    let writes = h.reconcile().await;
+    assert!(creates(&writes, STS0), "{writes:?}");
+    let web = h.plain_file("web-config.yaml").expect("web-config.yaml in the config Secret");
+    assert!(web.contains("cert_file: /etc/hearth/config/secret_monitoring_tls_tls.crt"), "{web}");
+    assert!(web.contains(hash), "{web}");
+    assert_eq!(h.plain_file("secret_monitoring_tls_tls.key").as_deref(), Some("KEY"));
+    let sts = h.kube.get(STS0).expect("sts");
+    let container = &sts["spec"]["template"]["spec"]["containers"][0];
+    let args: Vec<&str> = container["args"].as_array().expect("args").iter().filter_map(|a| a.as_str()).collect();
+    assert!(args.contains(&"--web.config.file=/etc/hearth/config/web-config.yaml"), "{args:?}");
+    for probe in ["startupProbe", "readinessProbe", "livenessProbe"] {
+        assert_eq!(container[probe]["httpGet"]["scheme"], "HTTPS", "{probe}");
+    }
 }

@@ -220,11 +220,33 @@ pub struct TlsConfig {
     pub min_version: Option<TlsVersion>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_version: Option<TlsVersion>,
+    /// A hash of the certificate files' contents when the configuration was
+    /// loaded. Two loads with renewed certificates then compare unequal, so
+    /// a reload rebuilds the clients that use them, as Prometheus picks up
+    /// renewed certificates.
+    #[serde(skip)]
+    pub files_stamp: u64,
 }
 
 impl TlsConfig {
     fn is_default(&self) -> bool {
         *self == TlsConfig::default()
+    }
+
+    /// The hash for [`TlsConfig::files_stamp`] (0 when no file is named;
+    /// an unreadable file counts as empty, its error comes at use).
+    pub fn read_files_stamp(&self) -> u64 {
+        let files: Vec<&String> = [&self.ca_file, &self.cert_file, &self.key_file].into_iter().flatten().collect();
+        if files.is_empty() {
+            return 0;
+        }
+        let mut body = Vec::new();
+        for f in files {
+            let content = std::fs::read(f).unwrap_or_default();
+            body.extend_from_slice(&(content.len() as u64).to_le_bytes());
+            body.extend_from_slice(&content);
+        }
+        xxhash_rust::xxh3::xxh3_64(&body)
     }
 }
 

@@ -479,13 +479,14 @@ impl Ctx<'_> {
                 self.err(tls_at, "tls_config.max_version must be greater than or equal to tls_config.min_version if both are specified")
             );
         }
-        let tls_config = TlsConfig {
+        let mut tls_config = TlsConfig {
             ca_file: self.join_opt(tls.ca_file),
             cert_file: self.join_opt(cert),
             key_file: self.join_opt(key),
             server_name: tls.server_name.filter(|s| !s.is_empty()),
             ..tls
         };
+        tls_config.files_stamp = tls_config.read_files_stamp();
         Ok(HttpClientConfig {
             basic_auth,
             authorization,

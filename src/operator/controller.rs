@@ -10,6 +10,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
 use k8s_openapi::api::rbac::v1::ClusterRole;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::PartialObjectMeta;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -23,6 +24,7 @@ use super::crd::{AlertRule, Prometheus, ServiceMonitor, definitions};
 use super::metrics::Metrics;
 use super::propagation::HttpProbe;
 use super::reconcile::{Context, error_policy, reconcile};
+use super::secret_cache::SecretCache;
 use super::select::{namespace_selected, object_selected};
 use super::status::{Selectable, binding_of};
 use super::workload::{MANAGER, discovery_cluster_role};
@@ -72,6 +74,8 @@ pub async fn run(cfg: OperatorConfig) -> Result<(), String> {
     let (service_monitors, sm_events) = reflect(Api::<ServiceMonitor>::all(client.clone()));
     let (alert_rules, ar_events) = reflect(Api::<AlertRule>::all(client.clone()));
     let (namespaces, ns_events) = reflect(Api::<Namespace>::all(client.clone()));
+    let (secret_meta, secret_events) = reflect_secret_metadata(Api::<PartialObjectMeta<Secret>>::all(client.clone()));
+    let secrets = Arc::new(SecretCache::new(client.clone(), secret_meta));
     let owned = watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGER}"));
     let controller = Controller::new(Api::<Prometheus>::all(client.clone()), watcher::Config::default())
         .owns(Api::<StatefulSet>::all(client.clone()), owned.clone())
@@ -86,6 +90,7 @@ pub async fn run(cfg: OperatorConfig) -> Result<(), String> {
             (p.spec.rule_namespace_selector.as_ref(), p.spec.rule_selector.as_ref())
         }),
         namespace_triggers(ns_events, prometheuses.clone(), metrics.clone()),
+        secret_triggers(secret_events, secrets.clone(), metrics.clone()),
     ]);
     let ctx = Arc::new(Context {
         client: client.clone(),
@@ -97,6 +102,7 @@ pub async fn run(cfg: OperatorConfig) -> Result<(), String> {
         probe: Arc::new(HttpProbe::new()?),
         image: cfg.image.clone(),
         memos: Default::default(),
+        secrets,
     });
     let reconciling = controller.reconcile_on(triggers).shutdown_on_signal().run(reconcile, error_policy, ctx).for_each(|r| async move {
         if let Err(e) = r {
@@ -135,6 +141,58 @@ where
         }
     });
     (store, events)
+}
+
+/// Secrets by metadata only (see [`SecretCache`]), without managed fields.
+fn reflect_secret_metadata(
+    api: Api<PartialObjectMeta<Secret>>,
+) -> (Store<PartialObjectMeta<Secret>>, impl Stream<Item = watcher::Event<PartialObjectMeta<Secret>>> + Send + 'static) {
+    let (store, writer) = store();
+    let stream = watcher(api, watcher::Config::default()).default_backoff().modify(|m| {
+        m.metadata.managed_fields = None;
+        m.metadata.annotations = None;
+    });
+    let events = reflector(writer, stream).filter_map(|e| async move {
+        match e {
+            Ok(e) => Some(e),
+            Err(e) => {
+                tracing::warn!(error = %e, kind = "Secret metadata", "watch failed; retrying");
+                None
+            }
+        }
+    });
+    (store, events)
+}
+
+/// A Secret changed: the Prometheus objects that read it last.
+fn secret_triggers(
+    events: impl Stream<Item = watcher::Event<PartialObjectMeta<Secret>>> + Send + 'static,
+    secrets: Arc<SecretCache>,
+    metrics: Metrics,
+) -> futures::stream::BoxStream<'static, ObjectRef<Prometheus>> {
+    events
+        .flat_map(move |e| {
+            let (meta, deleted) = match e {
+                watcher::Event::Apply(m) => (Some(m), false),
+                watcher::Event::Delete(m) => (Some(m), true),
+                _ => (None, false),
+            };
+            let refs: Vec<ObjectRef<Prometheus>> = meta
+                .map(|m| {
+                    let (ns, name) = (m.namespace().unwrap_or_default(), m.name_any());
+                    if deleted {
+                        secrets.forget(&ns, &name);
+                    }
+                    secrets
+                        .readers_of(&ns, &name)
+                        .into_iter()
+                        .filter_map(|r| r.split_once('/').map(|(ns, name)| ObjectRef::new(name).within(ns)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            futures::stream::iter(queued(&metrics, refs))
+        })
+        .boxed()
 }
 
 type Selectors<'a> = (

@@ -6,10 +6,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde_json::{Value, json};
 
+use super::crd::common::{Authorization, BasicAuth, TlsConfig};
 use super::crd::{AlertRule, Prometheus, ServiceMonitor};
 use super::scrape::{Enforced, relabel_json, scrape_configs};
+use super::secrets::{Assets, SecretValues, service_monitor_uses};
 use super::select::{namespace_selected, object_selected};
 
 /// Where the server's pods keep their configuration: a writable emptyDir
@@ -27,6 +30,10 @@ pub const PROMETHEUS_LABEL: &str = "prometheus";
 /// Default name of the external label holding the pod's name.
 pub const DEFAULT_REPLICA_LABEL: &str = "prometheus_replica";
 
+/// The config Secret's key of the server's web configuration
+/// (`--web.config.file`), present when the Prometheus object sets `web`.
+pub const WEB_CONFIG_FILE: &str = "web-config.yaml";
+
 /// Everything the operator knows when generating.
 pub struct Inputs<'a> {
     pub prometheus: &'a Prometheus,
@@ -34,6 +41,9 @@ pub struct Inputs<'a> {
     pub alert_rules: Vec<&'a AlertRule>,
     /// Namespace name → its labels.
     pub namespaces: &'a BTreeMap<String, BTreeMap<String, String>>,
+    /// The Secrets that the Prometheus object and its ServiceMonitors name
+    /// (see [`super::secrets`]).
+    pub secrets: &'a SecretValues,
     /// Results of unchanged objects from the previous generation of this
     /// Prometheus object (the controller keeps one; preview needs none).
     pub memo: Option<&'a Memo>,
@@ -94,6 +104,9 @@ pub struct Generated {
     pub configs: Vec<String>,
     /// Rule file name → content.
     pub rule_files: BTreeMap<String, String>,
+    /// Other files of the config Secret: Secret values (credentials and
+    /// certificates) and the web configuration.
+    pub files: BTreeMap<String, Vec<u8>>,
     pub verdicts: Vec<Verdict>,
     /// Namespaces the server discovers targets and Alertmanagers in; `None`
     /// when some job searches all namespaces. The server's RBAC follows it.
@@ -117,52 +130,39 @@ pub fn generate(inputs: &Inputs<'_>) -> Result<Generated, String> {
         label_name_length_limit: spec.enforced_label_name_length_limit,
         label_value_length_limit: spec.enforced_label_value_length_limit,
     };
-    for (i, rw) in spec.remote_write.iter().enumerate() {
-        if rw.basic_auth.is_some() || rw.authorization.is_some() || rw.tls_config.is_some() {
-            return Err(format!("remoteWrite[{i}]: credentials and TLS from Secrets are not supported yet"));
-        }
-    }
-    for (i, am) in spec.alerting.iter().flat_map(|a| &a.alertmanagers).enumerate() {
-        if am.basic_auth.is_some() || am.authorization.is_some() || am.tls_config.is_some() {
-            return Err(format!("alerting.alertmanagers[{i}]: credentials and TLS from Secrets are not supported yet"));
-        }
+    let mut own_assets = Assets::new(inputs.secrets, own_ns);
+    let base = base_config(p, own_ns, &mut own_assets)?;
+    let web = web_config(p, &mut own_assets)?;
+    let mut files = own_assets.files;
+    if let Some(w) = web {
+        files.insert(WEB_CONFIG_FILE.into(), w.into_bytes());
     }
     let mut verdicts = Vec::new();
-    let empty = BTreeMap::new();
     let mut old = inputs.memo.map(|m| std::mem::take(&mut *m.inner.lock().unwrap_or_else(|e| e.into_inner()))).unwrap_or_default();
     let mut new = MemoMaps::default();
     let limits = format!("{shards}/{enforced:?}");
-    let selected = |sel_ns, sel_obj, meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| -> Result<bool, String> {
-        let ns = meta.namespace.as_deref().unwrap_or("default");
-        Ok(namespace_selected(sel_ns, own_ns, ns, inputs.namespaces.get(ns))?
-            && object_selected(sel_obj, meta.labels.as_ref().unwrap_or(&empty))?)
-    };
 
     // Per shard: the accepted ServiceMonitors' scrape configs, as YAML.
     let mut jobs: Vec<String> = vec![String::new(); shards as usize];
     let mut discovery: Option<BTreeSet<String>> = Some(BTreeSet::new());
-    let mut sms = inputs.service_monitors.clone();
-    sms.sort_by_key(|s| key(&s.metadata));
-    for sm in sms {
-        let chosen = selected(spec.service_monitor_namespace_selector.as_ref(), spec.service_monitor_selector.as_ref(), &sm.metadata)
-            .map_err(|e| format!("serviceMonitorSelector: {e}"))?;
-        if !chosen {
-            continue;
-        }
+    for sm in selected_service_monitors(inputs)? {
         let object = key(&sm.metadata);
         let verdict = |rejected| Verdict { kind: "ServiceMonitor", object: object.clone(), rejected };
-        let result = memoized(&mut old.jobs, &mut new.jobs, &object, fingerprint(&sm.spec, &format!("{object}/{limits}")), || {
-            service_monitor_jobs(sm, &enforced, shards)
-        });
+        let secrets = inputs.secrets.fingerprint(&service_monitor_uses(sm));
+        let result =
+            memoized(&mut old.jobs, &mut new.jobs, &object, fingerprint(&sm.spec, &format!("{object}/{limits}/{secrets}")), || {
+                service_monitor_jobs(sm, &enforced, shards, inputs.secrets)
+            });
         match result {
-            Ok((searched, per_shard)) => {
-                match (&mut discovery, searched) {
+            Ok(j) => {
+                match (&mut discovery, j.namespaces) {
                     (Some(all), Some(these)) => all.extend(these),
                     (d, _) => *d = None,
                 }
-                for (all, mine) in jobs.iter_mut().zip(per_shard) {
+                for (all, mine) in jobs.iter_mut().zip(j.per_shard) {
                     all.push_str(&mine);
                 }
+                files.extend(j.files);
                 verdicts.push(verdict(None));
             }
             Err(e) => verdicts.push(verdict(Some(e))),
@@ -170,14 +170,9 @@ pub fn generate(inputs: &Inputs<'_>) -> Result<Generated, String> {
     }
 
     let mut rule_files = BTreeMap::new();
-    let mut ars = inputs.alert_rules.clone();
-    ars.sort_by_key(|r| key(&r.metadata));
-    for ar in ars {
-        let chosen = selected(spec.rule_namespace_selector.as_ref(), spec.rule_selector.as_ref(), &ar.metadata)
-            .map_err(|e| format!("ruleSelector: {e}"))?;
-        if !chosen {
-            continue;
-        }
+    for ar in selected(inputs, &inputs.alert_rules, spec.rule_namespace_selector.as_ref(), spec.rule_selector.as_ref())
+        .map_err(|e| format!("ruleSelector: {e}"))?
+    {
         let object = key(&ar.metadata);
         let file = memoized(&mut old.rules, &mut new.rules, &object, fingerprint(&ar.spec, &object), || super::rules::rule_file(ar));
         match file {
@@ -195,7 +190,10 @@ pub fn generate(inputs: &Inputs<'_>) -> Result<Generated, String> {
     if let (Some(all), Some(a)) = (&mut discovery, &spec.alerting) {
         all.extend(a.alertmanagers.iter().map(|am| am.namespace.clone().unwrap_or_else(|| own_ns.to_string())));
     }
-    let base = base_config(p, own_ns, !rule_files.is_empty());
+    let mut base = base;
+    if !rule_files.is_empty() {
+        base["rule_files"] = json!([format!("{CONFIG_DIR}/{RULE_FILE_PREFIX}*.yaml")]);
+    }
     let base_text = serde_saphyr::to_string(&base).map_err(|e| format!("encoding configuration: {e}"))?;
     crate::config::Config::parse(&base_text, std::path::Path::new("/")).map_err(|e| format!("generated configuration is invalid: {e}"))?;
     // `scrape_configs` sorts after every key of the base, so appending the
@@ -209,26 +207,66 @@ pub fn generate(inputs: &Inputs<'_>) -> Result<Generated, String> {
     if let Some(m) = inputs.memo {
         *m.inner.lock().unwrap_or_else(|e| e.into_inner()) = new;
     }
-    Ok(Generated { configs, rule_files, verdicts, discovery_namespaces: discovery })
+    Ok(Generated { configs, rule_files, files, verdicts, discovery_namespaces: discovery })
 }
 
-/// The namespaces a ServiceMonitor's jobs search (`None`: all) and its jobs
-/// per shard as the YAML items of `scrape_configs` (kept as text: a
-/// thousandth of the memory of the JSON values, and concatenated as is).
-type Jobs = (Option<Vec<String>>, Vec<String>);
+/// The ServiceMonitors `inputs.prometheus` selects, by namespace and name.
+pub fn selected_service_monitors<'a>(inputs: &Inputs<'a>) -> Result<Vec<&'a ServiceMonitor>, String> {
+    let spec = &inputs.prometheus.spec;
+    selected(inputs, &inputs.service_monitors, spec.service_monitor_namespace_selector.as_ref(), spec.service_monitor_selector.as_ref())
+        .map_err(|e| format!("serviceMonitorSelector: {e}"))
+}
+
+/// The objects of `all` that a namespace and an object selector pick, by
+/// namespace and name.
+fn selected<'a, K: kube::Resource>(
+    inputs: &Inputs<'_>,
+    all: &[&'a K],
+    namespace_selector: Option<&LabelSelector>,
+    selector: Option<&LabelSelector>,
+) -> Result<Vec<&'a K>, String> {
+    let own = inputs.prometheus.metadata.namespace.as_deref().unwrap_or("default");
+    let empty = BTreeMap::new();
+    let mut out = Vec::new();
+    for o in all {
+        let meta = o.meta();
+        let ns = meta.namespace.as_deref().unwrap_or("default");
+        if namespace_selected(namespace_selector, own, ns, inputs.namespaces.get(ns))?
+            && object_selected(selector, meta.labels.as_ref().unwrap_or(&empty))?
+        {
+            out.push(*o);
+        }
+    }
+    out.sort_by_key(|o| key(o.meta()));
+    Ok(out)
+}
+
+/// What one ServiceMonitor contributes.
+#[derive(Clone)]
+struct Jobs {
+    /// The namespaces its jobs search (`None`: all).
+    namespaces: Option<Vec<String>>,
+    /// Its jobs per shard as the YAML items of `scrape_configs` (kept as
+    /// text: a thousandth of the memory of the JSON values, and
+    /// concatenated as is).
+    per_shard: Vec<String>,
+    /// The Secret values its jobs read, as config Secret files.
+    files: BTreeMap<String, Vec<u8>>,
+}
 
 /// A ServiceMonitor's jobs per shard, each checked by the configuration
 /// parser on its own so that one bad object is rejected alone.
-fn service_monitor_jobs(sm: &ServiceMonitor, enforced: &Enforced, shards: u32) -> Result<Jobs, String> {
+fn service_monitor_jobs(sm: &ServiceMonitor, enforced: &Enforced, shards: u32, secrets: &SecretValues) -> Result<Jobs, String> {
     let own = sm.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+    let mut assets = Assets::new(secrets, &own);
     let namespaces = match &sm.spec.namespace_selector {
         Some(s) if s.any => Vec::new(),
         Some(s) if !s.match_names.is_empty() => s.match_names.clone(),
-        _ => vec![own],
+        _ => vec![own.clone()],
     };
     let mut per_shard = Vec::new();
     for shard in 0..shards {
-        let jobs = scrape_configs(sm, &namespaces, enforced, shard, shards)?;
+        let jobs = scrape_configs(sm, &namespaces, enforced, shard, shards, &mut assets)?;
         let text = if jobs.is_empty() {
             String::new()
         } else {
@@ -240,11 +278,11 @@ fn service_monitor_jobs(sm: &ServiceMonitor, enforced: &Enforced, shards: u32) -
         }
         per_shard.push(text);
     }
-    Ok(((!namespaces.is_empty()).then_some(namespaces), per_shard))
+    Ok(Jobs { namespaces: (!namespaces.is_empty()).then_some(namespaces), per_shard, files: assets.files })
 }
 
-/// The global, rule, alerting and remote-write sections.
-fn base_config(p: &Prometheus, own_ns: &str, has_rules: bool) -> Value {
+/// The global, alerting and remote-write sections.
+fn base_config(p: &Prometheus, own_ns: &str, assets: &mut Assets<'_>) -> Result<Value, String> {
     let spec = &p.spec;
     let mut global = serde_json::Map::new();
     for (k, v) in [
@@ -266,14 +304,12 @@ fn base_config(p: &Prometheus, own_ns: &str, has_rules: bool) -> Value {
     }
     global.insert("external_labels".into(), json!(external));
     let mut c = json!({ "global": Value::Object(global) });
-    if has_rules {
-        c["rule_files"] = json!([format!("{CONFIG_DIR}/{RULE_FILE_PREFIX}*.yaml")]);
-    }
     if let Some(a) = &spec.alerting {
         let ams: Vec<Value> = a
             .alertmanagers
             .iter()
-            .map(|am| {
+            .enumerate()
+            .map(|(i, am)| {
                 let ns = am.namespace.as_deref().unwrap_or(own_ns);
                 let port = match &am.port {
                     k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(n) => {
@@ -299,16 +335,24 @@ fn base_config(p: &Prometheus, own_ns: &str, has_rules: bool) -> Value {
                 if let Some(s) = &am.timeout {
                     o["timeout"] = json!(s);
                 }
-                o
+                with_client(
+                    o,
+                    assets,
+                    &format!("alerting.alertmanagers[{i}]"),
+                    am.tls_config.as_ref(),
+                    am.basic_auth.as_ref(),
+                    am.authorization.as_ref(),
+                )
             })
-            .collect();
+            .collect::<Result<_, String>>()?;
         c["alerting"] = json!({ "alertmanagers": ams });
     }
     if !spec.remote_write.is_empty() {
         let rws: Vec<Value> = spec
             .remote_write
             .iter()
-            .map(|rw| {
+            .enumerate()
+            .map(|(i, rw)| {
                 let mut o = json!({ "url": rw.url });
                 if let Some(n) = &rw.name {
                     o["name"] = json!(n);
@@ -342,10 +386,69 @@ fn base_config(p: &Prometheus, own_ns: &str, has_rules: bool) -> Value {
                     }
                     o["queue_config"] = Value::Object(qc);
                 }
-                o
+                with_client(
+                    o,
+                    assets,
+                    &format!("remoteWrite[{i}]"),
+                    rw.tls_config.as_ref(),
+                    rw.basic_auth.as_ref(),
+                    rw.authorization.as_ref(),
+                )
             })
-            .collect();
+            .collect::<Result<_, String>>()?;
         c["remote_write"] = Value::Array(rws);
     }
-    c
+    Ok(c)
+}
+
+/// `o` with the TLS settings and credentials of a section added.
+fn with_client(
+    mut o: Value,
+    assets: &mut Assets<'_>,
+    at: &str,
+    tls: Option<&TlsConfig>,
+    basic: Option<&BasicAuth>,
+    authorization: Option<&Authorization>,
+) -> Result<Value, String> {
+    if let Value::Object(m) = &mut o {
+        assets.http_client(m, at, tls, basic, authorization, None)?;
+    }
+    Ok(o)
+}
+
+/// The server's web configuration (`--web.config.file`, Prometheus'
+/// format): its certificate, the client CA and the basic-auth users.
+/// Client certificates are verified when given but not required, so that
+/// the kubelet's probes and the operator's configuration check (which
+/// present none) still reach the pods.
+fn web_config(p: &Prometheus, assets: &mut Assets<'_>) -> Result<Option<String>, String> {
+    let Some(web) = &p.spec.web else { return Ok(None) };
+    let mut c = serde_json::Map::new();
+    if let Some(t) = &web.tls_config {
+        let mut tls = json!({
+            "cert_file": assets.file("web.tlsConfig.cert", &t.cert)?,
+            "key_file": assets.file("web.tlsConfig.keySecret", &t.key_secret)?,
+        });
+        if let Some(ca) = &t.client_ca {
+            tls["client_ca_file"] = json!(assets.file("web.tlsConfig.clientCA", ca)?);
+            tls["client_auth_type"] = json!("VerifyClientCertIfGiven");
+        }
+        if let Some(v) = &t.min_version {
+            tls["min_version"] = json!(v);
+        }
+        c.insert("tls_server_config".into(), tls);
+    }
+    if let Some(name) = &web.basic_auth_users_secret {
+        let users = assets.all_text("web.basicAuthUsersSecret", name)?;
+        if users.is_empty() {
+            return Err(format!("web.basicAuthUsersSecret: Secret {name} has no users"));
+        }
+        for (user, hash) in &users {
+            if !(hash.starts_with("$2a$") || hash.starts_with("$2b$") || hash.starts_with("$2y$")) {
+                return Err(format!("web.basicAuthUsersSecret: Secret {name} key {user:?}: the value must be a bcrypt hash"));
+            }
+        }
+        c.insert("basic_auth_users".into(), json!(users));
+    }
+    serde_saphyr::to_string(&Value::Object(c)).map(Some).map_err(|e| format!("encoding the web configuration: {e}"))
 }

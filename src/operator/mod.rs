@@ -16,6 +16,8 @@ pub mod propagation;
 pub mod reconcile;
 pub mod rules;
 pub mod scrape;
+pub mod secret_cache;
+pub mod secrets;
 pub mod select;
 pub mod status;
 pub mod workload;

@@ -1,6 +1,7 @@
 //! `hearth operator preview`: what the operator would generate for the
 //! Prometheus, ServiceMonitor and AlertRule objects in some YAML files
-//! (Namespaces in them feed the namespace selectors), without a cluster.
+//! (Namespaces in them feed the namespace selectors, Secrets the
+//! credentials and certificates), without a cluster.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -10,6 +11,7 @@ use serde_json::Value;
 
 use super::crd::{AlertRule, Prometheus, ServiceMonitor};
 use super::generate::{Inputs, generate};
+use super::secrets::SecretValues;
 
 /// The objects read from the input files.
 #[derive(Default)]
@@ -18,6 +20,8 @@ pub struct Objects {
     pub service_monitors: Vec<ServiceMonitor>,
     pub alert_rules: Vec<AlertRule>,
     pub namespaces: BTreeMap<String, BTreeMap<String, String>>,
+    /// Secrets the objects take credentials and certificates from.
+    pub secrets: SecretValues,
 }
 
 /// Reads every YAML document of `paths` (files, or directories of `.yaml`,
@@ -51,6 +55,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Objects, String> {
                 "Prometheus" => objs.prometheuses.push(serde_json::from_value(doc).map_err(at)?),
                 "ServiceMonitor" => objs.service_monitors.push(serde_json::from_value(doc).map_err(at)?),
                 "AlertRule" => objs.alert_rules.push(serde_json::from_value(doc).map_err(at)?),
+                "Secret" => objs.secrets.insert_secret(&serde_json::from_value(doc).map_err(at)?),
                 "Namespace" => {
                     let name = doc["metadata"]["name"].as_str().unwrap_or("").to_string();
                     let labels = serde_json::from_value(doc["metadata"]["labels"].clone()).unwrap_or_default();
@@ -81,6 +86,7 @@ pub fn run(paths: &[PathBuf], out: &Path, w: &mut dyn Write) -> Result<bool, Str
             service_monitors: objs.service_monitors.iter().collect(),
             alert_rules: objs.alert_rules.iter().collect(),
             namespaces: &objs.namespaces,
+            secrets: &objs.secrets,
             memo: None,
         };
         let g = match generate(&inputs) {
@@ -112,7 +118,23 @@ pub fn run(paths: &[PathBuf], out: &Path, w: &mut dyn Write) -> Result<bool, Str
             let path = rules_dir.join(file);
             std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
         }
-        writeln!(w, "  wrote {} ({} shard configs, {} rule files)", dir.display(), g.configs.len(), g.rule_files.len()).map_err(io)?;
+        if !g.files.is_empty() {
+            let files_dir = dir.join("files");
+            std::fs::create_dir_all(&files_dir).map_err(|e| format!("{}: {e}", files_dir.display()))?;
+            for (file, content) in &g.files {
+                let path = files_dir.join(file);
+                std::fs::write(&path, content).map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+        }
+        writeln!(
+            w,
+            "  wrote {} ({} shard configs, {} rule files, {} other files)",
+            dir.display(),
+            g.configs.len(),
+            g.rule_files.len(),
+            g.files.len()
+        )
+        .map_err(io)?;
     }
     Ok(ok)
 }

@@ -21,9 +21,11 @@ use super::apply::{self, ensure, prune};
 use super::crd::common::{Binding, BindingResult};
 use super::crd::prometheus::PrometheusStatus;
 use super::crd::{AlertRule, Prometheus, ServiceMonitor};
-use super::generate::{Inputs, Memo, Verdict, generate};
+use super::generate::{Inputs, Memo, Verdict, generate, selected_service_monitors};
 use super::metrics::{ErrorLabels, Metrics};
 use super::propagation::ConfigProbe;
+use super::secret_cache::SecretCache;
+use super::secrets::{SecretValues, prometheus_uses, secret_names, service_monitor_uses};
 use super::status::{self, Selectable, binding_of, condition};
 use super::workload::{self, Discovery, Names, Workload};
 
@@ -48,6 +50,8 @@ pub struct Context {
     pub image: String,
     /// Each Prometheus object's generation memo, by `namespace/name`.
     pub memos: Mutex<HashMap<String, Arc<Memo>>>,
+    /// Secrets read for credentials and certificates.
+    pub secrets: Arc<SecretCache>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +85,18 @@ pub async fn reconcile(p: Arc<Prometheus>, ctx: Arc<Context>) -> Result<Action, 
     result
 }
 
+/// Whether every watch has listed its objects once: generating from a
+/// store still filling would drop the jobs of the objects not yet seen.
+async fn stores_ready(ctx: &Context) -> bool {
+    let all = async {
+        ctx.service_monitors.wait_until_ready().await.is_ok()
+            && ctx.alert_rules.wait_until_ready().await.is_ok()
+            && ctx.namespaces.wait_until_ready().await.is_ok()
+            && ctx.secrets.wait_until_ready().await
+    };
+    tokio::time::timeout(Duration::from_secs(10), all).await.unwrap_or(false)
+}
+
 /// Retry soon after an API error; conflicts (another writer) at once.
 pub fn error_policy(p: Arc<Prometheus>, e: &Error, _: Arc<Context>) -> Action {
     tracing::warn!(prometheus = %p.name_any(), namespace = p.namespace().unwrap_or_default(), error = %e, "reconcile failed");
@@ -94,6 +110,7 @@ async fn reconcile_inner(p: &Prometheus, names: &Names, ctx: &Context) -> Result
     let api: Api<Prometheus> = Api::namespaced(ctx.client.clone(), &names.namespace);
     if p.meta().deletion_timestamp.is_some() {
         ctx.memos.lock().unwrap_or_else(|e| e.into_inner()).remove(&names.key());
+        ctx.secrets.forget_reader(&names.key());
         cleanup(p, names, ctx).await?;
         return Ok(Action::await_change());
     }
@@ -118,18 +135,31 @@ async fn reconcile_inner(p: &Prometheus, names: &Names, ctx: &Context) -> Result
         return Ok(Action::await_change());
     }
 
+    if !stores_ready(ctx).await {
+        tracing::info!(prometheus = %names.key(), "waiting for the watches to list every object before generating");
+        return Ok(Action::requeue(Duration::from_secs(1)));
+    }
     let service_monitors = ctx.service_monitors.state();
     let alert_rules = ctx.alert_rules.state();
     let namespaces: BTreeMap<String, BTreeMap<String, String>> =
         ctx.namespaces.state().iter().map(|n| (n.name_any(), n.labels().clone())).collect();
     let memo = ctx.memos.lock().unwrap_or_else(|e| e.into_inner()).entry(names.key()).or_default().clone();
-    let inputs = Inputs {
+    let no_secrets = SecretValues::default();
+    let mut inputs = Inputs {
         prometheus: p,
         service_monitors: service_monitors.iter().map(|s| s.as_ref()).collect(),
         alert_rules: alert_rules.iter().map(|a| a.as_ref()).collect(),
         namespaces: &namespaces,
+        secrets: &no_secrets,
         memo: Some(&memo),
     };
+    let mut uses = prometheus_uses(p);
+    // A selector error is reported by `generate`.
+    for sm in selected_service_monitors(&inputs).unwrap_or_default() {
+        uses.extend(service_monitor_uses(sm));
+    }
+    let secrets = ctx.secrets.read(&names.key(), &secret_names(&uses)).await?;
+    inputs.secrets = &secrets;
     let built = generate(&inputs).and_then(|g| workload::build(p, &g, &ctx.image).map(|w| (g, w)));
     let (generated, work) = match built {
         Ok(b) => b,

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::crd::common::RelabelConfig;
 use super::crd::service_monitor::{Endpoint, ServiceMonitor};
+use super::secrets::Assets;
 use crate::discovery::kubernetes::meta::sanitize_label_name;
 
 /// Limits the Prometheus object enforces on every ServiceMonitor.
@@ -23,13 +24,15 @@ pub struct Enforced {
 }
 
 /// The scrape configs of one ServiceMonitor (one per endpoint), for the
-/// shard `shard` of `shards`. `namespaces` are the namespaces it searches.
+/// shard `shard` of `shards`. `namespaces` are the namespaces it searches;
+/// credentials and certificates come from `assets`.
 pub fn scrape_configs(
     sm: &ServiceMonitor,
     namespaces: &[String],
     enforced: &Enforced,
     shard: u32,
     shards: u32,
+    assets: &mut Assets<'_>,
 ) -> Result<Vec<Value>, String> {
     let ns = sm.metadata.namespace.as_deref().unwrap_or("default");
     let name = sm.metadata.name.as_deref().unwrap_or("");
@@ -70,9 +73,14 @@ pub fn scrape_configs(
         if let Some(v) = ep.enable_http2 {
             c.insert("enable_http2".into(), json!(v));
         }
-        if ep.tls_config.is_some() || ep.basic_auth.is_some() || ep.authorization.is_some() || ep.bearer_token_secret.is_some() {
-            return Err(at("TLS and credentials from Secrets are not supported yet".into()));
-        }
+        assets.http_client(
+            &mut c,
+            &format!("endpoints[{i}]"),
+            ep.tls_config.as_ref(),
+            ep.basic_auth.as_ref(),
+            ep.authorization.as_ref(),
+            ep.bearer_token_secret.as_ref(),
+        )?;
         let limit = |own: Option<u64>, enforced: Option<u64>| match (own, enforced) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

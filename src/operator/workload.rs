@@ -18,7 +18,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Resource;
 
 use super::crd::Prometheus;
-use super::generate::{CONFIG_DIR, Generated, RULE_FILE_PREFIX};
+use super::generate::{CONFIG_DIR, Generated, RULE_FILE_PREFIX, WEB_CONFIG_FILE};
 
 /// Field manager of every server-side apply, and the `managed-by` label value.
 pub const MANAGER: &str = "hearth-operator";
@@ -124,15 +124,13 @@ const OPERATOR_FLAGS: &[&str] = &[
     "web.enable-lifecycle",
     "storage.tsdb.retention.time",
     "storage.tsdb.retention.size",
+    "web.config.file",
 ];
 
 /// Builds the workload; errors name the offending field.
 pub fn build(p: &Prometheus, g: &Generated, default_image: &str) -> Result<Workload, String> {
     let names = Names::of(p);
     let spec = &p.spec;
-    if spec.web.is_some() {
-        return Err("web: TLS and basic auth of the server's endpoints are not supported yet".into());
-    }
     for (i, a) in spec.additional_args.iter().enumerate() {
         if OPERATOR_FLAGS.contains(&a.name.as_str()) {
             return Err(format!("additionalArgs[{i}]: --{} is set by the operator", a.name));
@@ -163,6 +161,8 @@ pub fn build(p: &Prometheus, g: &Generated, default_image: &str) -> Result<Workl
         let packed = zstd::encode_all(text.as_bytes(), 3).map_err(|e| format!("compressing {name}: {e}"))?;
         data.insert(format!("{name}.zst"), packed);
     }
+    // Credentials, certificates and the web configuration: small, as they are.
+    data.extend(g.files.iter().map(|(k, v)| (k.clone(), v.clone())));
     let size: usize = data.iter().map(|(k, v)| k.len() + v.len()).sum();
     if size > SECRET_LIMIT {
         return Err(format!(
@@ -277,6 +277,11 @@ fn stateful_set(p: &Prometheus, names: &Names, shard: u32, account: &str, defaul
         format!("--web.listen-address=0.0.0.0:{WEB_PORT}"),
         "--web.enable-lifecycle".to_string(),
     ];
+    if spec.web.is_some() {
+        args.push(format!("--web.config.file={CONFIG_DIR}/{WEB_CONFIG_FILE}"));
+    }
+    // The kubelet does not verify the certificate of HTTPS probes.
+    let scheme = spec.web.as_ref().and_then(|w| w.tls_config.as_ref()).map(|_| "HTTPS".to_string());
     if let Some(r) = &spec.retention {
         args.push(format!("--storage.tsdb.retention.time={r}"));
     }
@@ -296,7 +301,12 @@ fn stateful_set(p: &Prometheus, names: &Names, shard: u32, account: &str, defaul
         ..EnvVar::default()
     };
     let probe = |path: &str, period: i32, failures: i32| Probe {
-        http_get: Some(HTTPGetAction { path: Some(path.into()), port: IntOrString::String("web".into()), ..HTTPGetAction::default() }),
+        http_get: Some(HTTPGetAction {
+            path: Some(path.into()),
+            port: IntOrString::String("web".into()),
+            scheme: scheme.clone(),
+            ..HTTPGetAction::default()
+        }),
         period_seconds: Some(period),
         failure_threshold: Some(failures),
         timeout_seconds: Some(3),

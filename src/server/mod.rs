@@ -103,11 +103,6 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
     notify_metrics.register(&mut registry);
     let remote_metrics = crate::remote::metrics::RemoteMetrics::default();
     remote_metrics.register(&mut registry);
-    let security = match &cfg.web_config_file {
-        Some(p) => WebSecurity::from_file(p).map_err(ServerError::WebConfig)?,
-        None => WebSecurity::none(),
-    };
-    let default_config = self_scrape_config(&cfg, security.tls_enabled())?;
     // Secret mode: the directory is filled before the configuration is first loaded.
     let (mut secret_changes, mut secret_files, written) = match (&cfg.config_secret, &cfg.config_file) {
         (Some(secret), Some(file)) => {
@@ -118,6 +113,12 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
         (Some(_), None) => return Err(ServerError::Config("--config.kubernetes-secret requires --config.file".to_string())),
         (None, _) => (None, None, None),
     };
+    // After the Secret is written: the web configuration may be one of its files.
+    let security = match &cfg.web_config_file {
+        Some(p) => WebSecurity::from_file(p).map_err(ServerError::WebConfig)?,
+        None => WebSecurity::none(),
+    };
+    let default_config = self_scrape_config(&cfg, security.tls_enabled())?;
     // Baseline before loading: a change racing the load then still reloads.
     let mut watch = cfg.config_file.clone().map(FileWatch::new);
     rebaseline(&mut watch);

@@ -278,10 +278,15 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Paths open without credentials: they say only whether the server is up
+/// and which configuration it runs, and the kubelet's probes and the
+/// operator's configuration check cannot present a password.
+const OPEN_PATHS: &[&str] = &["/-/healthy", "/-/ready", "/-/config-hash"];
+
 /// Basic authentication and configured headers for every request.
 pub async fn middleware(State(sec): State<Arc<WebSecurity>>, req: Request, next: Next) -> Response {
     let cur = sec.current();
-    if !cur.users.is_empty() {
+    if !cur.users.is_empty() && !OPEN_PATHS.contains(&req.uri().path()) {
         let creds = req
             .headers()
             .get(header::AUTHORIZATION)

@@ -56,6 +56,11 @@ impl FakeKube {
         self.lock().insert(path.to_string(), obj);
     }
 
+    /// Removes the object at `path` (as if deleted by someone else).
+    pub fn delete(&self, path: &str) {
+        self.lock().remove(path);
+    }
+
     pub fn get(&self, path: &str) -> Option<Value> {
         self.lock().get(path).cloned()
     }
