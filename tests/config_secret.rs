@@ -398,3 +398,80 @@ fn the_flag_needs_a_config_file_and_namespace_slash_name() {
         assert!(!ok && err.contains("is not NAMESPACE/NAME"), "{bad}: {err}");
     }
 }
+
+/// A scrape target that answers only `Authorization: Bearer <token>`, the
+/// token being whatever the test sets now.
+fn start_guarded_target(api: &ApiServer, token: Arc<Mutex<String>>) -> String {
+    let app = Router::new().route(
+        "/metrics",
+        get(move |headers: axum::http::HeaderMap| {
+            let token = token.clone();
+            async move {
+                let want = format!("Bearer {}", token.lock().expect("lock"));
+                if headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(want.as_str()) {
+                    (axum::http::StatusCode::OK, "guarded_metric 1\n").into_response()
+                } else {
+                    axum::http::StatusCode::UNAUTHORIZED.into_response()
+                }
+            }
+        }),
+    );
+    let listener = api._runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    api._runtime.spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// What the operator puts in a config Secret besides the configuration:
+/// credential files the configuration names, and the web configuration
+/// (`--web.config.file` pointing into the directory, which only exists
+/// once the Secret is written).
+#[test]
+fn credentials_and_the_web_configuration_come_from_the_secret() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = start_api();
+    let token = Arc::new(Mutex::new("first-token".to_string()));
+    let target = start_guarded_target(&api, token.clone());
+    let config_dir = dir.path().join("config");
+    let shard = format!(
+        "global:\n  scrape_interval: 200ms\nscrape_configs:\n  - job_name: guarded\n    authorization:\n      credentials_file: {}\n    static_configs: [{{targets: ['{target}']}}]\n",
+        config_dir.join("secret_apps_api_token").display()
+    );
+    let hash = bcrypt::hash("viewer-password", 4).expect("bcrypt");
+    let web = format!("basic_auth_users:\n  viewer: {hash}\n");
+    let v1 = data(&[(SHARD, &shard), ("secret_apps_api_token", "first-token"), ("web-config.yaml", &web)]);
+    api.api.emit("ADDED", secret("cfg", &v1));
+    let web_flag = format!("--web.config.file={}", config_dir.join("web-config.yaml").display());
+    let (server, addr) = start_server(dir.path(), &api, &[&web_flag]);
+    wait_for("the server to be ready", Duration::from_secs(60), || {
+        server.check_alive()?;
+        text(&addr, "/-/ready").map(drop)
+    });
+
+    // Probes and the configuration hash need no password; the API does.
+    hash_is(&addr, &content_hash(&v1)).expect("hash without credentials");
+    let denied = http::get(&addr, "/api/v1/query?query=up", &[]).expect("request");
+    assert_eq!(denied.status, 401);
+    let auth = format!("Basic {}", base64(b"viewer:viewer-password"));
+    let up = |addr: &str| -> Result<(), String> {
+        let r = http::get(addr, "/api/v1/query?query=up%7Bjob%3D%22guarded%22%7D", &[("Authorization", &auth)])?;
+        let body: Value = serde_json::from_str(r.text()?).map_err(|e| e.to_string())?;
+        if body["data"]["result"][0]["value"][1] == "1" { Ok(()) } else { Err(body.to_string()) }
+    };
+    within(&server, "the target scraped with the token from the Secret", Duration::from_secs(10), || up(&addr));
+
+    // The token rotates on both sides: the target keeps being scraped.
+    *token.lock().expect("lock") = "second-token".into();
+    let v2 = data(&[(SHARD, &shard), ("secret_apps_api_token", "second-token"), ("web-config.yaml", &web)]);
+    api.api.emit("MODIFIED", secret("cfg", &v2));
+    within(&server, "the new hash", Duration::from_secs(2), || hash_is(&addr, &content_hash(&v2)));
+    let after = Instant::now();
+    within(&server, "a successful scrape with the rotated token", Duration::from_secs(5), || {
+        let r = http::get(&addr, "/api/v1/targets", &[("Authorization", &auth)])?;
+        let body: Value = serde_json::from_str(r.text()?).map_err(|e| e.to_string())?;
+        let t = &body["data"]["activeTargets"][0];
+        let last = t["lastScrape"].as_str().unwrap_or("").to_string();
+        if t["health"] == "up" && !last.is_empty() && after.elapsed() > Duration::from_millis(600) { Ok(()) } else { Err(body.to_string()) }
+    });
+    server.check_alive().expect("the server survived");
+}

@@ -146,6 +146,19 @@ mod tests {
     }
 
     #[test]
+    fn renewed_certificate_files_make_the_configuration_differ() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca = dir.path().join("ca.pem");
+        let text = format!("scrape_configs:\n  - job_name: a\n    tls_config: {{ca_file: {}}}\n", ca.display());
+        std::fs::write(&ca, "first").expect("write");
+        let first = Config::parse(&text, dir.path()).expect("valid");
+        assert_eq!(first, Config::parse(&text, dir.path()).expect("valid"), "same files, same configuration");
+        std::fs::write(&ca, "renewed").expect("write");
+        let renewed = Config::parse(&text, dir.path()).expect("valid");
+        assert_ne!(first.scrape_configs, renewed.scrape_configs, "a reload must rebuild the pool's client");
+    }
+
+    #[test]
     fn relative_paths_resolve_against_the_config_directory() {
         let c = parse(
             "global:\n  query_log_file: q.log\nrule_files: ['rules/*.yml', /abs/r.yml]\nscrape_configs:\n  - job_name: a\n    basic_auth: {username: u, password_file: ../pw}\n    tls_config: {ca_file: ca.pem, cert_file: c.pem, key_file: /k.pem}\n    file_sd_configs:\n      - files: [sd/*.json]\n",
