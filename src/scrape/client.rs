@@ -1,6 +1,7 @@
 //! The HTTP client of a scrape pool, built from the scrape config's HTTP
 //! settings (TLS, redirects, HTTP/2, proxy) plus its credentials, which are
-//! read at every request so rotated secret files are picked up.
+//! read at every request so rotated secret files are picked up. With
+//! `tls_config.server_name` the TLS setup is [`super::tls`]'s.
 
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 
@@ -72,6 +73,10 @@ pub fn build(c: &HttpClientConfig) -> Result<reqwest::Client, String> {
         None => b.no_proxy(),
     };
     let t = &c.tls_config;
+    if let (Some(name), false) = (&t.server_name, t.insecure_skip_verify) {
+        let tls = super::tls::client_config(t, name, c.enable_http2)?;
+        return b.use_preconfigured_tls(tls).build().map_err(|e| format!("building the HTTP client: {e}"));
+    }
     if let Some(ca) = &t.ca_file {
         let pem = std::fs::read(ca).map_err(|e| format!("unable to load specified CA cert {ca}: {e}"))?;
         for cert in reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("unable to use specified CA cert {ca}: {e}"))? {

@@ -14,3 +14,4 @@ pub mod parse;
 pub mod pool;
 pub mod scrape_loop;
 pub mod target;
+pub mod tls;
