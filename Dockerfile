@@ -17,11 +17,14 @@ RUN apt-get update \
 WORKDIR /src
 COPY . .
 # Cache mounts keep the registry and the build directory between builds
-# (BuildKit); the binary is copied out of the cached target directory.
+# (BuildKit); the binary is copied out of the cached target directory and
+# stripped: the release profile keeps line tables for local profiling,
+# which would make the image 180 MB instead of 30 MB.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --target x86_64-unknown-linux-musl --bin hearth \
- && cp target/x86_64-unknown-linux-musl/release/hearth /hearth
+ && cp target/x86_64-unknown-linux-musl/release/hearth /hearth \
+ && strip /hearth
 # The storage directory, owned by the runtime user (distroless has no shell
 # to create it later).
 RUN mkdir -p /data && chown 65532:65532 /data
