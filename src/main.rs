@@ -43,9 +43,9 @@ enum Command {
     },
     /// Write the CustomResourceDefinitions (Prometheus, ServiceMonitor, AlertRule) as YAML files.
     Crds {
-        /// Directory to write them to.
-        #[arg(long = "output-dir", default_value = "crds")]
-        output_dir: PathBuf,
+        /// Directories to write them to (repeatable); by default crds/ and the Helm chart's copy.
+        #[arg(long = "output-dir", default_values = ["crds", "charts/hearth/crds"])]
+        output_dirs: Vec<PathBuf>,
     },
     /// Run unit tests, like promtool (exit status 1 on failure).
     Test {
@@ -394,7 +394,7 @@ fn run(cmd: Command) -> Result<(), String> {
             }
         },
         // Handled in main, which owns the exit status.
-        Command::Crds { output_dir } => write_crds(&output_dir),
+        Command::Crds { output_dirs } => output_dirs.iter().try_for_each(|d| write_crds(d)),
         Command::Operator { command: OperatorCommand::Preview { files, output } } => {
             match hearth::operator::preview::run(&files, &output, &mut std::io::stdout().lock())? {
                 true => Ok(()),

@@ -1,5 +1,6 @@
-//! The CRD manifests in crds/ are generated from the Rust types by `hearth
-//! crds`; this fails when they drift, and checks what `kubectl apply` needs.
+//! The CRD manifests in crds/ and charts/hearth/crds/ are generated from the
+//! Rust types by `hearth crds`; this fails when they drift, and checks what
+//! `kubectl apply` needs.
 
 use std::path::Path;
 
@@ -7,21 +8,34 @@ use hearth::operator::crd::{definitions, to_yaml};
 
 #[test]
 fn crds_directory_matches_the_types() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
+    assert_directory_matches_the_types("crds");
+}
+
+/// The chart installs its own copy (Helm only installs CRDs from the
+/// chart's crds/), which must be the same bytes.
+#[test]
+fn chart_crds_directory_matches_the_types() {
+    assert_directory_matches_the_types("charts/hearth/crds");
+}
+
+/// `rel` (from the repository root) holds exactly the files `hearth crds`
+/// writes, with exactly its content.
+fn assert_directory_matches_the_types(rel: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
     let defs = definitions();
     for (file, crd) in &defs {
         let want = to_yaml(crd).expect("encode");
         let have = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
-        assert!(have == want, "crds/{file} is out of date with src/operator/crd/: run `cargo run -- crds`");
+        assert!(have == want, "{rel}/{file} is out of date with src/operator/crd/: run `cargo run -- crds`");
         // Client-side apply keeps the whole object in an annotation (256 KiB).
-        assert!(want.len() < 256 * 1024, "crds/{file} is {} bytes", want.len());
+        assert!(want.len() < 256 * 1024, "{rel}/{file} is {} bytes", want.len());
     }
     let mut on_disk: Vec<String> =
-        std::fs::read_dir(&dir).expect("crds/").map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect();
+        std::fs::read_dir(&dir).expect(rel).map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect();
     on_disk.sort();
     let mut generated: Vec<String> = defs.iter().map(|(f, _)| f.clone()).collect();
     generated.sort();
-    assert_eq!(on_disk, generated, "crds/ holds files `hearth crds` does not write");
+    assert_eq!(on_disk, generated, "{rel}/ holds files `hearth crds` does not write");
 }
 
 #[test]

@@ -1,12 +1,18 @@
 //! The reconciler against a tower-test mock of the API server (an
 //! in-memory object store): create, update, no-op, invalid object,
 //! deletion, paused, and fewer shards. Each test runs real reconciles and
-//! checks what was written.
+//! checks what was written, and that the Helm chart's ClusterRole allows
+//! every request made (as does the whole operator's startup and watches).
 
+#[path = "support/chart.rs"]
+mod chart;
 #[path = "support/fake_kube.rs"]
 mod fake_kube;
+#[path = "support/rbac.rs"]
+mod rbac;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use fake_kube::FakeKube;
 use futures::future::BoxFuture;
@@ -16,10 +22,12 @@ use hearth::operator::propagation::ConfigProbe;
 use hearth::operator::reconcile::{Context, FINALIZER, reconcile};
 use hearth::operator::secret_cache::SecretCache;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
+use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule};
 use kube::api::PartialObjectMeta;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, store::Writer};
 use kube::runtime::watcher;
+use rbac::Access;
 use serde_json::{Value, json};
 
 const PROM: &str = "/apis/monitoring.hearth.dev/v1alpha1/namespaces/monitoring/prometheuses/main";
@@ -112,6 +120,7 @@ impl Harness {
         let p: Prometheus = serde_json::from_value(self.kube.get(PROM).expect("prometheus")).expect("decode prometheus");
         self.kube.take_writes();
         reconcile(Arc::new(p), self.ctx.clone()).await.expect("reconcile");
+        assert_chart_allows(&self.kube);
         self.kube.take_writes()
     }
 
@@ -148,6 +157,27 @@ impl Harness {
                 );
             }
         }
+    }
+}
+
+/// The rules of the ClusterRole `hearth-operator` of charts/hearth (rendered once).
+fn chart_operator_rules() -> &'static [PolicyRule] {
+    static RULES: OnceLock<Vec<PolicyRule>> = OnceLock::new();
+    RULES.get_or_init(|| {
+        let objects = chart::render(&[]).expect("helm template");
+        let role = objects
+            .into_iter()
+            .find(|o| o["kind"] == "ClusterRole" && o["metadata"]["name"] == "hearth-operator")
+            .expect("the chart renders the ClusterRole hearth-operator");
+        serde_json::from_value::<ClusterRole>(role).expect("a ClusterRole").rules.unwrap_or_default()
+    })
+}
+
+/// Fails unless the chart's ClusterRole grants every request the fake has seen.
+fn assert_chart_allows(kube: &FakeKube) {
+    for r in kube.requests() {
+        let a = Access::of_request(&r.method, &r.path, &r.query).unwrap_or_else(|| panic!("not a resource request: {r:?}"));
+        assert!(rbac::allows(chart_operator_rules(), &a), "the chart's ClusterRole hearth-operator does not allow {a:?} ({r:?})");
     }
 }
 
@@ -461,4 +491,65 @@ async fn web_tls_and_users_configure_the_servers_and_their_probes() {
     for probe in ["startupProbe", "readinessProbe", "livenessProbe"] {
         assert_eq!(container[probe]["httpGet"]["scheme"], "HTTPS", "{probe}");
     }
+}
+
+/// The operator binds `hearth-server-discovery` to the servers; Kubernetes
+/// only lets it bind what it holds itself (no escalation).
+#[test]
+fn the_chart_grants_the_operator_what_it_binds() {
+    let discovery = hearth::operator::workload::discovery_cluster_role().rules.unwrap_or_default();
+    let wanted = rbac::expand(&discovery);
+    assert!(wanted.len() >= 10, "{wanted:?}");
+    for a in wanted {
+        assert!(
+            rbac::allows(chart_operator_rules(), &a),
+            "hearth-server-discovery grants {a:?}, which the chart does not give the operator"
+        );
+    }
+}
+
+/// The whole `operator run` (CRDs and ClusterRole applied, every watch
+/// started) against the fake, for a few seconds: everything it asks for is
+/// allowed by the chart.
+#[tokio::test]
+async fn the_chart_allows_the_operators_startup_and_watches() {
+    let kube = FakeKube::default();
+    kube.put(PROM, prometheus(selecting_spec()));
+    let cfg = hearth::operator::controller::OperatorConfig {
+        metrics_address: "127.0.0.1:0".parse().expect("address"),
+        image: "hearth:test".into(),
+        leader_election: false,
+        namespace: "monitoring".into(),
+        identity: "test".into(),
+    };
+    let run = hearth::operator::controller::run_with_client(kube.client(), cfg);
+    // Runs until stopped; the deadline only ends the observation.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    tokio::pin!(run);
+    let wanted = [
+        ("patch", "apiextensions.k8s.io", "customresourcedefinitions"),
+        ("patch", "rbac.authorization.k8s.io", "clusterroles"),
+        ("watch", "monitoring.hearth.dev", "prometheuses"),
+        ("watch", "monitoring.hearth.dev", "servicemonitors"),
+        ("watch", "monitoring.hearth.dev", "alertrules"),
+        ("watch", "", "namespaces"),
+        ("watch", "", "secrets"),
+        ("watch", "", "services"),
+        ("watch", "apps", "statefulsets"),
+    ];
+    let seen = |kube: &FakeKube| -> Vec<Access> {
+        kube.requests().iter().filter_map(|r| Access::of_request(&r.method, &r.path, &r.query)).collect()
+    };
+    let missing = |seen: &[Access]| -> Vec<(&str, &str, &str)> {
+        wanted.iter().copied().filter(|(v, g, r)| !seen.iter().any(|a| a.verb == *v && a.group == *g && a.resource == *r)).collect()
+    };
+    while !missing(&seen(&kube)).is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::select! {
+            result = &mut run => panic!("the operator stopped: {result:?}"),
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
+    let seen = seen(&kube);
+    assert!(missing(&seen).is_empty(), "the operator never made {:?}; it made {seen:?}", missing(&seen));
+    assert_chart_allows(&kube);
 }

@@ -48,6 +48,12 @@ pub struct OperatorConfig {
 /// restarts and competes again: no two replicas ever reconcile at once).
 pub async fn run(cfg: OperatorConfig) -> Result<(), String> {
     let client = Client::try_default().await.map_err(|e| format!("connecting to the Kubernetes API: {e}"))?;
+    run_with_client(client, cfg).await
+}
+
+/// `run` on a given client: tests run the whole operator against a fake
+/// API server to see every request it makes (the RBAC it needs).
+pub async fn run_with_client(client: Client, cfg: OperatorConfig) -> Result<(), String> {
     let metrics = Metrics::default();
     let mut registry = Registry::default();
     metrics.register(&mut registry);

@@ -1,8 +1,8 @@
 //! A small in-memory Kubernetes API behind tower-test's mock service: GET,
 //! LIST (with equality label selectors, across namespaces), server-side
 //! apply, JSON merge patch (with the resourceVersion precondition), POST
-//! and DELETE. Enough to run the operator's reconciler for real and count
-//! what it writes.
+//! and DELETE. Enough to run the operator's reconciler for real, count
+//! what it writes and record every request (for the RBAC check).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -16,7 +16,16 @@ use serde_json::{Value, json};
 pub struct FakeKube {
     objects: Arc<Mutex<BTreeMap<String, Value>>>,
     writes: Arc<Mutex<Vec<String>>>,
+    requests: Arc<Mutex<Vec<SeenRequest>>>,
     version: Arc<Mutex<u64>>,
+}
+
+/// A request as the fake received it.
+#[derive(Clone, Debug)]
+pub struct SeenRequest {
+    pub method: String,
+    pub path: String,
+    pub query: String,
 }
 
 /// Plural resource names the fake knows, to tell a list from a get.
@@ -70,6 +79,11 @@ impl FakeKube {
         self.lock().iter().filter(|(k, _)| k.starts_with(prefix)).map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
+    /// Every request so far, reads included.
+    pub fn requests(&self) -> Vec<SeenRequest> {
+        self.requests.lock().expect("lock").clone()
+    }
+
     /// The writes (`METHOD path`) since the last call.
     pub fn take_writes(&self) -> Vec<String> {
         std::mem::take(&mut *self.writes.lock().expect("lock"))
@@ -92,6 +106,7 @@ impl FakeKube {
         let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
         let body = req.into_body().collect_bytes().await.unwrap_or_default();
         let body: Value = if body.is_empty() { Value::Null } else { serde_json::from_slice(&body).unwrap_or(Value::Null) };
+        self.requests.lock().expect("lock").push(SeenRequest { method: method.clone(), path: path.clone(), query: query.clone() });
         if method != "GET" {
             self.writes.lock().expect("lock").push(format!("{method} {path}"));
         }
