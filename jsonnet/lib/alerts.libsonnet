@@ -16,7 +16,7 @@ function(values) {
     annotations: { summary: summary, description: description },
   },
 
-  groups:: [
+  local groups = [
     {
       name: 'hearth-scrape',
       rules: [
@@ -112,5 +112,5 @@ function(values) {
   apiVersion: 'monitoring.hearth.dev/v1alpha1',
   kind: 'AlertRule',
   metadata: meta.metadata(v.name, values.namespace, meta.componentLabels(values, 'hearth', 'alert-rules')),
-  spec: { groups: self.groups },
+  spec: { groups: groups },
 }

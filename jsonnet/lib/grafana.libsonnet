@@ -9,12 +9,12 @@
     type: 'timeseries',
     title: title,
     datasource: { type: 'prometheus', uid: '${datasource}' },
-    fieldConfig: { defaults: { unit: unit }, overrides: [] },
+    fieldConfig: { defaults: { unit: unit } },
     targets: [t { refId: std.char(65 + i) } for i in std.range(0, std.length(targets) - 1) for t in [targets[i]]],
   },
 
   // A row header above the panels that follow it.
-  row(title):: { type: 'row', title: title, collapsed: false, panels: [] },
+  row(title):: { type: 'row', title: title, collapsed: false },
 
   // A dashboard of `panels` (rows take the full width, other panels half), with ids and positions filled in.
   dashboard(title, uid, panels):: {
