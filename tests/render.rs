@@ -2,11 +2,16 @@
 //! validate, manifests/ is what `hearth render jsonnet/main.jsonnet -m
 //! manifests` writes, the default install is the one of the install
 //! specification, validation and Jsonnet errors say where, and the CLI's
-//! `-J`, `--ext-str`, stream output and embedded library work.
+//! `-J`, `--ext-str`, stream output and embedded library work; every metric
+//! the dashboards and the alert mixin use is one Hearth really exposes.
 
-use std::collections::BTreeMap;
+#[allow(dead_code)]
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use hearth::render::{EvalOptions, RenderError, RenderedObject, render};
 use serde_json::{Value, json};
@@ -378,4 +383,184 @@ fn the_alert_mixin_passes_hearth_check_rules() {
     let out = String::from_utf8_lossy(&run.stdout);
     assert!(run.status.success(), "{out}{}", stderr(&run));
     assert!(out.contains("SUCCESS"), "{out}");
+}
+
+/// Series the scraper writes for every target; they are stored, not served on /metrics.
+const SCRAPE_SERIES: [&str; 5] =
+    ["up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_samples_post_metric_relabeling", "scrape_series_added"];
+
+/// The PromQL expressions of the dashboards and of the alert mixin.
+fn dashboard_and_alert_expressions() -> Vec<(String, String)> {
+    let objects = render(&repo().join("jsonnet/examples/full.jsonnet"), &EvalOptions::default()).expect("render");
+    let mut exprs = Vec::new();
+    for o in &objects {
+        let v = &o.value;
+        if v["kind"] == "ConfigMap" && v["metadata"]["labels"]["grafana_dashboard"] == "1" {
+            for (key, text) in v["data"].as_object().expect("data") {
+                let dashboard: Value = serde_json::from_str(text.as_str().expect("text")).expect("dashboard JSON");
+                for panel in dashboard["panels"].as_array().expect("panels") {
+                    for target in panel["targets"].as_array().into_iter().flatten() {
+                        // Grafana fills in $__rate_interval; any duration parses the same.
+                        let expr = target["expr"].as_str().expect("expr").replace("$__rate_interval", "5m");
+                        exprs.push((format!("{key}: {}", panel["title"]), expr));
+                    }
+                }
+            }
+        }
+        if v["kind"] == "AlertRule" {
+            for rule in v["spec"]["groups"].as_array().expect("groups").iter().flat_map(|g| g["rules"].as_array().expect("rules")) {
+                exprs.push((format!("alert {}", rule["alert"]), rule["expr"].as_str().expect("expr").to_string()));
+            }
+        }
+    }
+    exprs
+}
+
+/// Metric names in a PromQL expression, from its syntax tree.
+fn metric_names(expr: &str) -> Result<BTreeSet<String>, String> {
+    use promql_parser::parser::{Expr, VectorSelector};
+    struct Names(BTreeSet<String>);
+    impl Names {
+        fn add(&mut self, vs: &VectorSelector) {
+            let by_matcher = vs.matchers.matchers.iter().filter(|m| m.name == "__name__").map(|m| m.value.clone());
+            self.0.extend(vs.name.clone().into_iter().chain(by_matcher));
+        }
+    }
+    impl promql_parser::util::ExprVisitor for Names {
+        type Error = String;
+        fn pre_visit(&mut self, e: &Expr) -> Result<bool, String> {
+            match e {
+                Expr::VectorSelector(vs) => self.add(vs),
+                Expr::MatrixSelector(ms) => self.add(&ms.vs),
+                _ => {}
+            }
+            Ok(true)
+        }
+    }
+    let ast = promql_parser::parser::parse(expr)?;
+    let mut names = Names(BTreeSet::new());
+    promql_parser::util::walk_expr(&mut names, &ast)?;
+    Ok(names.0)
+}
+
+/// What an exposition offers: families with their type, and sample names.
+#[derive(Default)]
+struct Exposed {
+    families: HashMap<String, String>,
+    samples: BTreeSet<String>,
+}
+
+impl Exposed {
+    fn add(&mut self, text: &str) {
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let mut parts = rest.split_whitespace();
+                if let (Some(name), Some(ty)) = (parts.next(), parts.next()) {
+                    self.families.insert(name.to_string(), ty.to_string());
+                }
+            } else if !line.starts_with('#') && !line.is_empty() {
+                let end = line.find(['{', ' ']).unwrap_or(line.len());
+                self.samples.insert(line[..end].to_string());
+            }
+        }
+    }
+
+    /// Whether `name` is a sample name, or a suffix of a family of the right type.
+    fn has(&self, name: &str) -> bool {
+        if self.samples.contains(name) || self.families.get(name).is_some_and(|t| t == "gauge" || t == "unknown") {
+            return true;
+        }
+        let suffixes: [(&str, &[&str]); 5] = [
+            ("_total", &["counter"]),
+            ("_bucket", &["histogram"]),
+            ("_sum", &["histogram", "summary"]),
+            ("_count", &["histogram", "summary"]),
+            ("_info", &["info"]),
+        ];
+        suffixes.iter().any(|(suffix, types)| {
+            name.strip_suffix(suffix).and_then(|family| self.families.get(family)).is_some_and(|t| types.contains(&t.as_str()))
+        })
+    }
+}
+
+/// The server's /metrics, with a recording rule, a failing rule, a group too
+/// fast to keep up with, remote write and an Alertmanager (neither listening)
+/// so that those families have series.
+fn server_metrics() -> String {
+    use support::procs::{Proc, free_ports, wait_for};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ports = free_ports(3);
+    let addr = format!("127.0.0.1:{}", ports[0]);
+    let config = format!(
+        "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
+         scrape_configs: [{{job_name: hearth, static_configs: [{{targets: ['{addr}']}}]}}]\n\
+         rule_files: [rules.yaml]\n\
+         remote_write: [{{url: 'http://127.0.0.1:{}/api/v1/write'}}]\n\
+         alerting: {{alertmanagers: [{{static_configs: [{{targets: ['127.0.0.1:{}']}}]}}]}}\n",
+        ports[1], ports[2]
+    );
+    let rules = "groups:\n- name: test\n  rules:\n  - record: job:up:sum\n    expr: sum by (job) (up)\n  - alert: Always\n    expr: vector(1)\n\
+                 - name: missed\n  interval: 1ms\n  rules:\n  - record: busy\n    expr: vector(1)\n\
+                 - name: failing\n  rules:\n  - record: many_to_one\n    expr: vector(1) * on() group_left() (vector(1) or label_replace(vector(1), \"x\", \"y\", \"\", \"\"))\n";
+    std::fs::write(dir.path().join("hearth.yaml"), config).expect("config");
+    std::fs::write(dir.path().join("rules.yaml"), rules).expect("rules");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hearth"));
+    cmd.current_dir(dir.path()).args([
+        "server",
+        "--config.file",
+        "hearth.yaml",
+        "--web.listen-address",
+        &addr,
+        "--storage.tsdb.path",
+        "data",
+    ]);
+    let server = Proc::spawn("hearth server", cmd, &dir.path().join("server.log"));
+    let wanted = [
+        "prometheus_rule_evaluation_failures_total",
+        "prometheus_rule_group_iterations_missed_total",
+        "prometheus_remote_storage_samples_total",
+        "prometheus_notifications_errors_total",
+    ];
+    let text = wait_for("the rule, remote-write and notification series on /metrics", Duration::from_secs(60), || {
+        server.check_alive()?;
+        let text = support::http::get(&addr, "/metrics", &[])?.text()?.to_string();
+        match wanted.iter().find(|w| !text.contains(*w)) {
+            Some(missing) => Err(format!("no {missing} yet")),
+            None => Ok(text),
+        }
+    });
+    drop(server);
+    text
+}
+
+/// The operator's metrics, registered and encoded in-process (running it needs a cluster); every family gets a series.
+fn operator_metrics() -> String {
+    let metrics = hearth::operator::metrics::Metrics::default();
+    let mut registry = prometheus_client::registry::Registry::default();
+    metrics.register(&mut registry);
+    metrics.errors.get_or_create(&hearth::operator::metrics::ErrorLabels { reason: "test".into() }).inc();
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+    text
+}
+
+#[test]
+fn dashboards_and_alerts_use_only_metrics_hearth_exposes() {
+    let exprs = dashboard_and_alert_expressions();
+    assert!(exprs.iter().any(|(w, _)| w.starts_with("hearth-server.json")) && exprs.iter().any(|(w, _)| w.starts_with("alert ")));
+    let mut exposed = Exposed::default();
+    exposed.add(&server_metrics());
+    exposed.add(&operator_metrics());
+    assert!(!exposed.has("prometheus_rule_evaluation_failures"), "a counter is only found with _total");
+    let mut unknown = Vec::new();
+    for (what, expr) in &exprs {
+        let names = metric_names(expr).unwrap_or_else(|e| panic!("{what}: {expr}: {e}"));
+        assert!(!names.is_empty(), "{what}: {expr} selects no metric");
+        for name in names {
+            if !SCRAPE_SERIES.contains(&name.as_str()) && !exposed.has(&name) {
+                unknown.push(format!("{what}: {name}"));
+            }
+        }
+    }
+    assert!(unknown.is_empty(), "metrics Hearth does not expose:\n{}", unknown.join("\n"));
 }

@@ -26,3 +26,42 @@ pub const FILES: &[(&str, &str)] = &[
 pub fn file(name: &str) -> Option<&'static str> {
     FILES.iter().find(|(n, _)| *n == name).map(|(_, text)| *text)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// Library files under `dir` (recursively), leaving out the entry point and the examples, which are not imported.
+    fn library_files(repo: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            let name = path.strip_prefix(repo).map_err(std::io::Error::other)?.to_string_lossy().replace('\\', "/");
+            if path.is_dir() {
+                if name != "jsonnet/examples" {
+                    library_files(repo, &path, out)?;
+                }
+            } else if name != "jsonnet/main.jsonnet" {
+                out.push(name);
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn every_library_file_and_crd_is_embedded() -> std::io::Result<()> {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut on_disk = Vec::new();
+        library_files(repo, &repo.join(ROOT), &mut on_disk)?;
+        for (file, _) in crate::operator::crd::definitions() {
+            on_disk.push(format!("crds/{file}"));
+        }
+        on_disk.sort();
+        let mut embedded: Vec<String> = FILES.iter().map(|(name, _)| name.to_string()).collect();
+        embedded.sort();
+        assert_eq!(embedded, on_disk, "src/render/library.rs must embed exactly these files");
+        assert_eq!(file("jsonnet/lib/meta.libsonnet"), std::fs::read_to_string(repo.join("jsonnet/lib/meta.libsonnet")).ok().as_deref());
+        assert_eq!(file("jsonnet/nothing.libsonnet"), None);
+        Ok(())
+    }
+}
