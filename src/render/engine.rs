@@ -160,7 +160,14 @@ fn format_error(error: &Error, cwd: Option<&Path>) -> String {
     }
     for frame in &error.trace().0 {
         let line = match &frame.location {
-            Some(span) => format!("    at {} ({})", span_location(span, cwd), frame.desc),
+            Some(span) => {
+                let at = format!("    at {}", span_location(span, cwd));
+                // A syntax error's own location comes again as the frame "parse imported".
+                if lines.last() == Some(&at) {
+                    continue;
+                }
+                format!("{at} ({})", frame.desc)
+            }
             None => format!("    in {}", frame.desc),
         };
         if lines.last() != Some(&line) {
