@@ -10,6 +10,7 @@ pub mod operator;
 pub mod promql;
 pub mod relabel;
 pub mod remote;
+pub mod render;
 pub mod rules;
 pub mod scrape;
 pub mod server;

@@ -47,6 +47,20 @@ enum Command {
         #[arg(long = "output-dir", default_values = ["crds", "charts/hearth/crds"])]
         output_dirs: Vec<PathBuf>,
     },
+    /// Render a Jsonnet file into validated Kubernetes YAML (the library in jsonnet/ is built in; see docs/jsonnet.md).
+    Render {
+        /// The Jsonnet file, e.g. jsonnet/main.jsonnet.
+        file: PathBuf,
+        /// Library directory searched after the importing file's directory (repeatable).
+        #[arg(short = 'J', long = "jpath")]
+        jpaths: Vec<PathBuf>,
+        /// External string variable NAME=VALUE, read with std.extVar (repeatable).
+        #[arg(long = "ext-str", value_parser = parse_ext_str)]
+        ext_strs: Vec<(String, String)>,
+        /// Write one file per object into this directory (and its setup/), removing stale *.yaml; default: a YAML stream on stdout.
+        #[arg(short = 'm', long = "output-dir")]
+        output: Option<PathBuf>,
+    },
     /// Run unit tests, like promtool (exit status 1 on failure).
     Test {
         #[command(subcommand)]
@@ -393,6 +407,20 @@ fn run(cmd: Command) -> Result<(), String> {
                 tsdb::bench::append_loop(&dir, series, Duration::from_millis(wal_sync as u64))
             }
         },
+        Command::Render { file, jpaths, ext_strs, output } => {
+            let opts = hearth::render::EvalOptions { jpaths, ext_strs };
+            match output {
+                Some(dir) => {
+                    let files = hearth::render::render_to_dir(&file, &opts, &dir).map_err(|e| e.to_string())?;
+                    eprintln!("wrote {} files to {}", files.len(), dir.display());
+                    Ok(())
+                }
+                None => {
+                    let stream = hearth::render::render_to_stream(&file, &opts).map_err(|e| e.to_string())?;
+                    std::io::Write::write_all(&mut std::io::stdout().lock(), stream.as_bytes()).map_err(|e| format!("stdout: {e}"))
+                }
+            }
+        }
         // Handled in main, which owns the exit status.
         Command::Crds { output_dirs } => output_dirs.iter().try_for_each(|d| write_crds(d)),
         Command::Operator { command: OperatorCommand::Preview { files, output } } => {
@@ -429,6 +457,11 @@ fn write_crds(dir: &std::path::Path) -> Result<(), String> {
 /// A non-negative millisecond count as a duration.
 fn ms(v: i64) -> Duration {
     Duration::from_millis(v.max(0) as u64)
+}
+
+/// `--ext-str NAME=VALUE`.
+fn parse_ext_str(s: &str) -> Result<(String, String), String> {
+    s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("{s:?}: expected NAME=VALUE"))
 }
 
 /// `--config.kubernetes-secret`: `NAMESPACE/NAME`.

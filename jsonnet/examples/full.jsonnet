@@ -1,0 +1,8 @@
+// Everything the library has: the default install plus ServiceMonitors
+// for kube-state-metrics, node-exporter and CoreDNS, and the alert mixin.
+local hearth = import 'hearth.libsonnet';
+
+hearth.manifests + {
+  'hearth-kubernetes': hearth.kubernetesMonitors,
+  'hearth-alertRule': hearth.alertRule,
+}

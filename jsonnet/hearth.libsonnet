@@ -1,0 +1,113 @@
+// Hearth's Jsonnet library, in the spirit of kube-prometheus.
+//
+//   local hearth = (import 'hearth.libsonnet') + { values+:: { namespace: 'observability' } };
+//   hearth.manifests
+//
+// `values` holds every setting (override with `values+::`); the other
+// fields are the components, each an object of Kubernetes objects;
+// `manifests` lays out the default install as files for `hearth render -m`.
+{
+  values:: {
+    namespace: 'monitoring',
+    // The release; the image tag follows it.
+    version: '0.1.0',
+    image: 'ghcr.io/hearth-dev/hearth:' + self.version,
+    imagePullPolicy: 'IfNotPresent',
+
+    operator: {
+      name: 'hearth-operator',
+      replicas: 2,
+      resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
+      nodeSelector: {},
+      tolerations: [],
+    },
+
+    // The Prometheus object (the `hearth server` pods).
+    prometheus: {
+      name: 'hearth',
+      replicas: 1,
+      shards: 1,
+      retention: '15d',
+      retentionSize: null,
+      scrapeInterval: '30s',
+      evaluationInterval: null,
+      externalLabels: {},
+      // {} selects everything, in every namespace.
+      serviceMonitorSelector: {},
+      serviceMonitorNamespaceSelector: {},
+      ruleSelector: {},
+      ruleNamespaceSelector: {},
+      resources: { requests: { cpu: '100m', memory: '512Mi' } },
+      // Alertmanager Services: [{ namespace, name, port }] (plus optional `extra` fields of the CRD's entry).
+      alertmanagers: [],
+      // remoteWrite entries as the CRD takes them: [{ url, basicAuth, queueConfig, ... }].
+      remoteWrite: [],
+      // A PersistentVolumeClaim template ({ spec: ... }); null keeps data in an emptyDir.
+      volumeClaimTemplate: null,
+    },
+
+    // ServiceMonitors for Kubernetes components (component `kubernetesMonitors`); null leaves one out.
+    kubernetesMonitors: {
+      kubeStateMetrics: {
+        name: 'kube-state-metrics',
+        namespace: 'kube-system',
+        selector: { 'app.kubernetes.io/name': 'kube-state-metrics' },
+        port: 'http-metrics',
+        interval: '30s',
+        endpoint: { honorLabels: true },
+      },
+      nodeExporter: {
+        name: 'node-exporter',
+        namespace: 'kube-system',
+        selector: { 'app.kubernetes.io/name': 'node-exporter' },
+        port: 'metrics',
+        interval: '30s',
+        // The node's name as `instance`, as the node-exporter mixin expects.
+        endpoint: { relabelings: [{ action: 'replace', sourceLabels: ['__meta_kubernetes_pod_node_name'], targetLabel: 'instance' }] },
+      },
+      coreDNS: {
+        name: 'coredns',
+        namespace: 'kube-system',
+        selector: { 'k8s-app': 'kube-dns' },
+        port: 'metrics',
+        interval: '30s',
+      },
+    },
+
+    // The alert mixin (component `alertRule`).
+    alerts: {
+      name: 'hearth-alerts',
+      // Label matchers added to every selector, e.g. 'namespace="monitoring"'.
+      selector: '',
+      targetsDownPercent: 10,
+      remoteWriteBehindSeconds: 120,
+    },
+  },
+
+  namespace: {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name: $.values.namespace, labels: (import 'lib/meta.libsonnet').commonLabels($.values) },
+  },
+  crds: import 'lib/crds.libsonnet',
+  operator: (import 'lib/operator.libsonnet')($.values),
+  prometheus: (import 'lib/prometheus.libsonnet')($.values),
+  kubernetesMonitors: (import 'lib/kubernetes-monitors.libsonnet')($.values),
+  alertRule: (import 'lib/alerts.libsonnet')($.values),
+  dashboards: (import 'lib/dashboards.libsonnet')($.values),
+
+  // The default install as files: setup/ (Namespace, CRDs), the operator,
+  // the Prometheus object and the dashboards.
+  manifests:: {
+    '0namespace': { namespace: $.namespace },
+  } + {
+    [name + '-customResourceDefinition']: $.crds[name]
+    for name in std.objectFields($.crds)
+  } + {
+    'hearth-operator': $.operator,
+    'hearth-prometheus': $.prometheus,
+  } + {
+    ['hearth-dashboard-' + name + '-configMap']: $.dashboards[name]
+    for name in std.objectFields($.dashboards)
+  },
+}

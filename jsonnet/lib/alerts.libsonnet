@@ -1,0 +1,116 @@
+// Alerts on Hearth's own metrics (only series Hearth really exposes; a test
+// checks each name against the server's /metrics and the operator's
+// registry), as one AlertRule. `selector` narrows every expression, e.g.
+// 'namespace="monitoring"'.
+local meta = import 'meta.libsonnet';
+
+function(values) {
+  local v = values.alerts,
+  local s = v.selector,
+  local sel(extra='') = '{' + std.join(',', [x for x in [s, extra] if x != '']) + '}',
+  local alert(name, expr, forDuration, severity, summary, description) = {
+    alert: name,
+    expr: expr,
+    'for': forDuration,
+    labels: { severity: severity },
+    annotations: { summary: summary, description: description },
+  },
+
+  local groups = [
+    {
+      name: 'hearth-scrape',
+      rules: [
+        alert('HearthTargetDown', 'up%s == 0' % sel(), '15m', 'warning',
+              'A scrape target is down.',
+              'Target {{ $labels.instance }} of job {{ $labels.job }} has failed every scrape for 15 minutes.'),
+        alert('HearthManyTargetsDown',
+              '100 * (count by (job, namespace) (up%s == 0) / count by (job, namespace) (up%s)) > %d' % [sel(), sel(), v.targetsDownPercent],
+              '10m', 'warning',
+              'Many targets of a job fail their scrapes.',
+              '{{ printf "%.4g" $value }}% of the targets of job {{ $labels.job }} are down.'),
+        alert('HearthScrapesEmpty', 'up%s == 1 and scrape_samples_scraped%s == 0' % [sel(), sel()], '15m', 'info',
+              'A target answers but yields no samples.',
+              'Target {{ $labels.instance }} of job {{ $labels.job }} is up but its scrapes return no samples.'),
+      ],
+    },
+    {
+      name: 'hearth-server',
+      rules: [
+        alert('HearthConfigReloadFailed', 'max_over_time(prometheus_config_last_reload_successful%s[5m]) == 0' % sel(), '10m', 'warning',
+              'Reloading the configuration failed.',
+              'Hearth {{ $labels.instance }} could not load its configuration; it runs the previous one.'),
+        alert('HearthRuleEvaluationFailures', 'increase(prometheus_rule_evaluation_failures_total%s[5m]) > 0' % sel(), '15m', 'critical',
+              'Rule evaluations fail.',
+              'Hearth {{ $labels.instance }} failed {{ printf "%.0f" $value }} evaluations of {{ $labels.rule_group }} in 5 minutes.'),
+        alert('HearthMissedRuleEvaluations', 'increase(prometheus_rule_group_iterations_missed_total%s[5m]) > 0' % sel(), '15m', 'warning',
+              'Rule group evaluations are missed.',
+              'Rule group {{ $labels.rule_group }} on {{ $labels.instance }} is slower than its interval.'),
+        alert('HearthNotificationErrors', 'rate(prometheus_notifications_errors_total%s[5m]) > 0' % sel(), '15m', 'warning',
+              'Sending alerts to Alertmanager fails.',
+              'Hearth {{ $labels.instance }} fails to send alerts to {{ $labels.alertmanager }}.'),
+        alert('HearthNotificationQueueFull',
+              'prometheus_notifications_queue_length%s / prometheus_notifications_queue_capacity%s > 0.9' % [sel(), sel()], '15m', 'warning',
+              'The alert notification queue is nearly full.',
+              'Hearth {{ $labels.instance }} may drop alerts before they reach Alertmanager.'),
+        alert('HearthNoAlertmanagers', 'prometheus_notifications_alertmanagers_discovered%s < 1' % sel(), '10m', 'warning',
+              'No Alertmanager is discovered.',
+              'Hearth {{ $labels.instance }} has no Alertmanager to send alerts to.'),
+      ],
+    },
+    {
+      name: 'hearth-tsdb',
+      rules: [
+        alert('HearthNotIngestingSamples', 'rate(prometheus_tsdb_head_samples_appended_total%s[5m]) <= 0' % sel(), '10m', 'warning',
+              'Hearth ingests no samples.',
+              'Hearth {{ $labels.instance }} has appended no samples for 10 minutes.'),
+        alert('HearthTSDBCompactionsFailing', 'increase(prometheus_tsdb_compactions_failed_total%s[3h]) > 0' % sel(), '4h', 'warning',
+              'Compactions fail.',
+              'Hearth {{ $labels.instance }} failed {{ printf "%.0f" $value }} compactions in 3 hours.'),
+        alert('HearthTSDBWALCorruptions', 'increase(prometheus_tsdb_wal_corruptions_total%s[3h]) > 0' % sel(), '4h', 'warning',
+              'The WAL was found corrupted.',
+              'Hearth {{ $labels.instance }} found {{ printf "%.0f" $value }} WAL corruptions in 3 hours.'),
+        alert('HearthOutOfOrderSamples', 'rate(prometheus_tsdb_out_of_order_samples_total%s[5m]) > 0' % sel(), '30m', 'info',
+              'Samples arrive out of order.',
+              'Hearth {{ $labels.instance }} rejects out-of-order samples.'),
+      ],
+    },
+    {
+      name: 'hearth-remote-write',
+      rules: [
+        alert('HearthRemoteWriteBehind',
+              '(max_over_time(prometheus_remote_storage_highest_timestamp_in_seconds%s[5m]) - ignoring (remote_name, url) group_right max_over_time(prometheus_remote_storage_queue_highest_sent_timestamp_seconds%s[5m])) > %d' % [sel(), sel(), v.remoteWriteBehindSeconds],
+              '15m', 'critical',
+              'Remote write falls behind.',
+              'Remote write from {{ $labels.instance }} to {{ $labels.remote_name }} is {{ printf "%.1f" $value }}s behind.'),
+        alert('HearthRemoteWriteFailing',
+              '100 * rate(prometheus_remote_storage_samples_failed_total%s[5m]) / (rate(prometheus_remote_storage_samples_failed_total%s[5m]) + rate(prometheus_remote_storage_samples_total%s[5m])) > 1' % [sel(), sel(), sel()],
+              '15m', 'critical',
+              'Remote write fails.',
+              '{{ printf "%.1f" $value }}% of the samples from {{ $labels.instance }} to {{ $labels.remote_name }} fail to be sent.'),
+        alert('HearthRemoteWriteDesiredShards',
+              'prometheus_remote_storage_shards_desired%s > prometheus_remote_storage_shards_max%s' % [sel(), sel()],
+              '15m', 'warning',
+              'Remote write needs more shards than allowed.',
+              'Remote write from {{ $labels.instance }} to {{ $labels.remote_name }} wants {{ $value }} shards, more than its maximum.'),
+      ],
+    },
+    {
+      name: 'hearth-operator',
+      rules: [
+        alert('HearthOperatorReconcileErrors',
+              'sum by (namespace, job) (rate(hearth_operator_reconcile_errors_total%s[5m])) / sum by (namespace, job) (rate(hearth_operator_reconciles_total%s[5m])) > 0.1' % [sel(), sel()],
+              '10m', 'warning',
+              'The operator fails reconciles.',
+              '{{ $value | humanizePercentage }} of the reconciles of {{ $labels.job }} fail.'),
+        alert('HearthOperatorQueueBacklog', 'min_over_time(hearth_operator_reconcile_queue_depth%s[15m]) > 0' % sel(), '15m', 'warning',
+              'Changes wait for a reconcile.',
+              '{{ $value }} Prometheus objects of {{ $labels.job }} have waited 15 minutes for a reconcile.'),
+      ],
+    },
+  ],
+
+  apiVersion: 'monitoring.hearth.dev/v1alpha1',
+  kind: 'AlertRule',
+  metadata: meta.metadata(v.name, values.namespace, meta.componentLabels(values, 'hearth', 'alert-rules')),
+  spec: { groups: groups },
+}

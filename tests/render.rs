@@ -1,0 +1,566 @@
+//! `hearth render`: the default install and the examples render and
+//! validate, manifests/ is what `hearth render jsonnet/main.jsonnet -m
+//! manifests` writes, the default install is the one of the install
+//! specification, validation and Jsonnet errors say where, and the CLI's
+//! `-J`, `--ext-str`, stream output and embedded library work; every metric
+//! the dashboards and the alert mixin use is one Hearth really exposes.
+
+#[allow(dead_code)]
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use hearth::render::{EvalOptions, RenderError, RenderedObject, render};
+use serde_json::{Value, json};
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn hearth(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hearth")).args(args).current_dir(dir).output().expect("run hearth")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn render_main() -> Vec<RenderedObject> {
+    render(&repo().join("jsonnet/main.jsonnet"), &EvalOptions::default()).unwrap_or_else(|e| panic!("main.jsonnet: {e}"))
+}
+
+/// The object written to `file`.
+fn object<'a>(objects: &'a [RenderedObject], file: &str) -> &'a Value {
+    &objects.iter().find(|o| o.file == file).unwrap_or_else(|| panic!("no {file}")).value
+}
+
+/// Writes `files` into a new temporary directory.
+fn tempdir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+    dir
+}
+
+fn files_under(dir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for sub in ["", "setup"] {
+        let Ok(entries) = std::fs::read_dir(dir.join(sub)) else { continue };
+        for entry in entries {
+            let path = entry.expect("entry").path();
+            if path.is_file() {
+                let name = path.strip_prefix(dir).expect("under dir").to_string_lossy().into_owned();
+                out.insert(name, std::fs::read_to_string(&path).expect("read"));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn main_and_every_example_render_and_validate() {
+    assert!(render_main().len() >= 15);
+    let mut examples: Vec<PathBuf> = std::fs::read_dir(repo().join("jsonnet/examples"))
+        .expect("jsonnet/examples")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonnet"))
+        .collect();
+    examples.sort();
+    assert!(examples.len() >= 6, "{examples:?}");
+    for example in examples {
+        // With -J the working copy of the library is used, without it the embedded one: both must work.
+        for jpaths in [vec![], vec![repo().join("jsonnet")]] {
+            let objects =
+                render(&example, &EvalOptions { jpaths, ..Default::default() }).unwrap_or_else(|e| panic!("{}: {e}", example.display()));
+            assert!(objects.iter().any(|o| o.value["kind"] == "Prometheus"), "{}", example.display());
+        }
+    }
+}
+
+#[test]
+fn manifests_directory_is_up_to_date() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let run = hearth(&["render", "jsonnet/main.jsonnet", "-m", &out.path().to_string_lossy()], repo());
+    assert!(run.status.success(), "{}", stderr(&run));
+    let fresh = files_under(out.path());
+    let committed = files_under(&repo().join("manifests"));
+    let hint = "manifests/ is out of date: run `cargo run -- render jsonnet/main.jsonnet -m manifests`";
+    assert_eq!(committed.keys().collect::<Vec<_>>(), fresh.keys().collect::<Vec<_>>(), "{hint}");
+    for (file, text) in &fresh {
+        assert!(committed.get(file) == Some(text), "manifests/{file} differs. {hint}");
+    }
+}
+
+#[test]
+fn default_install_is_the_install_specification() {
+    let objects = render_main();
+    let version = env!("CARGO_PKG_VERSION");
+    let image = format!("ghcr.io/hearth-dev/hearth:{version}");
+    let listed: Vec<(String, String, String)> = objects
+        .iter()
+        .map(|o| {
+            let v = &o.value;
+            let s = |p: &str| v.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
+            (s("/kind"), s("/metadata/namespace"), s("/metadata/name"))
+        })
+        .collect();
+    let want = [
+        ("Namespace", "", "monitoring"),
+        ("CustomResourceDefinition", "", "alertrules.monitoring.hearth.dev"),
+        ("CustomResourceDefinition", "", "prometheuses.monitoring.hearth.dev"),
+        ("CustomResourceDefinition", "", "servicemonitors.monitoring.hearth.dev"),
+        ("ConfigMap", "monitoring", "hearth-dashboard-operator"),
+        ("ConfigMap", "monitoring", "hearth-dashboard-server"),
+        ("ClusterRole", "", "hearth-operator"),
+        ("ClusterRoleBinding", "", "hearth-operator"),
+        ("Deployment", "monitoring", "hearth-operator"),
+        ("Role", "monitoring", "hearth-operator-leader-election"),
+        ("RoleBinding", "monitoring", "hearth-operator-leader-election"),
+        ("Service", "monitoring", "hearth-operator"),
+        ("ServiceAccount", "monitoring", "hearth-operator"),
+        ("ServiceMonitor", "monitoring", "hearth-operator"),
+        ("Prometheus", "monitoring", "hearth"),
+    ];
+    let want: Vec<(String, String, String)> = want.iter().map(|(k, n, m)| (k.to_string(), n.to_string(), m.to_string())).collect();
+    assert_eq!(listed, want);
+
+    // 1. CRDs byte-identical to crds/.
+    for (file, _) in hearth::operator::crd::definitions() {
+        let name = file.trim_end_matches(".yaml");
+        let rendered = objects.iter().find(|o| o.file == format!("setup/{name}-customResourceDefinition.yaml")).expect("CRD");
+        let text = hearth::render::to_texts(std::slice::from_ref(rendered)).expect("yaml");
+        let on_disk = std::fs::read_to_string(repo().join("crds").join(&file)).expect("crds/");
+        assert_eq!(text[0].1, on_disk, "{file}");
+    }
+
+    let common = json!({"app.kubernetes.io/part-of": "hearth", "app.kubernetes.io/version": version});
+    let operator_labels = json!({"app.kubernetes.io/part-of": "hearth", "app.kubernetes.io/version": version,
+        "app.kubernetes.io/name": "hearth-operator", "app.kubernetes.io/component": "operator"});
+    let sa_subject = json!([{"kind": "ServiceAccount", "name": "hearth-operator", "namespace": "monitoring"}]);
+
+    // 4. ClusterRole rules, exactly.
+    let rule = |groups: &[&str], resources: &[&str], verbs: &[&str]| json!({"apiGroups": groups, "resources": resources, "verbs": verbs});
+    let all = ["get", "list", "watch", "create", "patch", "update", "delete"];
+    let read = ["get", "list", "watch"];
+    let cluster_role = object(&objects, "hearth-operator-clusterRole.yaml");
+    assert_eq!(
+        cluster_role["rules"],
+        json!([
+            rule(&["apiextensions.k8s.io"], &["customresourcedefinitions"], &["get", "list", "watch", "create", "patch", "update"]),
+            rule(
+                &["monitoring.hearth.dev"],
+                &["prometheuses", "servicemonitors", "alertrules"],
+                &["get", "list", "watch", "patch", "update"]
+            ),
+            rule(
+                &["monitoring.hearth.dev"],
+                &["prometheuses/status", "servicemonitors/status", "alertrules/status"],
+                &["get", "patch", "update"]
+            ),
+            rule(&["monitoring.hearth.dev"], &["prometheuses/finalizers"], &["update"]),
+            rule(&[""], &["secrets", "services", "serviceaccounts"], &all),
+            rule(&[""], &["pods", "namespaces", "endpoints", "nodes"], &read),
+            rule(&[""], &["events"], &["create", "patch"]),
+            rule(&["events.k8s.io"], &["events"], &["create", "patch"]),
+            rule(&["apps"], &["statefulsets"], &all),
+            rule(&["discovery.k8s.io"], &["endpointslices"], &read),
+            rule(&["networking.k8s.io"], &["ingresses"], &read),
+            rule(&["rbac.authorization.k8s.io"], &["roles", "rolebindings", "clusterroles", "clusterrolebindings"], &all),
+        ])
+    );
+    assert_eq!(cluster_role["metadata"]["labels"], operator_labels);
+
+    // 5, 6. Bindings and the leader-election Role.
+    let crb = object(&objects, "hearth-operator-clusterRoleBinding.yaml");
+    assert_eq!(crb["roleRef"], json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "hearth-operator"}));
+    assert_eq!(crb["subjects"], sa_subject);
+    let role = object(&objects, "hearth-operator-role.yaml");
+    assert_eq!(role["rules"], json!([rule(&["coordination.k8s.io"], &["leases"], &["get", "list", "watch", "create", "update", "patch"])]));
+    let rb = object(&objects, "hearth-operator-roleBinding.yaml");
+    assert_eq!(rb["roleRef"], json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "hearth-operator-leader-election"}));
+    assert_eq!(rb["subjects"], sa_subject);
+
+    // 7. The Deployment.
+    let deploy = object(&objects, "hearth-operator-deployment.yaml");
+    assert_eq!(deploy["spec"]["replicas"], 2);
+    assert_eq!(deploy["spec"]["selector"], json!({"matchLabels": {"app.kubernetes.io/name": "hearth-operator"}}));
+    let pod = &deploy["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "hearth-operator");
+    assert_eq!(pod["securityContext"], json!({"runAsNonRoot": true, "runAsUser": 65532, "runAsGroup": 65532, "fsGroup": 65532}));
+    let probe = json!({"httpGet": {"path": "/healthz", "port": "metrics"}});
+    assert_eq!(
+        pod["containers"],
+        json!([{
+            "name": "operator",
+            "image": image,
+            "imagePullPolicy": "IfNotPresent",
+            "args": ["operator", "run", "--metrics-address=0.0.0.0:8080", "--leader-election=true"],
+            "env": [
+                {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+                {"name": "HEARTH_SERVER_IMAGE", "value": image},
+            ],
+            "ports": [{"name": "metrics", "containerPort": 8080}],
+            "readinessProbe": probe,
+            "livenessProbe": probe,
+            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+            "securityContext": {"runAsNonRoot": true, "readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false,
+                "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}},
+        }])
+    );
+
+    // 8, 9. Service and ServiceMonitor.
+    let svc = object(&objects, "hearth-operator-service.yaml");
+    assert_eq!(svc["spec"]["ports"], json!([{"name": "metrics", "port": 8080, "targetPort": "metrics"}]));
+    assert_eq!(svc["spec"]["selector"], json!({"app.kubernetes.io/name": "hearth-operator"}));
+    let sm = object(&objects, "hearth-operator-serviceMonitor.yaml");
+    assert_eq!(sm["apiVersion"], "monitoring.hearth.dev/v1alpha1");
+    assert_eq!(
+        sm["spec"],
+        json!({"selector": {"matchLabels": {"app.kubernetes.io/name": "hearth-operator"}}, "endpoints": [{"port": "metrics"}]})
+    );
+    for (k, v) in common.as_object().expect("labels") {
+        assert_eq!(&sm["metadata"]["labels"][k], v);
+        assert_eq!(&object(&objects, "setup/0namespace-namespace.yaml")["metadata"]["labels"][k], v);
+    }
+
+    // 10. The Prometheus object.
+    let prom = object(&objects, "hearth-prometheus.yaml");
+    assert_eq!(
+        prom["spec"],
+        json!({"replicas": 1, "shards": 1, "retention": "15d", "scrapeInterval": "30s",
+            "serviceMonitorSelector": {}, "serviceMonitorNamespaceSelector": {}, "ruleSelector": {}, "ruleNamespaceSelector": {},
+            "resources": {"requests": {"cpu": "100m", "memory": "512Mi"}}, "storage": {"emptyDir": {}}})
+    );
+}
+
+#[test]
+fn alertmanagers_remote_write_and_volumes_come_from_values() {
+    let dir = tempdir_with(&[(
+        "install.jsonnet",
+        r#"local h = (import 'hearth.libsonnet') + { values+:: { prometheus+: {
+             alertmanagers: [{ namespace: 'monitoring', name: 'alertmanager-main', port: 'web' }],
+             remoteWrite: [{ url: 'https://mimir.example.com/api/v1/push' }],
+             volumeClaimTemplate: { spec: { resources: { requests: { storage: '10Gi' } } } },
+           } } };
+           h.manifests"#,
+    )]);
+    let objects = render(&dir.path().join("install.jsonnet"), &EvalOptions::default()).expect("render");
+    let spec = &object(&objects, "hearth-prometheus.yaml")["spec"];
+    assert_eq!(spec["alerting"], json!({"alertmanagers": [{"namespace": "monitoring", "name": "alertmanager-main", "port": "web"}]}));
+    assert_eq!(spec["remoteWrite"], json!([{"url": "https://mimir.example.com/api/v1/push"}]));
+    assert_eq!(spec["storage"], json!({"volumeClaimTemplate": {"spec": {"resources": {"requests": {"storage": "10Gi"}}}}}));
+}
+
+fn invalid(source: &str) -> Vec<String> {
+    let dir = tempdir_with(&[("bad.jsonnet", source)]);
+    match render(&dir.path().join("bad.jsonnet"), &EvalOptions::default()) {
+        Err(RenderError::Invalid(errors)) => errors,
+        other => panic!("expected validation errors, got {other:?}"),
+    }
+}
+
+#[test]
+fn wrong_custom_resources_are_reported_with_object_and_path() {
+    let errors = invalid(
+        r#"{
+          prom: { apiVersion: 'monitoring.hearth.dev/v1alpha1', kind: 'Prometheus', metadata: { name: 'p', namespace: 'ns' },
+                  spec: { replicas: 'two', retension: '15d' } },
+          sm: { apiVersion: 'monitoring.hearth.dev/v1alpha1', kind: 'ServiceMonitor', metadata: { name: 's', namespace: 'ns' },
+                spec: { selector: {}, endpoints: [{ port: 'web', relabelings: [{ action: 'rewrite' }] }] },
+                status: { bindings: [{ prometheus: 'ns/p', result: 'Maybe' }] } },
+        }"#,
+    );
+    assert_eq!(
+        errors,
+        vec![
+            "Prometheus ns/p: spec.replicas: must be an integer, not a string",
+            "Prometheus ns/p: spec.retension: unknown field",
+            "ServiceMonitor ns/s: spec.endpoints[0].relabelings[0].action: \"rewrite\" does not match the pattern ^(?i)(replace|keep|drop|hashmod|labelmap|labeldrop|labelkeep|lowercase|uppercase|keepequal|dropequal)$",
+            "ServiceMonitor ns/s: status.bindings[0].result: \"Maybe\" is not one of \"Accepted\", \"Rejected\"",
+        ]
+    );
+}
+
+#[test]
+fn wrong_built_in_objects_are_reported_with_object_and_path() {
+    let errors = invalid(
+        r#"[
+          { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'd', namespace: 'ns' },
+            spec: { selector: {}, template: { spec: { containers: [{ name: 'c', image: 'i', imagePolicy: 'Always' }] } } } },
+          { apiVersion: 'v1', kind: 'Service', metadata: { name: 's', namespace: 'ns' }, spec: { ports: [{ port: 'eighty' }] } },
+          { apiVersion: 'v1', kind: 'Widget', metadata: { name: 'w' } },
+        ]"#,
+    );
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert_eq!(errors[0], "Deployment ns/d: spec.template.spec.containers[0].imagePolicy: unknown field");
+    assert!(errors[1].starts_with("Service ns/s: spec.ports[0].port: invalid type"), "{errors:?}");
+    assert!(errors[2].starts_with("Widget w: (root): unknown apiVersion/kind v1/Widget"), "{errors:?}");
+}
+
+#[test]
+fn nothing_is_written_when_an_object_is_invalid() {
+    let dir = tempdir_with(&[("bad.jsonnet", "{ a: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a' }, dta: {} } }")]);
+    let out = dir.path().join("out");
+    let run = hearth(&["render", "bad.jsonnet", "-m", "out"], dir.path());
+    assert!(!run.status.success());
+    assert!(stderr(&run).contains("ConfigMap a: dta: unknown field"), "{}", stderr(&run));
+    assert!(!out.exists());
+}
+
+#[test]
+fn jsonnet_errors_show_file_line_and_column() {
+    let dir = tempdir_with(&[
+        ("syntax.jsonnet", "{\n  a: [1, 2,,\n}\n"),
+        ("lib/broken.libsonnet", "{\n  value: error 'no value here',\n}\n"),
+        ("runtime.jsonnet", "local b = import 'lib/broken.libsonnet';\n{ x: b.value }\n"),
+        ("undefined.jsonnet", "{\n  x:   nope,\n}\n"),
+    ]);
+    let syntax = hearth(&["render", "syntax.jsonnet"], dir.path());
+    assert!(!syntax.status.success());
+    assert!(stderr(&syntax).contains("syntax error"), "{}", stderr(&syntax));
+    assert!(stderr(&syntax).contains("syntax.jsonnet:2:"), "{}", stderr(&syntax));
+
+    let runtime = hearth(&["render", "runtime.jsonnet"], dir.path());
+    assert!(!runtime.status.success());
+    let text = stderr(&runtime);
+    assert!(text.contains("no value here"), "{text}");
+    assert!(text.contains("lib/broken.libsonnet:2:10"), "{text}");
+    assert!(text.contains("runtime.jsonnet:2:"), "{text}");
+
+    let undefined = hearth(&["render", "undefined.jsonnet"], dir.path());
+    assert!(stderr(&undefined).contains("undefined.jsonnet:2:8"), "{}", stderr(&undefined));
+}
+
+#[test]
+fn jpath_and_ext_str_reach_the_evaluation() {
+    let dir = tempdir_with(&[
+        (
+            "vendor/cm.libsonnet",
+            "function(name) { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: name }, data: { env: std.extVar('env') } }",
+        ),
+        ("app/main.jsonnet", "local cm = import 'cm.libsonnet';\n{ config: cm(std.extVar('name')) }\n"),
+    ]);
+    let without = hearth(&["render", "app/main.jsonnet", "--ext-str", "name=a", "--ext-str", "env=prod"], dir.path());
+    assert!(!without.status.success(), "cm.libsonnet is only found through -J");
+    let run = hearth(
+        &["render", "app/main.jsonnet", "-J", "vendor", "--ext-str", "name=settings", "--ext-str", "env=prod", "-m", "out"],
+        dir.path(),
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+    let text = std::fs::read_to_string(dir.path().join("out/config.yaml")).expect("out/config.yaml");
+    assert!(text.contains("name: settings") && text.contains("env: prod"), "{text}");
+}
+
+#[test]
+fn the_embedded_library_needs_no_jsonnet_directory() {
+    let dir = tempdir_with(&[("install.jsonnet", "((import 'hearth.libsonnet') + { values+:: { namespace: 'obs' } }).manifests\n")]);
+    let run = hearth(&["render", "install.jsonnet"], dir.path());
+    assert!(run.status.success(), "{}", stderr(&run));
+    let stream = String::from_utf8_lossy(&run.stdout);
+    // Without -m: one stream, one document per object, setup objects first.
+    assert_eq!(stream.matches("\n---\n").count() + 1, render_main().len());
+    assert!(stream.starts_with("---\napiVersion: v1\nkind: Namespace\n"), "{stream:.200}");
+    assert!(stream.contains("namespace: obs"));
+    assert!(!stream.contains("namespace: monitoring"));
+}
+
+#[test]
+fn the_alert_mixin_passes_hearth_check_rules() {
+    let objects = render(&repo().join("jsonnet/examples/full.jsonnet"), &EvalOptions::default()).expect("render");
+    let rule = objects.iter().find(|o| o.value["kind"] == "AlertRule").expect("AlertRule");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("rules.yaml");
+    let text = serde_saphyr::to_string(&json!({"groups": rule.value["spec"]["groups"]})).expect("yaml");
+    std::fs::write(&file, text).expect("write");
+    let run = hearth(&["check", "rules", &file.to_string_lossy()], dir.path());
+    let out = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{out}{}", stderr(&run));
+    assert!(out.contains("SUCCESS"), "{out}");
+}
+
+/// Series the scraper writes for every target; they are stored, not served on /metrics.
+const SCRAPE_SERIES: [&str; 5] =
+    ["up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_samples_post_metric_relabeling", "scrape_series_added"];
+
+/// The PromQL expressions of the dashboards and of the alert mixin.
+fn dashboard_and_alert_expressions() -> Vec<(String, String)> {
+    let objects = render(&repo().join("jsonnet/examples/full.jsonnet"), &EvalOptions::default()).expect("render");
+    let mut exprs = Vec::new();
+    for o in &objects {
+        let v = &o.value;
+        if v["kind"] == "ConfigMap" && v["metadata"]["labels"]["grafana_dashboard"] == "1" {
+            for (key, text) in v["data"].as_object().expect("data") {
+                let dashboard: Value = serde_json::from_str(text.as_str().expect("text")).expect("dashboard JSON");
+                for panel in dashboard["panels"].as_array().expect("panels") {
+                    for target in panel["targets"].as_array().into_iter().flatten() {
+                        // Grafana fills in $__rate_interval; any duration parses the same.
+                        let expr = target["expr"].as_str().expect("expr").replace("$__rate_interval", "5m");
+                        exprs.push((format!("{key}: {}", panel["title"]), expr));
+                    }
+                }
+            }
+        }
+        if v["kind"] == "AlertRule" {
+            for rule in v["spec"]["groups"].as_array().expect("groups").iter().flat_map(|g| g["rules"].as_array().expect("rules")) {
+                exprs.push((format!("alert {}", rule["alert"]), rule["expr"].as_str().expect("expr").to_string()));
+            }
+        }
+    }
+    exprs
+}
+
+/// Metric names in a PromQL expression, from its syntax tree.
+fn metric_names(expr: &str) -> Result<BTreeSet<String>, String> {
+    use promql_parser::parser::{Expr, VectorSelector};
+    struct Names(BTreeSet<String>);
+    impl Names {
+        fn add(&mut self, vs: &VectorSelector) {
+            let by_matcher = vs.matchers.matchers.iter().filter(|m| m.name == "__name__").map(|m| m.value.clone());
+            self.0.extend(vs.name.clone().into_iter().chain(by_matcher));
+        }
+    }
+    impl promql_parser::util::ExprVisitor for Names {
+        type Error = String;
+        fn pre_visit(&mut self, e: &Expr) -> Result<bool, String> {
+            match e {
+                Expr::VectorSelector(vs) => self.add(vs),
+                Expr::MatrixSelector(ms) => self.add(&ms.vs),
+                _ => {}
+            }
+            Ok(true)
+        }
+    }
+    let ast = promql_parser::parser::parse(expr)?;
+    let mut names = Names(BTreeSet::new());
+    promql_parser::util::walk_expr(&mut names, &ast)?;
+    Ok(names.0)
+}
+
+/// What an exposition offers: families with their type, and sample names.
+#[derive(Default)]
+struct Exposed {
+    families: HashMap<String, String>,
+    samples: BTreeSet<String>,
+}
+
+impl Exposed {
+    fn add(&mut self, text: &str) {
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let mut parts = rest.split_whitespace();
+                if let (Some(name), Some(ty)) = (parts.next(), parts.next()) {
+                    self.families.insert(name.to_string(), ty.to_string());
+                }
+            } else if !line.starts_with('#') && !line.is_empty() {
+                let end = line.find(['{', ' ']).unwrap_or(line.len());
+                self.samples.insert(line[..end].to_string());
+            }
+        }
+    }
+
+    /// Whether `name` is a sample name, or a suffix of a family of the right type.
+    fn has(&self, name: &str) -> bool {
+        if self.samples.contains(name) || self.families.get(name).is_some_and(|t| t == "gauge" || t == "unknown") {
+            return true;
+        }
+        let suffixes: [(&str, &[&str]); 5] = [
+            ("_total", &["counter"]),
+            ("_bucket", &["histogram"]),
+            ("_sum", &["histogram", "summary"]),
+            ("_count", &["histogram", "summary"]),
+            ("_info", &["info"]),
+        ];
+        suffixes.iter().any(|(suffix, types)| {
+            name.strip_suffix(suffix).and_then(|family| self.families.get(family)).is_some_and(|t| types.contains(&t.as_str()))
+        })
+    }
+}
+
+/// The server's /metrics, with a recording rule, a failing rule, a group too
+/// fast to keep up with, remote write and an Alertmanager (neither listening)
+/// so that those families have series.
+fn server_metrics() -> String {
+    use support::procs::{Proc, free_ports, wait_for};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ports = free_ports(3);
+    let addr = format!("127.0.0.1:{}", ports[0]);
+    let config = format!(
+        "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
+         scrape_configs: [{{job_name: hearth, static_configs: [{{targets: ['{addr}']}}]}}]\n\
+         rule_files: [rules.yaml]\n\
+         remote_write: [{{url: 'http://127.0.0.1:{}/api/v1/write'}}]\n\
+         alerting: {{alertmanagers: [{{static_configs: [{{targets: ['127.0.0.1:{}']}}]}}]}}\n",
+        ports[1], ports[2]
+    );
+    let rules = "groups:\n- name: test\n  rules:\n  - record: job:up:sum\n    expr: sum by (job) (up)\n  - alert: Always\n    expr: vector(1)\n\
+                 - name: missed\n  interval: 1ms\n  rules:\n  - record: busy\n    expr: vector(1)\n\
+                 - name: failing\n  rules:\n  - record: many_to_one\n    expr: vector(1) * on() group_left() (vector(1) or label_replace(vector(1), \"x\", \"y\", \"\", \"\"))\n";
+    std::fs::write(dir.path().join("hearth.yaml"), config).expect("config");
+    std::fs::write(dir.path().join("rules.yaml"), rules).expect("rules");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hearth"));
+    cmd.current_dir(dir.path()).args([
+        "server",
+        "--config.file",
+        "hearth.yaml",
+        "--web.listen-address",
+        &addr,
+        "--storage.tsdb.path",
+        "data",
+    ]);
+    let server = Proc::spawn("hearth server", cmd, &dir.path().join("server.log"));
+    let wanted = [
+        "prometheus_rule_evaluation_failures_total",
+        "prometheus_rule_group_iterations_missed_total",
+        "prometheus_remote_storage_samples_total",
+        "prometheus_notifications_errors_total",
+    ];
+    let text = wait_for("the rule, remote-write and notification series on /metrics", Duration::from_secs(60), || {
+        server.check_alive()?;
+        let text = support::http::get(&addr, "/metrics", &[])?.text()?.to_string();
+        match wanted.iter().find(|w| !text.contains(*w)) {
+            Some(missing) => Err(format!("no {missing} yet")),
+            None => Ok(text),
+        }
+    });
+    drop(server);
+    text
+}
+
+/// The operator's metrics, registered and encoded in-process (running it needs a cluster); every family gets a series.
+fn operator_metrics() -> String {
+    let metrics = hearth::operator::metrics::Metrics::default();
+    let mut registry = prometheus_client::registry::Registry::default();
+    metrics.register(&mut registry);
+    metrics.errors.get_or_create(&hearth::operator::metrics::ErrorLabels { reason: "test".into() }).inc();
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+    text
+}
+
+#[test]
+fn dashboards_and_alerts_use_only_metrics_hearth_exposes() {
+    let exprs = dashboard_and_alert_expressions();
+    assert!(exprs.iter().any(|(w, _)| w.starts_with("hearth-server.json")) && exprs.iter().any(|(w, _)| w.starts_with("alert ")));
+    let mut exposed = Exposed::default();
+    exposed.add(&server_metrics());
+    exposed.add(&operator_metrics());
+    assert!(!exposed.has("prometheus_rule_evaluation_failures"), "a counter is only found with _total");
+    let mut unknown = Vec::new();
+    for (what, expr) in &exprs {
+        let names = metric_names(expr).unwrap_or_else(|e| panic!("{what}: {expr}: {e}"));
+        assert!(!names.is_empty(), "{what}: {expr} selects no metric");
+        for name in names {
+            if !SCRAPE_SERIES.contains(&name.as_str()) && !exposed.has(&name) {
+                unknown.push(format!("{what}: {name}"));
+            }
+        }
+    }
+    assert!(unknown.is_empty(), "metrics Hearth does not expose:\n{}", unknown.join("\n"));
+}
