@@ -236,7 +236,7 @@ fn default_install_is_the_install_specification() {
         prom["spec"],
         json!({"replicas": 1, "shards": 1, "retention": "15d", "scrapeInterval": "30s",
             "serviceMonitorSelector": {}, "serviceMonitorNamespaceSelector": {}, "ruleSelector": {}, "ruleNamespaceSelector": {},
-            "resources": {"requests": {"cpu": "100m", "memory": "512Mi"}}, "storage": {"emptyDir": {}}})
+            "resources": {"requests": {"cpu": "100m", "memory": "512Mi"}}})
     );
 }
 

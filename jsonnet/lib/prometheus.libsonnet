@@ -23,6 +23,7 @@ function(values) {
       alertmanagers: [{ namespace: am.namespace, name: am.name, port: am.port } + std.get(am, 'extra', {}) for am in v.alertmanagers],
     },
     [if v.remoteWrite != [] then 'remoteWrite']: v.remoteWrite,
-    storage: if v.volumeClaimTemplate != null then { volumeClaimTemplate: v.volumeClaimTemplate } else { emptyDir: {} },
+    // Without a claim template the operator gives the pods an emptyDir.
+    [if v.volumeClaimTemplate != null then 'storage']: { volumeClaimTemplate: v.volumeClaimTemplate },
   },
 }
