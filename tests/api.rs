@@ -141,6 +141,19 @@ fn errors_use_prometheus_types_and_status_codes() {
     )
     .expect("request");
     assert_eq!((code, body["errorType"].as_str()), (422, Some("execution")), "{body}");
+
+    // The engine's metrics count them, for the dashboards' Queries row.
+    let mut conn = std::net::TcpStream::connect(&s.addr).expect("connect");
+    conn.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    write!(conn, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").expect("write");
+    let mut metrics = String::new();
+    conn.read_to_string(&mut metrics).expect("read");
+    let value =
+        |series: &str| -> f64 { metrics.lines().find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok())).unwrap_or(0.0) };
+    assert!(value("hearth_engine_query_failures_total{reason=\"parse\"}") >= 1.0, "{metrics}");
+    assert!(value("hearth_engine_query_failures_total{reason=\"execution\"}") >= 1.0, "{metrics}");
+    assert!(value("hearth_engine_query_duration_seconds_count{kind=\"instant\"}") >= 3.0, "{metrics}");
+    assert_eq!(value("prometheus_engine_queries_concurrent_max"), 20.0, "{metrics}");
 }
 
 #[test]

@@ -24,7 +24,16 @@ local server = g.dashboard('Hearth / Server', 'hearth-server', [
     g.target('sum by (instance) (increase(prometheus_tsdb_checkpoint_creations_total[1h]))', 'checkpoints {{instance}}'),
     g.target('sum by (instance) (increase(prometheus_tsdb_wal_corruptions_total[1h]))', 'corruptions {{instance}}'),
   ]),
-  g.row('Queries (rule evaluation)'),
+  g.row('Queries'),
+  g.timeseries('Query duration (p99) and queries in flight', [
+    g.target(p99('hearth_engine_query_duration_seconds', 'kind'), 'p99 {{kind}}'),
+    g.target('sum by (instance) (prometheus_engine_queries)', 'in flight {{instance}}'),
+  ], 's'),
+  g.timeseries('Queries and failures / s', [
+    g.target(rate('hearth_engine_query_duration_seconds_count', 'kind'), '{{kind}}'),
+    g.target(rate('hearth_engine_query_failures_total', 'reason'), 'failed: {{reason}}'),
+  ], 'ops'),
+  g.row('Rules'),
   g.timeseries('Rule evaluations and failures / s', [
     g.target(rate('prometheus_rule_evaluations_total', 'instance'), 'evaluations {{instance}}'),
     g.target(rate('prometheus_rule_evaluation_failures_total', 'instance'), 'failures {{instance}}'),

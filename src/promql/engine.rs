@@ -16,6 +16,7 @@ use promql_parser::parser::{self, Expr};
 use super::Annotations;
 use super::binary;
 use super::functions::{self, FnContext};
+use super::metrics::{EngineMetrics, QueryKind};
 use super::selectors::{self, Fetched, at_ms, ms, offset_ms, selector_key};
 use super::value::{EvalError, Sample, Series, Value};
 use crate::model::{Labels, Sample as Point};
@@ -66,6 +67,7 @@ pub struct Engine {
     opts: EngineOptions,
     active: Mutex<usize>,
     freed: Condvar,
+    metrics: EngineMetrics,
 }
 
 /// Per-query overrides (the HTTP API's `lookback_delta` parameter, for one).
@@ -89,7 +91,23 @@ impl Drop for Slot<'_> {
 
 impl Engine {
     pub fn new(opts: EngineOptions) -> Self {
-        Engine { opts, active: Mutex::new(0), freed: Condvar::new() }
+        let metrics = EngineMetrics::new(opts.max_concurrent);
+        Engine { opts, active: Mutex::new(0), freed: Condvar::new(), metrics }
+    }
+
+    /// Counts, durations and failures of the queries (registered by the server).
+    pub fn metrics(&self) -> &EngineMetrics {
+        &self.metrics
+    }
+
+    /// Runs `f` as one query of `kind`, counted in the metrics.
+    fn measured<T>(&self, kind: QueryKind, f: impl FnOnce() -> Result<T, QueryError>) -> Result<T, QueryError> {
+        let start = Instant::now();
+        self.metrics.queries.inc();
+        let result = f();
+        self.metrics.queries.dec();
+        self.metrics.observe(kind, start.elapsed().as_secs_f64(), result.as_ref().err());
+        result
     }
 
     pub fn options(&self) -> &EngineOptions {
@@ -116,6 +134,10 @@ impl Engine {
     }
 
     pub fn instant_with(&self, q: &Querier, query: &str, ts: i64, o: &QueryOptions) -> Result<QueryResult, QueryError> {
+        self.measured(QueryKind::Instant, || self.instant_inner(q, query, ts, o))
+    }
+
+    fn instant_inner(&self, q: &Querier, query: &str, ts: i64, o: &QueryOptions) -> Result<QueryResult, QueryError> {
         let expr = super::parse::parse(query).map_err(QueryError::Parse)?;
         let deadline = Instant::now() + self.opts.timeout;
         let _slot = self.slot(deadline)?;
@@ -145,6 +167,10 @@ impl Engine {
         step: i64,
         o: &QueryOptions,
     ) -> Result<QueryResult, QueryError> {
+        self.measured(QueryKind::Range, || self.range_inner(q, query, start, end, step, o))
+    }
+
+    fn range_inner(&self, q: &Querier, query: &str, start: i64, end: i64, step: i64, o: &QueryOptions) -> Result<QueryResult, QueryError> {
         let expr = super::parse::parse(query).map_err(QueryError::Parse)?;
         match expr.value_type() {
             parser::value::ValueType::Vector | parser::value::ValueType::Scalar => {}

@@ -5,6 +5,7 @@
 //! - [`functions`]: every non-experimental PromQL function;
 //! - [`aggregate`]: aggregation operators;
 //! - [`value`]: the values expressions evaluate to;
+//! - [`metrics`]: the engine's own metrics;
 //! - [`promqltest`]: Prometheus' test-script format, for conformance.
 
 pub mod aggregate;
@@ -13,6 +14,7 @@ pub mod engine;
 pub(crate) mod float;
 pub mod functions;
 pub(crate) mod gofmt;
+pub mod metrics;
 pub mod parse;
 pub mod promqltest;
 pub mod selectors;

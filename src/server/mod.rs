@@ -124,6 +124,8 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
     rebaseline(&mut watch);
     let config = Arc::new(ConfigState::load(cfg.config_file.clone(), default_config, written).map_err(ServerError::Config)?);
     config.register(&mut registry);
+    let engine = Arc::new(Engine::new(cfg.engine.clone()));
+    engine.metrics().register(&mut registry);
     let (lifecycle_tx, mut lifecycle_rx) = tokio::sync::mpsc::channel(4);
 
     // Listen first, so probes get "not ready" rather than "connection refused" during replay.
@@ -132,7 +134,7 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
         registry,
         ready: Default::default(),
         db: Default::default(),
-        engine: Arc::new(Engine::new(cfg.engine.clone())),
+        engine,
         flags: cfg.flags.clone(),
         config: config.clone(),
         scrape: Default::default(),
