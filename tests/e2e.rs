@@ -1,0 +1,233 @@
+//! End-to-end scenarios on a real control plane (issue 9): upstream etcd,
+//! kube-apiserver, kube-controller-manager and kube-scheduler, with the
+//! in-process node agent running pods as local processes.
+//!
+//! Skipped (loudly, not failed) when the control-plane binaries are not
+//! on this host; see e2e/README.md for building them.
+
+#[path = "../e2e/cluster.rs"]
+mod cluster;
+#[path = "../e2e/node_agent/mod.rs"]
+mod node_agent;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Pod, Service, ServiceAccount};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+use cluster::Cluster;
+use node_agent::{AgentConfig, ImageTable, NodeAgent};
+
+const NODE: &str = "hearth-e2e-node";
+const NODE_EXPORTER: &str = "/usr/bin/prometheus-node-exporter";
+
+/// Polls `f` every 250 ms until it returns `Ok` or `timeout` passes.
+async fn wait<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> Result<T, String>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut last = String::from("never checked");
+    while Instant::now() < deadline {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) => last = e,
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Err(format!("timed out after {timeout:?} waiting for {what}: {last}"))
+}
+
+fn skip(why: &str) {
+    eprintln!("\n\n######## SKIPPED e2e: {why} ########\n\n");
+}
+
+/// Starts the control plane and the node agent, or says why not.
+async fn setup(images: ImageTable) -> Option<(Cluster, kube::Client, NodeAgent)> {
+    let t = Instant::now();
+    let cluster = match Cluster::start().await {
+        Ok(c) => c,
+        Err(Ok(cluster::Skip(why))) => {
+            skip(&why);
+            return None;
+        }
+        Err(Err(e)) => panic!("control plane did not start: {e}"),
+    };
+    eprintln!("[{:>6.1?}] control plane ready at {}", t.elapsed(), cluster.server);
+    let client = cluster.client().await.unwrap_or_else(|e| panic!("{e}"));
+    let cfg = AgentConfig {
+        node_name: NODE.into(),
+        server: cluster.server.clone(),
+        images,
+        work_dir: cluster.dir().join("pods"),
+    };
+    let agent = NodeAgent::start(client.clone(), cfg).await.unwrap_or_else(|e| panic!("node agent: {e}\n{}", cluster.logs(20)));
+    eprintln!("[{:>6.1?}] node {NODE} registered", t.elapsed());
+    Some((cluster, client, agent))
+}
+
+fn node_exporter_deployment() -> Deployment {
+    let labels = json!({"app": "node-exporter"});
+    serde_json::from_value(json!({
+        "metadata": {"name": "node-exporter", "namespace": "default"},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"terminationGracePeriodSeconds": 5, "containers": [{
+                    "name": "node-exporter",
+                    "image": "quay.io/prometheus/node-exporter:v1.9.1",
+                    "args": ["--web.listen-address=0.0.0.0:9100"],
+                    "ports": [{"name": "metrics", "containerPort": 9100}],
+                    "readinessProbe": {"httpGet": {"path": "/metrics", "port": "metrics"}, "periodSeconds": 1}
+                }]}
+            }
+        }
+    }))
+    .unwrap_or_else(|e| panic!("deployment object: {e}"))
+}
+
+fn node_exporter_service() -> Service {
+    serde_json::from_value(json!({
+        "metadata": {"name": "node-exporter", "namespace": "default"},
+        "spec": {"selector": {"app": "node-exporter"}, "ports": [{"name": "metrics", "port": 9100, "targetPort": "metrics"}]}
+    }))
+    .unwrap_or_else(|e| panic!("service object: {e}"))
+}
+
+/// Pod IPs of node-exporter pods that are Running and Ready.
+async fn ready_pod_ips(pods: &Api<Pod>) -> Result<Vec<String>, String> {
+    let list = pods.list(&ListParams::default().labels("app=node-exporter")).await.map_err(|e| e.to_string())?;
+    let mut ips = Vec::new();
+    for p in &list.items {
+        let s = p.status.as_ref().ok_or("no status yet")?;
+        let ready = s.conditions.iter().flatten().any(|c| c.type_ == "Ready" && c.status == "True");
+        if p.metadata.deletion_timestamp.is_none() && s.phase.as_deref() == Some("Running") && ready {
+            ips.extend(s.pod_ip.clone());
+        }
+    }
+    Ok(ips)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_exporter_deployment_runs_serves_scales_and_goes_away() {
+    if !std::path::Path::new(NODE_EXPORTER).is_file() {
+        return skip(&format!("{NODE_EXPORTER} is not installed"));
+    }
+    let images = ImageTable(vec![("quay.io/prometheus/node-exporter".into(), PathBuf::from(NODE_EXPORTER))]);
+    let Some((mut cluster, client, agent)) = setup(images).await else { return };
+    let t = Instant::now();
+    let fail = |e: String, c: &Cluster| -> ! { panic!("{e}\n{}", c.logs(15)) };
+
+    // Pod admission wants the namespace's default ServiceAccount, which
+    // the controller-manager creates shortly after starting.
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "default");
+    let r = wait("default ServiceAccount", Duration::from_secs(60), || async {
+        sas.get_opt("default").await.map_err(|e| e.to_string())?.ok_or("not yet".to_string())
+    })
+    .await;
+    if let Err(e) = r {
+        fail(e, &cluster);
+    }
+
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let services: Api<Service> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let pp = PostParams::default();
+    if let Err(e) = deployments.create(&pp, &node_exporter_deployment()).await {
+        fail(format!("create deployment: {e}"), &cluster);
+    }
+    if let Err(e) = services.create(&pp, &node_exporter_service()).await {
+        fail(format!("create service: {e}"), &cluster);
+    }
+
+    let ips = match wait("one Running+Ready pod", Duration::from_secs(60), || async {
+        let ips = ready_pod_ips(&pods).await?;
+        if ips.len() == 1 { Ok(ips) } else { Err(format!("ready pod IPs {ips:?}")) }
+    })
+    .await
+    {
+        Ok(ips) => ips,
+        Err(e) => fail(e, &cluster),
+    };
+    let ip = ips[0].clone();
+    assert!(ip.starts_with("127.0.0.") && ip != "127.0.0.1", "pod IP {ip} must be its own loopback address");
+    eprintln!("[{:>6.1?}] pod ready at {ip}", t.elapsed());
+
+    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "default");
+    let r = wait("EndpointSlice with the pod IP", Duration::from_secs(30), || async {
+        let lp = ListParams::default().labels("kubernetes.io/service-name=node-exporter");
+        let list = slices.list(&lp).await.map_err(|e| e.to_string())?;
+        let addrs: Vec<String> =
+            list.items.iter().flat_map(|s| &s.endpoints).flat_map(|e| e.addresses.clone()).collect();
+        if addrs.contains(&ip) { Ok(()) } else { Err(format!("addresses {addrs:?}")) }
+    })
+    .await;
+    if let Err(e) = r {
+        fail(e, &cluster);
+    }
+    eprintln!("[{:>6.1?}] EndpointSlice lists {ip}", t.elapsed());
+
+    let body = reqwest::get(format!("http://{ip}:9100/metrics")).await.and_then(|r| r.error_for_status());
+    let text = match body {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(e) => fail(format!("GET {ip}:9100/metrics: {e}"), &cluster),
+    };
+    assert!(text.contains("node_exporter_build_info"), "not node-exporter output: {:.300}", text);
+    eprintln!("[{:>6.1?}] GET http://{ip}:9100/metrics answered ({} bytes)", t.elapsed(), text.len());
+
+    let scale = json!({"spec": {"replicas": 2}});
+    if let Err(e) = deployments.patch("node-exporter", &PatchParams::default(), &Patch::Merge(&scale)).await {
+        fail(format!("scale: {e}"), &cluster);
+    }
+    let two = wait("two Running+Ready pods", Duration::from_secs(45), || async {
+        let ips = ready_pod_ips(&pods).await?;
+        if ips.len() == 2 { Ok(ips) } else { Err(format!("ready pod IPs {ips:?}")) }
+    })
+    .await;
+    let two = match two {
+        Ok(v) => v,
+        Err(e) => fail(e, &cluster),
+    };
+    assert_ne!(two[0], two[1], "each pod has its own address");
+    for ip in &two {
+        let r = reqwest::get(format!("http://{ip}:9100/metrics")).await.and_then(|r| r.error_for_status());
+        assert!(r.is_ok(), "pod at {ip} does not answer: {r:?}");
+    }
+    eprintln!("[{:>6.1?}] scaled to 2: {two:?}", t.elapsed());
+
+    let pids = agent.pids();
+    assert_eq!(pids.len(), 2, "one process per pod");
+    if let Err(e) = deployments.delete("node-exporter", &DeleteParams::background()).await {
+        fail(format!("delete deployment: {e}"), &cluster);
+    }
+    let r = wait("pods and processes gone", Duration::from_secs(45), || async {
+        let left = pods.list(&ListParams::default().labels("app=node-exporter")).await.map_err(|e| e.to_string())?;
+        let running = agent.pids();
+        if left.items.is_empty() && running.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{} pods, processes {running:?}", left.items.len()))
+        }
+    })
+    .await;
+    if let Err(e) = r {
+        fail(e, &cluster);
+    }
+    for pid in pids {
+        assert!(!PathBuf::from(format!("/proc/{pid}")).exists(), "process {pid} still exists");
+    }
+    eprintln!("[{:>6.1?}] deployment deleted, pods and processes gone", t.elapsed());
+
+    if let Err(e) = cluster.check_alive() {
+        panic!("control plane died during the test: {e}");
+    }
+    agent.stop().await;
+}
