@@ -116,10 +116,7 @@ fn binaries() -> Result<(PathBuf, PathBuf), Skip> {
     let k8s = PathBuf::from(K8S_DIR);
     for b in ["kube-apiserver", "kube-controller-manager", "kube-scheduler"] {
         if !k8s.join(b).is_file() {
-            return Err(Skip(format!(
-                "{}/{b} is missing (build it from e2e/controlplane, see e2e/README.md)",
-                k8s.display()
-            )));
+            return Err(Skip(format!("{}/{b} is missing (build it from e2e/controlplane, see e2e/README.md)", k8s.display())));
         }
     }
     Ok((etcd, k8s))
@@ -146,18 +143,11 @@ impl Cluster {
     }
 
     async fn start_with(etcd: &Path, k8s: &Path) -> Result<Cluster, String> {
-        let dir = tempfile::Builder::new()
-            .prefix("hearth-e2e-")
-            .tempdir()
-            .map_err(|e| format!("tempdir: {e}"))?;
+        let dir = tempfile::Builder::new().prefix("hearth-e2e-").tempdir().map_err(|e| format!("tempdir: {e}"))?;
         let d = dir.path();
         let (etcd_port, peer_port, api_port) = (free_port()?, free_port()?, free_port()?);
-        let mut cluster = Cluster {
-            procs: Vec::new(),
-            server: format!("https://127.0.0.1:{api_port}"),
-            kubeconfig: d.join("admin.kubeconfig"),
-            dir,
-        };
+        let mut cluster =
+            Cluster { procs: Vec::new(), server: format!("https://127.0.0.1:{api_port}"), kubeconfig: d.join("admin.kubeconfig"), dir };
         let d = cluster.dir.path().to_path_buf();
 
         // Service-account signing key: ECDSA P-256 in PKCS#8, which both
@@ -215,11 +205,7 @@ impl Cluster {
         cluster.procs.push(Proc::spawn("kube-controller-manager", c, d.join("kcm.log"))?);
 
         let mut c = Command::new(k8s.join("kube-scheduler"));
-        c.arg("--kubeconfig")
-            .arg(&cluster.kubeconfig)
-            .arg("--leader-elect=false")
-            .arg("--bind-address=127.0.0.1")
-            .arg("--secure-port=0");
+        c.arg("--kubeconfig").arg(&cluster.kubeconfig).arg("--leader-elect=false").arg("--bind-address=127.0.0.1").arg("--secure-port=0");
         cluster.procs.push(Proc::spawn("kube-scheduler", c, d.join("scheduler.log"))?);
         // Give both a moment to fail on bad flags before declaring success.
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -261,11 +247,7 @@ impl Cluster {
 
     /// The last `lines` of every process log, for failure messages.
     pub fn logs(&self, lines: usize) -> String {
-        self.procs
-            .iter()
-            .map(|p| format!("--- {} ---\n{}", p.name, p.log_tail(lines)))
-            .collect::<Vec<_>>()
-            .join("\n")
+        self.procs.iter().map(|p| format!("--- {} ---\n{}", p.name, p.log_tail(lines))).collect::<Vec<_>>().join("\n")
     }
 
     /// A client for the admin kubeconfig.

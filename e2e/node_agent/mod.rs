@@ -95,13 +95,8 @@ struct Agent {
 }
 
 async fn run(client: kube::Client, cfg: AgentConfig, procs: Procs, mut stop: watch::Receiver<bool>) {
-    let http = reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .timeout(Duration::from_secs(1))
-        .build()
-        .unwrap_or_default();
-    let mut a =
-        Agent { client, cfg, procs, ips: ips::IpPool::default(), pods: HashMap::new(), unstartable: HashMap::new(), http };
+    let http = reqwest::Client::builder().danger_accept_invalid_certs(true).timeout(Duration::from_secs(1)).build().unwrap_or_default();
+    let mut a = Agent { client, cfg, procs, ips: ips::IpPool::default(), pods: HashMap::new(), unstartable: HashMap::new(), http };
     let mut last_beat = Instant::now();
     while !*stop.borrow() {
         if last_beat.elapsed() >= HEARTBEAT {

@@ -55,10 +55,7 @@ pub async fn heartbeat(client: &kube::Client, name: &str) -> Result<(), String> 
             "machineID": "", "systemUUID": "", "bootID": ""},
     }});
     let nodes: Api<Node> = Api::all(client.clone());
-    let node = nodes
-        .patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
-        .await
-        .map_err(|e| format!("node status: {e}"))?;
+    let node = nodes.patch_status(name, &PatchParams::default(), &Patch::Merge(&status)).await.map_err(|e| format!("node status: {e}"))?;
     let taints = node.spec.and_then(|s| s.taints).unwrap_or_default();
     if taints.iter().any(|t| NOT_READY_TAINTS.contains(&t.key.as_str())) {
         let keep: Vec<_> = taints.into_iter().filter(|t| !NOT_READY_TAINTS.contains(&t.key.as_str())).collect();
@@ -81,8 +78,7 @@ async fn renew_lease(client: &kube::Client, name: &str) -> Result<(), String> {
             .map_err(|e| format!("renew lease: {e}"))?;
         return Ok(());
     }
-    let lease: Lease =
-        serde_json::from_value(json!({"metadata": {"name": name}, "spec": spec})).map_err(|e| e.to_string())?;
+    let lease: Lease = serde_json::from_value(json!({"metadata": {"name": name}, "spec": spec})).map_err(|e| e.to_string())?;
     leases.create(&PostParams::default(), &lease).await.map_err(|e| format!("create lease: {e}"))?;
     Ok(())
 }

@@ -70,10 +70,8 @@ pub async fn plan(
     let mut containers = Vec::new();
     for c in &spec.containers {
         let image = c.image.clone().unwrap_or_default();
-        let binary = images
-            .binary(&image)
-            .ok_or_else(|| format!("no local binary for image {image:?} (container {})", c.name))?
-            .to_path_buf();
+        let binary =
+            images.binary(&image).ok_or_else(|| format!("no local binary for image {image:?} (container {})", c.name))?.to_path_buf();
         let mounts: Vec<(String, PathBuf)> = c
             .volume_mounts
             .iter()
@@ -159,12 +157,7 @@ fn write_kubeconfig(path: &Path, server: &str, token: &str, ns: &str) -> Result<
 
 /// Literal values, downward-API field references, and ConfigMap/Secret
 /// key references, in order (later entries may use `$(EARLIER)`).
-async fn resolve_env(
-    client: &kube::Client,
-    pod: &Pod,
-    ip: &str,
-    vars: &[EnvVar],
-) -> Result<BTreeMap<String, String>, String> {
+async fn resolve_env(client: &kube::Client, pod: &Pod, ip: &str, vars: &[EnvVar]) -> Result<BTreeMap<String, String>, String> {
     let ns = pod.metadata.namespace.clone().unwrap_or_default();
     let mut env = BTreeMap::new();
     for v in vars {
@@ -236,12 +229,9 @@ fn readiness_probe(c: &Container, ip: &str) -> Option<HttpProbe> {
     let h = p.http_get.as_ref()?;
     let port = match &h.port {
         IntOrString::Int(n) => *n,
-        IntOrString::String(name) => c
-            .ports
-            .iter()
-            .flatten()
-            .find(|cp| cp.name.as_deref() == Some(name.as_str()))
-            .map(|cp| cp.container_port)?,
+        IntOrString::String(name) => {
+            c.ports.iter().flatten().find(|cp| cp.name.as_deref() == Some(name.as_str())).map(|cp| cp.container_port)?
+        }
     };
     let scheme = h.scheme.as_deref().unwrap_or("HTTP").to_ascii_lowercase();
     let path = h.path.as_deref().unwrap_or("/");

@@ -56,11 +56,7 @@ pub struct Launch<'a> {
 /// whatever it forks) with a clean environment.
 pub fn spawn(l: &Launch) -> Result<Child, String> {
     use std::os::unix::process::CommandExt;
-    let out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&l.log)
-        .map_err(|e| format!("open {}: {e}", l.log.display()))?;
+    let out = std::fs::OpenOptions::new().create(true).append(true).open(&l.log).map_err(|e| format!("open {}: {e}", l.log.display()))?;
     let err = out.try_clone().map_err(|e| format!("clone log: {e}"))?;
     let mut c = Command::new(l.binary);
     c.args(&l.argv)
@@ -99,10 +95,8 @@ mod tests {
 
     #[test]
     fn mount_paths_move_to_host_dirs() {
-        let m = vec![
-            ("/etc/cfg".to_string(), PathBuf::from("/tmp/p/v/cfg")),
-            ("/etc/cfg/rules".to_string(), PathBuf::from("/tmp/p/v/rules")),
-        ];
+        let m =
+            vec![("/etc/cfg".to_string(), PathBuf::from("/tmp/p/v/cfg")), ("/etc/cfg/rules".to_string(), PathBuf::from("/tmp/p/v/rules"))];
         assert_eq!(rewrite_arg("--config.file=/etc/cfg/a.yml", "x", &m), "--config.file=/tmp/p/v/cfg/a.yml");
         assert_eq!(rewrite_arg("--rules=/etc/cfg/rules/r.yml", "x", &m), "--rules=/tmp/p/v/rules/r.yml");
         assert_eq!(rewrite_arg("/etc/cfg", "x", &m), "/tmp/p/v/cfg");

@@ -113,8 +113,8 @@ impl PodRt {
                 st.last_exit = Some((code, now()));
                 st.ready = false;
                 st.pid = None;
-                let again = self.terminating.is_none()
-                    && (self.restart_policy == "Always" || (self.restart_policy == "OnFailure" && code != 0));
+                let again =
+                    self.terminating.is_none() && (self.restart_policy == "Always" || (self.restart_policy == "OnFailure" && code != 0));
                 let backoff = Duration::from_secs(1u64 << st.restarts.clamp(0, 4)).min(MAX_BACKOFF);
                 st.next_start = again.then(|| Instant::now() + backoff);
             }
@@ -122,13 +122,8 @@ impl PodRt {
             let due = st.next_start.is_some_and(|t| t <= Instant::now());
             if !map.contains_key(&key) && due && self.terminating.is_none() {
                 let c = &self.plan.containers[i];
-                let launch = Launch {
-                    binary: &c.binary,
-                    argv: c.argv.clone(),
-                    env: c.env.clone(),
-                    workdir: &self.plan.dir,
-                    log: c.log.clone(),
-                };
+                let launch =
+                    Launch { binary: &c.binary, argv: c.argv.clone(), env: c.env.clone(), workdir: &self.plan.dir, log: c.log.clone() };
                 match spawn(&launch) {
                     Ok(child) => {
                         st.pid = Some(child.id());
@@ -266,9 +261,7 @@ fn container_status(s: &ContainerState, name: &str, image: &str) -> Value {
     };
     let (state, last) = match (s.pid, &s.last_exit) {
         (Some(_), last) => (json!({"running": {"startedAt": s.started}}), last.as_ref().map(terminated)),
-        (None, Some(exit)) if s.next_start.is_some() => {
-            (json!({"waiting": {"reason": "CrashLoopBackOff"}}), Some(terminated(exit)))
-        }
+        (None, Some(exit)) if s.next_start.is_some() => (json!({"waiting": {"reason": "CrashLoopBackOff"}}), Some(terminated(exit))),
         (None, Some(exit)) => (terminated(exit), None),
         (None, None) => (json!({"waiting": {"reason": "ContainerCreating"}}), None),
     };
