@@ -238,3 +238,115 @@ async fn node_exporter_deployment_runs_serves_scales_and_goes_away() {
     }
     agent.stop().await;
 }
+
+/// A bare pod in `default` from a JSON spec fragment.
+fn bare_pod(name: &str, spec: serde_json::Value) -> Pod {
+    serde_json::from_value(json!({"metadata": {"name": name, "namespace": "default"}, "spec": spec}))
+        .unwrap_or_else(|e| panic!("pod object: {e}"))
+}
+
+/// Phase and first container status of `name`, for polling.
+async fn pod_state(pods: &Api<Pod>, name: &str) -> Result<(String, serde_json::Value), String> {
+    let p = pods.get(name).await.map_err(|e| e.to_string())?;
+    let s = p.status.ok_or("no status")?;
+    let cs = s.container_statuses.and_then(|v| v.into_iter().next()).ok_or("no container status")?;
+    let cs = serde_json::to_value(cs).map_err(|e| e.to_string())?;
+    Ok((s.phase.unwrap_or_default(), cs))
+}
+
+/// Pod status follows the processes (exit codes, restarts, images with
+/// no local binary), and each pod talks to the API server with its own
+/// ServiceAccount's token, so RBAC decides what it may do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_status_restarts_and_service_account_rbac_are_real() {
+    const KUBECTL: &str = "/usr/bin/kubectl";
+    for b in [KUBECTL, "/bin/true", "/bin/false"] {
+        if !std::path::Path::new(b).is_file() {
+            return skip(&format!("{b} is not installed"));
+        }
+    }
+    let images = ImageTable(vec![
+        ("example.com/true".into(), PathBuf::from("/bin/true")),
+        ("example.com/false".into(), PathBuf::from("/bin/false")),
+        ("registry.k8s.io/kubectl".into(), PathBuf::from(KUBECTL)),
+    ]);
+    let Some((mut cluster, client, agent)) = setup(images).await else { return };
+    let t = Instant::now();
+    let fail = |e: String, c: &Cluster| -> ! { panic!("{e}\n{}", c.logs(15)) };
+
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "default");
+    if let Err(e) = wait("default ServiceAccount", Duration::from_secs(60), || async {
+        sas.get_opt("default").await.map_err(|e| e.to_string())?.ok_or("not yet".to_string())
+    })
+    .await
+    {
+        fail(e, &cluster);
+    }
+    let reader: ServiceAccount = serde_json::from_value(json!({"metadata": {"name": "reader"}})).unwrap_or_default();
+    if let Err(e) = sas.create(&PostParams::default(), &reader).await {
+        fail(format!("create serviceaccount: {e}"), &cluster);
+    }
+    let bindings: Api<k8s_openapi::api::rbac::v1::RoleBinding> = Api::namespaced(client.clone(), "default");
+    let rb = serde_json::from_value(json!({
+        "metadata": {"name": "reader-view"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": "default"}]
+    }));
+    match rb {
+        Ok(rb) => {
+            if let Err(e) = bindings.create(&PostParams::default(), &rb).await {
+                fail(format!("create rolebinding: {e}"), &cluster);
+            }
+        }
+        Err(e) => fail(format!("rolebinding object: {e}"), &cluster),
+    }
+
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let kubectl = |sa: &str| {
+        json!({"restartPolicy": "Never", "serviceAccountName": sa, "containers": [{
+            "name": "kubectl", "image": "registry.k8s.io/kubectl:v1.33.0",
+            "command": ["kubectl"], "args": ["get", "pods", "-n", "default"]}]})
+    };
+    let specs = [
+        ("ok", json!({"restartPolicy": "Never", "containers": [{"name": "c", "image": "example.com/true"}]})),
+        ("crash", json!({"restartPolicy": "Always", "containers": [{"name": "c", "image": "example.com/false"}]})),
+        ("unknown", json!({"containers": [{"name": "c", "image": "example.com/nothing-maps-this"}]})),
+        ("denied", kubectl("default")),
+        ("allowed", kubectl("reader")),
+    ];
+    for (name, spec) in specs {
+        if let Err(e) = pods.create(&PostParams::default(), &bare_pod(name, spec)).await {
+            fail(format!("create pod {name}: {e}"), &cluster);
+        }
+    }
+
+    let expect = |name: &'static str, phase: &'static str, check: fn(&serde_json::Value) -> bool| {
+        let pods = pods.clone();
+        async move {
+            wait(&format!("pod {name} {phase}"), Duration::from_secs(40), || async {
+                let (p, cs) = pod_state(&pods, name).await?;
+                if p == phase && check(&cs) { Ok(()) } else { Err(format!("phase {p}, container {cs}")) }
+            })
+            .await
+        }
+    };
+    let checks = [
+        expect("ok", "Succeeded", |cs| cs["state"]["terminated"]["exitCode"] == 0).await,
+        expect("crash", "Running", |cs| cs["restartCount"].as_i64().unwrap_or(0) >= 1 && cs["lastState"]["terminated"]["exitCode"] == 1)
+            .await,
+        expect("unknown", "Pending", |cs| cs["state"]["waiting"]["reason"] == "ErrImagePull").await,
+        expect("denied", "Failed", |cs| cs["state"]["terminated"]["exitCode"] == 1).await,
+        expect("allowed", "Succeeded", |cs| cs["state"]["terminated"]["exitCode"] == 0).await,
+    ];
+    for c in checks {
+        if let Err(e) = c {
+            fail(e, &cluster);
+        }
+    }
+    eprintln!("[{:>6.1?}] exit codes, restarts, unmapped image and RBAC all reflected in pod status", t.elapsed());
+
+    if let Err(e) = cluster.check_alive() {
+        panic!("control plane died during the test: {e}");
+    }
+    agent.stop().await;
+}
