@@ -90,13 +90,23 @@ pub struct Cluster {
     /// Admin (`system:masters`) kubeconfig, insecure-skip-tls-verify.
     pub kubeconfig: PathBuf,
     // Dropped after `procs` (field order), so processes are gone first.
-    dir: tempfile::TempDir,
+    // `None` only while being dropped.
+    dir: Option<tempfile::TempDir>,
+    path: PathBuf,
 }
+
+/// Set to keep the state directory (logs, pod directories) after a run.
+const KEEP_ENV: &str = "HEARTH_E2E_KEEP";
 
 impl Drop for Cluster {
     fn drop(&mut self) {
         while let Some(p) = self.procs.pop() {
             drop(p);
+        }
+        if std::env::var_os(KEEP_ENV).is_some() {
+            if let Some(d) = self.dir.take() {
+                eprintln!("{KEEP_ENV}: state kept in {}", d.keep().display());
+            }
         }
     }
 }
@@ -144,11 +154,15 @@ impl Cluster {
 
     async fn start_with(etcd: &Path, k8s: &Path) -> Result<Cluster, String> {
         let dir = tempfile::Builder::new().prefix("hearth-e2e-").tempdir().map_err(|e| format!("tempdir: {e}"))?;
-        let d = dir.path();
+        let d = dir.path().to_path_buf();
         let (etcd_port, peer_port, api_port) = (free_port()?, free_port()?, free_port()?);
-        let mut cluster =
-            Cluster { procs: Vec::new(), server: format!("https://127.0.0.1:{api_port}"), kubeconfig: d.join("admin.kubeconfig"), dir };
-        let d = cluster.dir.path().to_path_buf();
+        let mut cluster = Cluster {
+            procs: Vec::new(),
+            server: format!("https://127.0.0.1:{api_port}"),
+            kubeconfig: d.join("admin.kubeconfig"),
+            dir: Some(dir),
+            path: d.clone(),
+        };
 
         // Service-account signing key: ECDSA P-256 in PKCS#8, which both
         // the apiserver and the controller-manager accept.
@@ -262,7 +276,7 @@ impl Cluster {
     /// The state directory (logs, certificates), for the node agent's
     /// per-pod directories as well.
     pub fn dir(&self) -> &Path {
-        self.dir.path()
+        &self.path
     }
 }
 

@@ -1,25 +1,61 @@
 //! Pod addresses. Every pod gets its own loopback address 127.0.0.x
 //! (x from 2; 127.0.0.1 is the node), so two pods can both listen on
 //! the same port, as they could in a real cluster.
+//!
+//! The addresses are shared by the whole test process: tests run in
+//! parallel threads, each with its own cluster and agent, but all on the
+//! same loopback interface. So the set of used addresses is global, and
+//! each pool remembers its own and returns them when dropped.
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
+use std::sync::Mutex;
 
-#[derive(Default)]
+static IN_USE: Mutex<BTreeSet<u8>> = Mutex::new(BTreeSet::new());
+
 pub struct IpPool {
-    used: BTreeSet<u8>,
+    /// The process-wide set (a private one in unit tests).
+    used: &'static Mutex<BTreeSet<u8>>,
+    mine: BTreeSet<u8>,
+}
+
+impl Default for IpPool {
+    fn default() -> IpPool {
+        IpPool { used: &IN_USE, mine: BTreeSet::new() }
+    }
 }
 
 impl IpPool {
-    /// The lowest free address, or `None` once 127.0.0.2–254 are all taken.
+    fn used(&self) -> std::sync::MutexGuard<'static, BTreeSet<u8>> {
+        self.used.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The lowest address free in this process, or `None` once
+    /// 127.0.0.2–254 are all taken.
     pub fn take(&mut self) -> Option<Ipv4Addr> {
-        let x = (2..=254u8).find(|x| !self.used.contains(x))?;
-        self.used.insert(x);
+        let mut used = self.used();
+        let x = (2..=254u8).find(|x| !used.contains(x))?;
+        used.insert(x);
+        drop(used);
+        self.mine.insert(x);
         Some(Ipv4Addr::new(127, 0, 0, x))
     }
 
+    /// Returns `ip` if this pool holds it; someone else's stays taken.
     pub fn free(&mut self, ip: Ipv4Addr) {
-        self.used.remove(&ip.octets()[3]);
+        let x = ip.octets()[3];
+        if self.mine.remove(&x) {
+            self.used().remove(&x);
+        }
+    }
+}
+
+impl Drop for IpPool {
+    fn drop(&mut self) {
+        let mut used = self.used();
+        for x in &self.mine {
+            used.remove(x);
+        }
     }
 }
 
@@ -27,16 +63,24 @@ impl IpPool {
 mod tests {
     use super::*;
 
+    fn pool(set: &'static Mutex<BTreeSet<u8>>) -> IpPool {
+        IpPool { used: set, mine: BTreeSet::new() }
+    }
+
     #[test]
-    fn addresses_are_reused_after_free() {
-        let mut p = IpPool::default();
-        let a = p.take();
-        let b = p.take();
-        assert_eq!(a, Some(Ipv4Addr::new(127, 0, 0, 2)));
-        assert_eq!(b, Some(Ipv4Addr::new(127, 0, 0, 3)));
-        p.free(Ipv4Addr::new(127, 0, 0, 2));
-        assert_eq!(p.take(), Some(Ipv4Addr::new(127, 0, 0, 2)));
-        let n = (0..300).filter_map(|_| p.take()).count();
-        assert_eq!(n, 251, "127.0.0.4..=254 remain");
+    fn pools_share_no_address_and_return_theirs() {
+        let set: &'static Mutex<BTreeSet<u8>> = Box::leak(Box::default());
+        let ip = |x| Some(Ipv4Addr::new(127, 0, 0, x));
+        let mut a = pool(set);
+        let mut b = pool(set);
+        assert_eq!((a.take(), b.take(), a.take()), (ip(2), ip(3), ip(4)));
+        b.free(Ipv4Addr::new(127, 0, 0, 2)); // a's, not b's: stays taken
+        assert_eq!(b.take(), ip(5));
+        a.free(Ipv4Addr::new(127, 0, 0, 2));
+        assert_eq!(b.take(), ip(2), "freed address is reused");
+        drop(b); // returns 2, 3 and 5
+        assert_eq!((a.take(), a.take(), a.take(), a.take()), (ip(2), ip(3), ip(5), ip(6)));
+        let rest = (0..300).filter_map(|_| a.take()).count();
+        assert_eq!(rest, 254 - 6, "127.0.0.7..=254, then none");
     }
 }

@@ -3,9 +3,11 @@
 //! (one 127.0.0.x address per pod) and their Pod status is kept true, so
 //! Deployments, EndpointSlices and the operator see a working cluster.
 //!
-//! The agent polls its pods (field selector `spec.nodeName`) every
-//! `TICK`; polling one node's pods is cheap and keeps the control flow
-//! in one bounded loop that ends when the agent is stopped.
+//! A watch on its pods (field selector `spec.nodeName`) wakes the agent
+//! at once; otherwise it resyncs every `TICK`, which also drives process
+//! reaping and probes. Each pass lists the node's pods (cheap for one
+//! node) so the control flow stays one loop that ends when the agent is
+//! stopped.
 
 mod ips;
 mod node;
@@ -17,6 +19,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, Preconditions};
 use tokio::sync::watch;
@@ -97,6 +100,8 @@ struct Agent {
 async fn run(client: kube::Client, cfg: AgentConfig, procs: Procs, mut stop: watch::Receiver<bool>) {
     let http = reqwest::Client::builder().danger_accept_invalid_certs(true).timeout(Duration::from_secs(1)).build().unwrap_or_default();
     let mut a = Agent { client, cfg, procs, ips: ips::IpPool::default(), pods: HashMap::new(), unstartable: HashMap::new(), http };
+    let cfg = kube::runtime::watcher::Config::default().fields(&format!("spec.nodeName={}", a.cfg.node_name));
+    let mut events = kube::runtime::watcher(Api::<Pod>::all(a.client.clone()), cfg).boxed();
     let mut last_beat = Instant::now();
     while !*stop.borrow() {
         if last_beat.elapsed() >= HEARTBEAT {
@@ -111,6 +116,9 @@ async fn run(client: kube::Client, cfg: AgentConfig, procs: Procs, mut stop: wat
         tokio::select! {
             _ = stop.changed() => break,
             _ = tokio::time::sleep(TICK) => {}
+            // Any event (or watch error, retried by the next pass) only
+            // means "look now"; the list in `sync` is the source of truth.
+            _ = events.next() => {}
         }
     }
     for rt in a.pods.values_mut() {
