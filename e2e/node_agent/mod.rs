@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, Preconditions};
+use kube::runtime::WatchStreamExt;
 use tokio::sync::watch;
 
 pub use process::ImageTable;
@@ -101,7 +102,8 @@ async fn run(client: kube::Client, cfg: AgentConfig, procs: Procs, mut stop: wat
     let http = reqwest::Client::builder().danger_accept_invalid_certs(true).timeout(Duration::from_secs(1)).build().unwrap_or_default();
     let mut a = Agent { client, cfg, procs, ips: ips::IpPool::default(), pods: HashMap::new(), unstartable: HashMap::new(), http };
     let cfg = kube::runtime::watcher::Config::default().fields(&format!("spec.nodeName={}", a.cfg.node_name));
-    let mut events = kube::runtime::watcher(Api::<Pod>::all(a.client.clone()), cfg).boxed();
+    // Backoff keeps a failing watch (API server gone) from spinning the loop.
+    let mut events = kube::runtime::watcher(Api::<Pod>::all(a.client.clone()), cfg).default_backoff().boxed();
     let mut last_beat = Instant::now();
     while !*stop.borrow() {
         if last_beat.elapsed() >= HEARTBEAT {
