@@ -13,16 +13,28 @@ use std::sync::Mutex;
 
 static IN_USE: Mutex<BTreeSet<u8>> = Mutex::new(BTreeSet::new());
 
+/// Overrides the first three octets (`10.244.0`). Only for runs inside a
+/// private network namespace whose `lo` carries those addresses: the
+/// apiserver refuses loopback addresses in EndpointSlices.
+const NET_ENV: &str = "HEARTH_E2E_POD_NET";
+
 pub struct IpPool {
     /// The process-wide set (a private one in unit tests).
     used: &'static Mutex<BTreeSet<u8>>,
     mine: BTreeSet<u8>,
+    net: [u8; 3],
 }
 
 impl Default for IpPool {
     fn default() -> IpPool {
-        IpPool { used: &IN_USE, mine: BTreeSet::new() }
+        IpPool { used: &IN_USE, mine: BTreeSet::new(), net: net_from_env().unwrap_or([127, 0, 0]) }
     }
+}
+
+fn net_from_env() -> Option<[u8; 3]> {
+    let v = std::env::var(NET_ENV).ok()?;
+    let octets: Vec<u8> = v.split('.').map(|o| o.parse().ok()).collect::<Option<_>>()?;
+    octets.try_into().ok()
 }
 
 impl IpPool {
@@ -38,7 +50,8 @@ impl IpPool {
         used.insert(x);
         drop(used);
         self.mine.insert(x);
-        Some(Ipv4Addr::new(127, 0, 0, x))
+        let [a, b, c] = self.net;
+        Some(Ipv4Addr::new(a, b, c, x))
     }
 
     /// Returns `ip` if this pool holds it; someone else's stays taken.
@@ -64,7 +77,7 @@ mod tests {
     use super::*;
 
     fn pool(set: &'static Mutex<BTreeSet<u8>>) -> IpPool {
-        IpPool { used: set, mine: BTreeSet::new() }
+        IpPool { used: set, mine: BTreeSet::new(), net: [127, 0, 0] }
     }
 
     #[test]
