@@ -351,3 +351,122 @@ async fn pod_status_restarts_and_service_account_rbac_are_real() {
     }
     agent.stop().await;
 }
+
+/// The freshly built hearth binary runs as a pod: config from a
+/// ConfigMap volume, TSDB in an emptyDir, pod-role discovery through its
+/// own ServiceAccount, and it scrapes a node-exporter pod (`up` == 1).
+/// Pod-role targets use pod IPs directly, so this works on 127.0.0.x too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hearth_server_pod_discovers_and_scrapes_node_exporter() {
+    if !std::path::Path::new(NODE_EXPORTER).is_file() {
+        return skip(&format!("{NODE_EXPORTER} is not installed"));
+    }
+    let images = ImageTable(vec![
+        ("quay.io/prometheus/node-exporter".into(), PathBuf::from(NODE_EXPORTER)),
+        ("ghcr.io/hearth-dev/hearth".into(), PathBuf::from(env!("CARGO_BIN_EXE_hearth"))),
+    ]);
+    let Some((mut cluster, client, agent)) = setup(images).await else { return };
+    let t = Instant::now();
+    let fail = |e: String, c: &Cluster| -> ! { panic!("{e}\n{}", c.logs(15)) };
+
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "default");
+    if let Err(e) = wait("default ServiceAccount", Duration::from_secs(60), || async {
+        sas.get_opt("default").await.map_err(|e| e.to_string())?.ok_or("not yet".to_string())
+    })
+    .await
+    {
+        fail(e, &cluster);
+    }
+    let config = r#"
+global: {scrape_interval: 1s, evaluation_interval: 1s}
+scrape_configs:
+  - job_name: ne
+    scrape_interval: 1s
+    kubernetes_sd_configs: [{role: pod, namespaces: {names: [default]}}]
+    relabel_configs:
+      - {source_labels: [__meta_kubernetes_pod_label_app], regex: ne, action: keep}
+      - {source_labels: [__meta_kubernetes_pod_container_port_name], regex: metrics, action: keep}
+"#;
+    let objects = [
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "hearth"}}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "hearth-view"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+               "subjects": [{"kind": "ServiceAccount", "name": "hearth", "namespace": "default"}]}),
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "hearth"}, "data": {"hearth.yml": config}}),
+    ];
+    for o in objects {
+        let kind = o["kind"].as_str().unwrap_or_default().to_string();
+        let r = match kind.as_str() {
+            "ServiceAccount" => create::<ServiceAccount>(&client, o).await,
+            "RoleBinding" => create::<k8s_openapi::api::rbac::v1::RoleBinding>(&client, o).await,
+            _ => create::<k8s_openapi::api::core::v1::ConfigMap>(&client, o).await,
+        };
+        if let Err(e) = r {
+            fail(format!("create {kind}: {e}"), &cluster);
+        }
+    }
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let ne = json!({"containers": [{"name": "ne", "image": "quay.io/prometheus/node-exporter:v1.9.1",
+        "args": ["--web.listen-address=:9100"], "ports": [{"name": "metrics", "containerPort": 9100}]}]});
+    let mut ne_pod = bare_pod("ne", ne);
+    ne_pod.metadata.labels = Some([("app".to_string(), "ne".to_string())].into());
+    let hearth = json!({"serviceAccountName": "hearth", "containers": [{
+        "name": "hearth", "image": "ghcr.io/hearth-dev/hearth:dev",
+        "args": ["server", "--config.file=/etc/hearth/hearth.yml", "--storage.tsdb.path=/data",
+                 "--web.listen-address=0.0.0.0:9090"],
+        "ports": [{"name": "web", "containerPort": 9090}],
+        "readinessProbe": {"httpGet": {"path": "/-/ready", "port": "web"}, "periodSeconds": 1},
+        "volumeMounts": [{"name": "config", "mountPath": "/etc/hearth"}, {"name": "data", "mountPath": "/data"}]}],
+        "volumes": [{"name": "config", "configMap": {"name": "hearth"}}, {"name": "data", "emptyDir": {}}]});
+    for p in [ne_pod, bare_pod("hearth", hearth)] {
+        if let Err(e) = pods.create(&PostParams::default(), &p).await {
+            fail(format!("create pod: {e}"), &cluster);
+        }
+    }
+    let ip = match wait("hearth pod Ready", Duration::from_secs(60), || async {
+        let p = pods.get("hearth").await.map_err(|e| e.to_string())?;
+        let s = p.status.ok_or("no status")?;
+        let ready = s.conditions.iter().flatten().any(|c| c.type_ == "Ready" && c.status == "True");
+        if ready { s.pod_ip.ok_or("no IP".to_string()) } else { Err(format!("phase {:?}", s.phase)) }
+    })
+    .await
+    {
+        Ok(ip) => ip,
+        Err(e) => fail(e, &cluster),
+    };
+    eprintln!("[{:>6.1?}] hearth server pod ready at {ip}", t.elapsed());
+    let url = format!("http://{ip}:9090/api/v1/query?query=up%7Bjob%3D%22ne%22%7D");
+    let r = wait("up{job=\"ne\"} == 1", Duration::from_secs(60), || async {
+        let text = reqwest::get(&url).await.map_err(|e| e.to_string())?.text().await.map_err(|e| e.to_string())?;
+        let body: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))?;
+        let result = &body["data"]["result"];
+        if result.as_array().is_some_and(|r| r.len() == 1) && result[0]["value"][1] == "1" {
+            Ok(result[0]["metric"].clone())
+        } else {
+            Err(format!("{body}"))
+        }
+    })
+    .await;
+    match r {
+        Ok(m) => eprintln!("[{:>6.1?}] up{{job=\"ne\"}} == 1 for {m}", t.elapsed()),
+        Err(e) => fail(e, &cluster),
+    }
+    if let Err(e) = cluster.check_alive() {
+        panic!("control plane died during the test: {e}");
+    }
+    agent.stop().await;
+}
+
+async fn create<K>(client: &kube::Client, obj: serde_json::Value) -> Result<(), String>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let o: K = serde_json::from_value(obj).map_err(|e| e.to_string())?;
+    let api: Api<K> = Api::namespaced(client.clone(), "default");
+    api.create(&PostParams::default(), &o).await.map(|_| ()).map_err(|e| e.to_string())
+}
