@@ -13,14 +13,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Where the upstream binaries built from `e2e/controlplane` are cached;
-/// `HEARTH_E2E_K8S_DIR` points elsewhere.
-const K8S_DIR: &str = "/work/.cache/hearth-e2e/k8s-v1.33.13";
+/// Where the upstream binaries built from `e2e/controlplane` are cached,
+/// under `$HOME/.cache/hearth-e2e/`; `HEARTH_E2E_K8S_DIR` points elsewhere.
+const K8S_DIR: &str = "k8s-v1.33.13";
 const K8S_DIR_ENV: &str = "HEARTH_E2E_K8S_DIR";
 /// An etcd binary to use instead of the candidates below.
 const ETCD_ENV: &str = "HEARTH_E2E_ETCD";
-/// etcd 3.5 as built for the e2e tests; Debian's etcd 3.4 is the fallback.
-const ETCD_CANDIDATES: &[&str] = &["/work/.cache/hearth-e2e/etcd-v3.5.21/etcd", "/usr/bin/etcd"];
+/// etcd 3.5 as built for the e2e tests (in the cache); Debian's etcd 3.4 is the fallback.
+const ETCD_CACHED: &str = "etcd-v3.5.21/etcd";
+const ETCD_DEBIAN: &str = "/usr/bin/etcd";
 /// The bearer token of the `system:masters` user written into the admin
 /// kubeconfig. Only reachable on 127.0.0.1 for the life of one test.
 const ADMIN_TOKEN: &str = "hearth-e2e-admin";
@@ -122,13 +123,13 @@ fn free_port() -> Result<u16, String> {
 
 /// The binaries, or why they are not all there.
 fn binaries() -> Result<(PathBuf, PathBuf), Skip> {
+    let cache = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default().join(".cache/hearth-e2e");
+    let candidates = [cache.join(ETCD_CACHED), PathBuf::from(ETCD_DEBIAN)];
     let from_env = std::env::var_os(ETCD_ENV).map(PathBuf::from);
-    let etcd = from_env
-        .into_iter()
-        .chain(ETCD_CANDIDATES.iter().map(PathBuf::from))
-        .find(|p| p.is_file())
-        .ok_or_else(|| Skip(format!("no etcd binary (looked for {})", ETCD_CANDIDATES.join(", "))))?;
-    let k8s = std::env::var_os(K8S_DIR_ENV).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(K8S_DIR));
+    let etcd = from_env.into_iter().chain(candidates.iter().cloned()).find(|p| p.is_file()).ok_or_else(|| {
+        Skip(format!("no etcd binary (looked for {})", candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")))
+    })?;
+    let k8s = std::env::var_os(K8S_DIR_ENV).map(PathBuf::from).unwrap_or_else(|| cache.join(K8S_DIR));
     for b in ["kube-apiserver", "kube-controller-manager", "kube-scheduler"] {
         if !k8s.join(b).is_file() {
             return Err(Skip(format!("{}/{b} is missing (build it from e2e/controlplane, see e2e/README.md)", k8s.display())));
