@@ -64,6 +64,16 @@ async fn setup(images: ImageTable) -> Option<(Cluster, kube::Client, NodeAgent)>
     let cfg = AgentConfig { node_name: NODE.into(), server: cluster.server.clone(), images, work_dir: cluster.dir().join("pods") };
     let agent = NodeAgent::start(client.clone(), cfg).await.unwrap_or_else(|e| panic!("node agent: {e}\n{}", cluster.logs(20)));
     eprintln!("[{:>6.1?}] node {NODE} registered", t.elapsed());
+    // Pod admission wants the namespace's default ServiceAccount, which
+    // the controller-manager creates shortly after starting.
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "default");
+    if let Err(e) = wait("default ServiceAccount", Duration::from_secs(60), || async {
+        sas.get_opt("default").await.map_err(|e| e.to_string())?.ok_or("not yet".to_string())
+    })
+    .await
+    {
+        panic!("{e}\n{}", cluster.logs(15));
+    }
     Some((cluster, client, agent))
 }
 
@@ -120,17 +130,6 @@ async fn node_exporter_deployment_runs_serves_scales_and_goes_away() {
     let Some((mut cluster, client, agent)) = setup(images).await else { return };
     let t = Instant::now();
     let fail = |e: String, c: &Cluster| -> ! { panic!("{e}\n{}", c.logs(15)) };
-
-    // Pod admission wants the namespace's default ServiceAccount, which
-    // the controller-manager creates shortly after starting.
-    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "default");
-    let r = wait("default ServiceAccount", Duration::from_secs(60), || async {
-        sas.get_opt("default").await.map_err(|e| e.to_string())?.ok_or("not yet".to_string())
-    })
-    .await;
-    if let Err(e) = r {
-        fail(e, &cluster);
-    }
 
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
     let services: Api<Service> = Api::namespaced(client.clone(), "default");
@@ -276,13 +275,6 @@ async fn pod_status_restarts_and_service_account_rbac_are_real() {
     let fail = |e: String, c: &Cluster| -> ! { panic!("{e}\n{}", c.logs(15)) };
 
     let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "default");
-    if let Err(e) = wait("default ServiceAccount", Duration::from_secs(60), || async {
-        sas.get_opt("default").await.map_err(|e| e.to_string())?.ok_or("not yet".to_string())
-    })
-    .await
-    {
-        fail(e, &cluster);
-    }
     let reader: ServiceAccount = serde_json::from_value(json!({"metadata": {"name": "reader"}})).unwrap_or_default();
     if let Err(e) = sas.create(&PostParams::default(), &reader).await {
         fail(format!("create serviceaccount: {e}"), &cluster);
@@ -369,14 +361,6 @@ async fn hearth_server_pod_discovers_and_scrapes_node_exporter() {
     let t = Instant::now();
     let fail = |e: String, c: &Cluster| -> ! { panic!("{e}\n{}", c.logs(15)) };
 
-    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "default");
-    if let Err(e) = wait("default ServiceAccount", Duration::from_secs(60), || async {
-        sas.get_opt("default").await.map_err(|e| e.to_string())?.ok_or("not yet".to_string())
-    })
-    .await
-    {
-        fail(e, &cluster);
-    }
     let config = r#"
 global: {scrape_interval: 1s, evaluation_interval: 1s}
 scrape_configs:
