@@ -444,7 +444,7 @@ fn web_config(p: &Prometheus, assets: &mut Assets<'_>) -> Result<Option<String>,
             return Err(format!("web.basicAuthUsersSecret: Secret {name} has no users"));
         }
         for (user, hash) in &users {
-            if !(hash.starts_with("$2a$") || hash.starts_with("$2b$") || hash.starts_with("$2y$")) {
+            if !crate::web::webconfig::is_bcrypt_hash(hash) {
                 return Err(format!("web.basicAuthUsersSecret: Secret {name} key {user:?}: the value must be a bcrypt hash"));
             }
         }

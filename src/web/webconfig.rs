@@ -100,6 +100,12 @@ fn mtimes(files: &[PathBuf]) -> Vec<Option<SystemTime>> {
 }
 
 /// Reads and validates a web configuration file, naming the file in errors.
+/// Whether a `basic_auth_users` value looks like a bcrypt hash (`$2a$`,
+/// `$2b$`, `$2y$`…), so a plaintext password is refused up front.
+pub fn is_bcrypt_hash(s: &str) -> bool {
+    s.starts_with("$2")
+}
+
 pub fn load(path: &Path) -> Result<(WebConfig, Loaded), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let cfg: WebConfig = if text.trim().is_empty() {
@@ -109,7 +115,7 @@ pub fn load(path: &Path) -> Result<(WebConfig, Loaded), String> {
     };
     let base = path.parent().unwrap_or(Path::new("."));
     for (user, hash) in &cfg.basic_auth_users {
-        if !hash.starts_with("$2") {
+        if !is_bcrypt_hash(hash) {
             return Err(format!("{}: basic_auth_users.{user}: not a bcrypt hash", path.display()));
         }
     }
