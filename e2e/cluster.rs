@@ -8,7 +8,6 @@
 //! group's id when the `Cluster` is dropped (also when a test panics).
 
 use std::fs::File;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -116,11 +115,6 @@ impl Drop for Cluster {
     }
 }
 
-fn free_port() -> Result<u16, String> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
-    l.local_addr().map(|a| a.port()).map_err(|e| format!("local_addr: {e}"))
-}
-
 /// The binaries, or why they are not all there.
 fn binaries() -> Result<(PathBuf, PathBuf), Skip> {
     let cache = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default().join(".cache/hearth-e2e");
@@ -161,7 +155,8 @@ impl Cluster {
     async fn start_with(etcd: &Path, k8s: &Path) -> Result<Cluster, String> {
         let dir = tempfile::Builder::new().prefix("hearth-e2e-").tempdir().map_err(|e| format!("tempdir: {e}"))?;
         let d = dir.path().to_path_buf();
-        let (etcd_port, peer_port, api_port) = (free_port()?, free_port()?, free_port()?);
+        // Distinct ports: all three listeners are held until each is chosen.
+        let [etcd_port, peer_port, api_port] = crate::procs::free_ports(3)[..] else { return Err("three free ports".into()) };
         let mut cluster = Cluster {
             procs: Vec::new(),
             server: format!("https://127.0.0.1:{api_port}"),

@@ -9,6 +9,9 @@
 mod cluster;
 #[path = "../e2e/node_agent/mod.rs"]
 mod node_agent;
+#[path = "support/procs.rs"]
+#[allow(dead_code)]
+mod procs;
 
 use std::future::Future;
 use std::path::PathBuf;

@@ -64,7 +64,7 @@ pub async fn plan(
     let sa = spec.service_account_name.as_deref().unwrap_or("default");
     let token = service_account_token(client, ns, sa).await?;
     let kubeconfig = dir.join("kubeconfig");
-    write_kubeconfig(&kubeconfig, server, &token, ns)?;
+    crate::cluster::write_kubeconfig(&kubeconfig, server, &token, ns)?;
 
     let ip = ip.to_string();
     let mut containers = Vec::new();
@@ -144,15 +144,6 @@ async fn service_account_token(client: &kube::Client, ns: &str, sa: &str) -> Res
         .await
         .map_err(|e| format!("token for serviceaccount {ns}/{sa}: {e}"))?;
     tr.status.map(|s| s.token).ok_or_else(|| format!("empty token for {ns}/{sa}"))
-}
-
-fn write_kubeconfig(path: &Path, server: &str, token: &str, ns: &str) -> Result<(), String> {
-    let text = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: e2e\n  cluster:\n    server: {server}\n    insecure-skip-tls-verify: true\n\
-         users:\n- name: sa\n  user:\n    token: {token}\ncontexts:\n- name: e2e\n  context:\n    cluster: e2e\n    user: sa\n    namespace: {ns}\n\
-         current-context: e2e\n"
-    );
-    std::fs::write(path, text).map_err(|e| format!("write {}: {e}", path.display()))
 }
 
 /// Literal values, downward-API field references, and ConfigMap/Secret
