@@ -77,10 +77,12 @@ pub async fn run_with_client(client: Client, cfg: OperatorConfig) -> Result<(), 
         leadership = Some((leader, task));
     }
 
-    let (service_monitors, sm_events) = reflect(Api::<ServiceMonitor>::all(client.clone()));
-    let (alert_rules, ar_events) = reflect(Api::<AlertRule>::all(client.clone()));
-    let (namespaces, ns_events) = reflect(Api::<Namespace>::all(client.clone()));
-    let (secret_meta, secret_events) = reflect_secret_metadata(Api::<PartialObjectMeta<Secret>>::all(client.clone()));
+    let (service_monitors, sm_events) = reflect(Api::<ServiceMonitor>::all(client.clone()), |_| ());
+    let (alert_rules, ar_events) = reflect(Api::<AlertRule>::all(client.clone()), |_| ());
+    let (namespaces, ns_events) = reflect(Api::<Namespace>::all(client.clone()), |_| ());
+    // Secrets by metadata only (see `SecretCache`); their annotations can
+    // hold a whole copy of the data (kubectl's last-applied configuration).
+    let (secret_meta, secret_events) = reflect(Api::<PartialObjectMeta<Secret>>::all(client.clone()), |m| m.metadata.annotations = None);
     let secrets = Arc::new(SecretCache::new(client.clone(), secret_meta));
     let owned = watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGER}"));
     let controller = Controller::new(Api::<Prometheus>::all(client.clone()), watcher::Config::default())
@@ -131,38 +133,22 @@ pub async fn run_with_client(client: Client, cfg: OperatorConfig) -> Result<(), 
 }
 
 /// A store of `K` kept by a watch, and the watch's events (which must be
-/// polled for the store to fill).
-fn reflect<K>(api: Api<K>) -> (Store<K>, impl Stream<Item = watcher::Event<K>> + Send + 'static)
+/// polled for the store to fill). `slim` drops what the store need not
+/// keep; managed fields are never kept.
+fn reflect<K>(api: Api<K>, slim: fn(&mut K)) -> (Store<K>, impl Stream<Item = watcher::Event<K>> + Send + 'static)
 where
     K: kube::Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
 {
     let (store, writer) = store();
-    let events = reflector(writer, watcher(api, watcher::Config::default())).default_backoff().filter_map(|e| async move {
-        match e {
-            Ok(e) => Some(e),
-            Err(e) => {
-                tracing::warn!(error = %e, kind = std::any::type_name::<K>(), "watch failed; retrying");
-                None
-            }
-        }
-    });
-    (store, events)
-}
-
-/// Secrets by metadata only (see [`SecretCache`]), without managed fields.
-fn reflect_secret_metadata(
-    api: Api<PartialObjectMeta<Secret>>,
-) -> (Store<PartialObjectMeta<Secret>>, impl Stream<Item = watcher::Event<PartialObjectMeta<Secret>>> + Send + 'static) {
-    let (store, writer) = store();
-    let stream = watcher(api, watcher::Config::default()).default_backoff().modify(|m| {
-        m.metadata.managed_fields = None;
-        m.metadata.annotations = None;
+    let stream = watcher(api, watcher::Config::default()).default_backoff().modify(move |o| {
+        o.meta_mut().managed_fields = None;
+        slim(o);
     });
     let events = reflector(writer, stream).filter_map(|e| async move {
         match e {
             Ok(e) => Some(e),
             Err(e) => {
-                tracing::warn!(error = %e, kind = "Secret metadata", "watch failed; retrying");
+                tracing::warn!(error = %e, kind = std::any::type_name::<K>(), "watch failed; retrying");
                 None
             }
         }
