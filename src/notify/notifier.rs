@@ -314,6 +314,11 @@ mod tests {
         }
         let sizes = batches.lock().expect("lock").clone();
         assert!(sizes.iter().all(|&b| b <= 256), "{sizes:?}");
-        assert_eq!(metrics.sent.get_or_create(&[("alertmanager", format!("http://{addr}/api/v2/alerts"))]).get(), 600);
+        // The counter moves once the last response is read, just after the server saw the batch.
+        let sent = metrics.sent.get_or_create(&[("alertmanager", format!("http://{addr}/api/v2/alerts"))]).clone();
+        while sent.get() < 600 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(sent.get(), 600);
     }
 }
