@@ -116,7 +116,7 @@ impl Drop for Cluster {
 }
 
 /// The binaries, or why they are not all there.
-fn binaries() -> Result<(PathBuf, PathBuf), Skip> {
+pub fn binaries() -> Result<(PathBuf, PathBuf), Skip> {
     let cache = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default().join(".cache/hearth-e2e");
     let candidates = [cache.join(ETCD_CACHED), PathBuf::from(ETCD_DEBIAN)];
     let from_env = std::env::var_os(ETCD_ENV).map(PathBuf::from);

@@ -1,6 +1,7 @@
-//! Pod addresses. Every pod gets its own loopback address 127.0.0.x
-//! (x from 2; 127.0.0.1 is the node), so two pods can both listen on
-//! the same port, as they could in a real cluster.
+//! Pod addresses. Every pod gets its own address x from 2 on the
+//! loopback interface (`.1` is the node), so two pods can both listen on
+//! the same port, as they could in a real cluster: 10.244.0.x inside the
+//! harness's private network namespace, else 127.0.0.x.
 //!
 //! The addresses are shared by the whole test process: tests run in
 //! parallel threads, each with its own cluster and agent, but all on the
