@@ -424,7 +424,7 @@ async fn credentials_come_from_secrets_and_follow_their_rotation() {
     h.reconcile().await;
     let config = h.secret_file("prometheus-shard-0.yaml");
     assert!(config.contains("username: scraper"), "{config}");
-    assert!(config.contains("password_file: /etc/hearth/config/secret_apps_creds_pw"), "{config}");
+    assert!(config.contains("password_file: secret_apps_creds_pw"), "{config}");
     assert!(!config.contains("first"), "the password stays out of the configuration: {config}");
     assert_eq!(h.plain_file("secret_apps_creds_pw").as_deref(), Some("first"));
     assert_eq!(h.kube.get(SM_OK).expect("sm")["status"]["bindings"][0]["result"], "Accepted");
@@ -481,7 +481,7 @@ async fn web_tls_and_users_configure_the_servers_and_their_probes() {
     let writes = h.reconcile().await;
     assert!(creates(&writes, STS0), "{writes:?}");
     let web = h.plain_file("web-config.yaml").expect("web-config.yaml in the config Secret");
-    assert!(web.contains("cert_file: /etc/hearth/config/secret_monitoring_tls_tls.crt"), "{web}");
+    assert!(web.contains("cert_file: secret_monitoring_tls_tls.crt"), "{web}");
     assert!(web.contains(hash), "{web}");
     assert_eq!(h.plain_file("secret_monitoring_tls_tls.key").as_deref(), Some("KEY"));
     let sts = h.kube.get(STS0).expect("sts");

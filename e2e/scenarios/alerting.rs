@@ -61,7 +61,20 @@ fn alert_rule_fires_into_a_real_alertmanager_pod() {
             let list = alerts.as_array().cloned().unwrap_or_default();
             list.into_iter().find(|a| a["labels"]["alertname"] == "E2EAlwaysFiring").ok_or(format!("alerts: {alerts}"))
         })
-        .await?;
+        .await;
+        let alert = match alert {
+            Ok(a) => a,
+            Err(e) => {
+                // What the server thinks, for the failure message.
+                let server = super::server_pods(env, RELEASE_NS, super::PROMETHEUS, 1).await?.remove(0);
+                let mut why = e;
+                for path in ["api/v1/rules", "api/v1/alertmanagers", "api/v1/alerts"] {
+                    let r = proxy_get(env, RELEASE_NS, &server, super::WEB_PORT, path, &[]).await;
+                    why.push_str(&format!("\n{path}: {}", r.map_or_else(|e| e, |v| v.to_string())));
+                }
+                return Err(why);
+            }
+        };
         env.step(&format!("FIGURE scenario 4: the alert reached Alertmanager {:.2?} after applying the AlertRule", t.elapsed()));
         let labels = &alert["labels"];
         if labels["severity"] != "test" || alert["annotations"]["summary"] != "fires as long as it exists" {

@@ -192,7 +192,8 @@ pub fn generate(inputs: &Inputs<'_>) -> Result<Generated, String> {
     }
     let mut base = base;
     if !rule_files.is_empty() {
-        base["rule_files"] = json!([format!("{CONFIG_DIR}/{RULE_FILE_PREFIX}*.yaml")]);
+        // Relative: resolved against the configuration file's directory.
+        base["rule_files"] = json!([format!("{RULE_FILE_PREFIX}*.yaml")]);
     }
     let base_text = serde_saphyr::to_string(&base).map_err(|e| format!("encoding configuration: {e}"))?;
     crate::config::Config::parse(&base_text, std::path::Path::new("/")).map_err(|e| format!("generated configuration is invalid: {e}"))?;

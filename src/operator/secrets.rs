@@ -21,7 +21,6 @@ use serde_json::{Map, Value, json};
 
 use super::crd::common::{Authorization, BasicAuth, TlsConfig};
 use super::crd::{Prometheus, ServiceMonitor};
-use super::generate::CONFIG_DIR;
 
 /// `(namespace, name)` of a Secret.
 pub type SecretName = (String, String);
@@ -217,13 +216,15 @@ impl<'a> Assets<'a> {
         SecretUse::of(what.into(), self.namespace, sel)
     }
 
-    /// The path of the file that will hold `sel`'s value.
+    /// The path of the file that will hold `sel`'s value: relative, so the
+    /// server takes it from its configuration file's directory wherever
+    /// the Secret is mounted.
     pub fn file(&mut self, what: &str, sel: &SecretKeySelector) -> Result<String, String> {
         let u = self.use_of(what, sel);
         let value = self.values.value(&u)?.to_vec();
         let name = file_name(self.namespace, &sel.name, &sel.key);
         self.files.insert(name.clone(), value);
-        Ok(format!("{CONFIG_DIR}/{name}"))
+        Ok(name)
     }
 
     /// `sel`'s value as text, for fields that must be inline.
@@ -324,7 +325,7 @@ mod tests {
         a.http_client(&mut o, "endpoints[0]", None, Some(&basic), None, None).expect("resolved");
         assert_eq!(
             Value::Object(o),
-            json!({"basic_auth": {"username": "alice", "password_file": "/etc/hearth/config/secret_apps_creds_pw"}})
+            json!({"basic_auth": {"username": "alice", "password_file": "secret_apps_creds_pw"}})
         );
         assert_eq!(a.files, BTreeMap::from([("secret_apps_creds_pw".to_string(), b"s3cret".to_vec())]));
     }
@@ -342,7 +343,7 @@ mod tests {
             Err("endpoints[1].bearerTokenSecret: Secret apps/creds has no key \"token\"".into())
         );
         let optional = SecretKeySelector { optional: Some(true), ..sel("gone", "t") };
-        assert_eq!(a.file("x", &optional), Ok("/etc/hearth/config/secret_apps_gone_t".into()));
+        assert_eq!(a.file("x", &optional), Ok("secret_apps_gone_t".into()));
         assert_eq!(a.files.get("secret_apps_gone_t"), Some(&Vec::new()));
     }
 
