@@ -117,7 +117,11 @@ impl Env {
             .output()
             .map_err(|e| format!("running kubectl: {e}"))?;
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        if out.status.success() { Ok(text(&out.stdout)) } else { Err(format!("kubectl {args:?}: {}{}", text(&out.stdout), text(&out.stderr))) }
+        if out.status.success() {
+            Ok(text(&out.stdout))
+        } else {
+            Err(format!("kubectl {args:?}: {}{}", text(&out.stdout), text(&out.stderr)))
+        }
     }
 
     /// Server-side applies a JSON object (any kind, found by discovery).
@@ -249,7 +253,8 @@ async fn own(images: ImageTable, t0: Instant) -> Result<Env, String> {
     let pods_dir = cluster.dir().join("pods");
     let cfg = AgentConfig { node_name: NODE.into(), server: cluster.server.clone(), images, work_dir: pods_dir.clone() };
     let agent = NodeAgent::start(client.clone(), cfg).await.map_err(|e| format!("node agent: {e}\n{}", cluster.logs(20)))?;
-    let env = Env { client, kubeconfig: cluster.kubeconfig.clone(), t0, cluster: Some(cluster), agent: Some(agent), pods_dir: Some(pods_dir) };
+    let env =
+        Env { client, kubeconfig: cluster.kubeconfig.clone(), t0, cluster: Some(cluster), agent: Some(agent), pods_dir: Some(pods_dir) };
     env.step("control plane and node agent ready");
     // Pod admission wants the namespace's default ServiceAccount, which
     // the controller-manager creates shortly after starting.

@@ -160,7 +160,11 @@ fn node_exporter_deployment_runs_serves_scales_and_goes_away() {
         wait("pods and processes gone", Duration::from_secs(45), || async {
             let left = pods.list(&ListParams::default().labels("app=node-exporter")).await.map_err(|e| e.to_string())?;
             let running = env.pids();
-            if left.items.is_empty() && running.is_empty() { Ok(()) } else { Err(format!("{} pods, processes {running:?}", left.items.len())) }
+            if left.items.is_empty() && running.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{} pods, processes {running:?}", left.items.len()))
+            }
         })
         .await?;
         if let Some(pid) = pids.iter().find(|pid| PathBuf::from(format!("/proc/{pid}")).exists()) {
@@ -212,7 +216,7 @@ fn pod_status_restarts_and_service_account_rbac_are_real() {
             "metadata": {"name": "reader-view", "namespace": "default"},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
             "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": "default"}]}))
-        .await?;
+            .await?;
 
         let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
         let kubectl = |sa: &str| {
@@ -242,7 +246,8 @@ fn pod_status_restarts_and_service_account_rbac_are_real() {
             }
         };
         expect("ok", "Succeeded", |cs| cs["state"]["terminated"]["exitCode"] == 0).await?;
-        expect("crash", "Running", |cs| cs["restartCount"].as_i64().unwrap_or(0) >= 1 && cs["lastState"]["terminated"]["exitCode"] == 1).await?;
+        expect("crash", "Running", |cs| cs["restartCount"].as_i64().unwrap_or(0) >= 1 && cs["lastState"]["terminated"]["exitCode"] == 1)
+            .await?;
         expect("unknown", "Pending", |cs| cs["state"]["waiting"]["reason"] == "ErrImagePull").await?;
         expect("denied", "Failed", |cs| cs["state"]["terminated"]["exitCode"] == 1).await?;
         expect("allowed", "Succeeded", |cs| cs["state"]["terminated"]["exitCode"] == 0).await?;

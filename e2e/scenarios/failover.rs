@@ -9,7 +9,10 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams};
 use serde_json::json;
 
-use super::{PROMETHEUS, RELEASE_NS, apply_all, exporter, helm_install, images, missing_peer, operator_ready, ready_pods, server_pods, service_monitor, wait_up};
+use super::{
+    PROMETHEUS, RELEASE_NS, apply_all, exporter, helm_install, images, missing_peer, operator_ready, ready_pods, server_pods,
+    service_monitor, wait_up,
+};
 use crate::harness::{Env, loud, scenario, wait};
 
 const OPERATOR_LABELS: &str = "app.kubernetes.io/name=hearth-operator";
@@ -82,7 +85,10 @@ fn killing_the_leading_operator_hands_over_without_lost_or_duplicate_work() {
         let who = if new == standby { "the standby" } else { "the replacement pod" };
         env.step(&format!("{who} {new} leads"));
         let (_, _) = wait_up(env, &server, r#"up{namespace="apps",e2e="after"}"#, 1, Duration::from_secs(60)).await?;
-        env.step(&format!("FIGURE scenario 7: the ServiceMonitor applied during the handover is scraped {:.2?} after the kill", t.elapsed()));
+        env.step(&format!(
+            "FIGURE scenario 7: the ServiceMonitor applied during the handover is scraped {:.2?} after the kill",
+            t.elapsed()
+        ));
         wait_up(env, &server, r#"up{namespace="apps",e2e=""}"#, 1, Duration::from_secs(5)).await?;
 
         // No duplicate work: the StatefulSet was not rewritten by the new
@@ -99,7 +105,10 @@ fn killing_the_leading_operator_hands_over_without_lost_or_duplicate_work() {
             .find(|n| *n != new)
             .ok_or("no second replica after the handover")?;
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let (r, w) = (counter(env, &idle, "hearth_operator_reconciles_total").await?, counter(env, &idle, "hearth_operator_object_writes_total").await?);
+        let (r, w) = (
+            counter(env, &idle, "hearth_operator_reconciles_total").await?,
+            counter(env, &idle, "hearth_operator_object_writes_total").await?,
+        );
         if r != 0.0 || w != 0.0 {
             return Err(format!("{idle} reconciled {r} times and wrote {w} objects while {new} leads"));
         }

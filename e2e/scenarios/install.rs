@@ -28,11 +28,12 @@ fn helm_install_makes_the_operator_ready_and_the_crds_established() {
         crds_established(env).await?;
         env.step(&format!("CRDs Established {:.1?} after helm install", t.elapsed()));
         operator_ready(env, OPERATOR_REPLICAS).await?;
-        env.step(&format!("operator Ready ({OPERATOR_REPLICAS} replicas) {:.1?} after helm install", t.elapsed()));
+        env.step(&format!("FIGURE scenario 1: operator Ready ({OPERATOR_REPLICAS} replicas) {:.1?} after helm install", t.elapsed()));
         // The chart's own Prometheus object comes up and scrapes the operator.
         let pods = server_pods(env, RELEASE_NS, PROMETHEUS, 1).await?;
         env.step(&format!("hearth server pod {} Ready {:.1?} after helm install", pods[0], t.elapsed()));
-        let (instances, _) = wait_up(env, &pods[0], r#"up{job="hearth-operator"}"#, OPERATOR_REPLICAS as usize, Duration::from_secs(90)).await?;
+        let (instances, _) =
+            wait_up(env, &pods[0], r#"up{job="hearth-operator"}"#, OPERATOR_REPLICAS as usize, Duration::from_secs(90)).await?;
         env.step(&format!("the server scrapes both operator replicas {instances:?} {:.1?} after helm install", t.elapsed()));
         Ok(())
     });
@@ -56,7 +57,7 @@ fn manifests_install_runs_the_same_system_as_helm() {
         crds_established(env).await?;
         env.kubectl(&["apply", "--server-side", "-f", "manifests/"])?;
         let manifests = running_system(env).await?;
-        env.step(&format!("manifests/ install running {:.1?} after the first kubectl apply", t.elapsed()));
+        env.step(&format!("FIGURE scenario 8: manifests/ install running {:.1?} after the first kubectl apply", t.elapsed()));
 
         for (what, h) in &helm {
             let m = manifests.get(what).ok_or(format!("{what}: only the Helm install has it"))?;
@@ -94,18 +95,80 @@ async fn running_system(env: &Env) -> Result<BTreeMap<String, Value>, String> {
     };
     let ns = RELEASE_NS;
     let err = |e: kube::Error| e.to_string();
-    names("Deployment", Api::<Deployment>::namespaced(c.clone(), ns).list(&lp).await.map_err(err)?.items.into_iter().map(|o| o.metadata.name).collect());
-    names("StatefulSet", Api::<StatefulSet>::namespaced(c.clone(), ns).list(&lp).await.map_err(err)?.items.into_iter().map(|o| o.metadata.name).collect());
-    names("Service", Api::<Service>::namespaced(c.clone(), ns).list(&lp).await.map_err(err)?.items.into_iter().map(|o| o.metadata.name).collect());
-    names("ServiceAccount", Api::<ServiceAccount>::namespaced(c.clone(), ns).list(&lp).await.map_err(err)?.items.into_iter().map(|o| o.metadata.name).collect());
-    names("Role", Api::<Role>::namespaced(c.clone(), ns).list(&lp).await.map_err(err)?.items.into_iter().map(|o| o.metadata.name).collect());
-    names("RoleBinding", Api::<RoleBinding>::namespaced(c.clone(), ns).list(&lp).await.map_err(err)?.items.into_iter().map(|o| o.metadata.name).collect());
-    names("Secret", Api::<Secret>::namespaced(c.clone(), ns).list(&lp).await.map_err(err)?.items.into_iter().map(|o| o.metadata.name).filter(|n| !n.as_deref().is_some_and(|n| n.starts_with("sh.helm."))).collect());
+    names(
+        "Deployment",
+        Api::<Deployment>::namespaced(c.clone(), ns).list(&lp).await.map_err(err)?.items.into_iter().map(|o| o.metadata.name).collect(),
+    );
+    names(
+        "StatefulSet",
+        Api::<StatefulSet>::namespaced(c.clone(), ns).list(&lp).await.map_err(err)?.items.into_iter().map(|o| o.metadata.name).collect(),
+    );
+    names(
+        "Service",
+        Api::<Service>::namespaced(c.clone(), ns).list(&lp).await.map_err(err)?.items.into_iter().map(|o| o.metadata.name).collect(),
+    );
+    names(
+        "ServiceAccount",
+        Api::<ServiceAccount>::namespaced(c.clone(), ns).list(&lp).await.map_err(err)?.items.into_iter().map(|o| o.metadata.name).collect(),
+    );
+    names(
+        "Role",
+        Api::<Role>::namespaced(c.clone(), ns).list(&lp).await.map_err(err)?.items.into_iter().map(|o| o.metadata.name).collect(),
+    );
+    names(
+        "RoleBinding",
+        Api::<RoleBinding>::namespaced(c.clone(), ns).list(&lp).await.map_err(err)?.items.into_iter().map(|o| o.metadata.name).collect(),
+    );
+    names(
+        "Secret",
+        Api::<Secret>::namespaced(c.clone(), ns)
+            .list(&lp)
+            .await
+            .map_err(err)?
+            .items
+            .into_iter()
+            .map(|o| o.metadata.name)
+            .filter(|n| !n.as_deref().is_some_and(|n| n.starts_with("sh.helm.")))
+            .collect(),
+    );
     // The dashboards are the Jsonnet install's addition (docs/helm.md).
-    names("ConfigMap", Api::<ConfigMap>::namespaced(c.clone(), ns).list(&lp).await.map_err(err)?.items.into_iter().filter(|o| o.metadata.labels.as_ref().and_then(|l| l.get("grafana_dashboard")).is_none()).map(|o| o.metadata.name).collect());
+    names(
+        "ConfigMap",
+        Api::<ConfigMap>::namespaced(c.clone(), ns)
+            .list(&lp)
+            .await
+            .map_err(err)?
+            .items
+            .into_iter()
+            .filter(|o| o.metadata.labels.as_ref().and_then(|l| l.get("grafana_dashboard")).is_none())
+            .map(|o| o.metadata.name)
+            .collect(),
+    );
     let hearth = |n: &Option<String>| n.as_deref().is_some_and(|n| n.contains("hearth"));
-    names("ClusterRole", Api::<ClusterRole>::all(c.clone()).list(&lp).await.map_err(err)?.items.into_iter().map(|o| o.metadata.name).filter(hearth).collect());
-    names("ClusterRoleBinding", Api::<ClusterRoleBinding>::all(c.clone()).list(&lp).await.map_err(err)?.items.into_iter().map(|o| o.metadata.name).filter(hearth).collect());
+    names(
+        "ClusterRole",
+        Api::<ClusterRole>::all(c.clone())
+            .list(&lp)
+            .await
+            .map_err(err)?
+            .items
+            .into_iter()
+            .map(|o| o.metadata.name)
+            .filter(hearth)
+            .collect(),
+    );
+    names(
+        "ClusterRoleBinding",
+        Api::<ClusterRoleBinding>::all(c.clone())
+            .list(&lp)
+            .await
+            .map_err(err)?
+            .items
+            .into_iter()
+            .map(|o| o.metadata.name)
+            .filter(hearth)
+            .collect(),
+    );
 
     let op = Api::<Deployment>::namespaced(c.clone(), ns).get("hearth-operator").await.map_err(err)?;
     out.insert("operator pod template".into(), serde_json::to_value(op.spec.map(|s| s.template.spec)).map_err(|e| e.to_string())?);

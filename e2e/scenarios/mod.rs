@@ -79,7 +79,8 @@ pub async fn crds_established(env: &Env) -> Result<(), String> {
         for name in ["prometheuses", "servicemonitors", "alertrules"] {
             let name = format!("{name}.monitoring.hearth.dev");
             let crd = api.get_opt(&name).await.map_err(|e| e.to_string())?.ok_or(format!("{name} missing"))?;
-            let established = crd.status.iter().flat_map(|s| s.conditions.iter().flatten()).any(|c| c.type_ == "Established" && c.status == "True");
+            let established =
+                crd.status.iter().flat_map(|s| s.conditions.iter().flatten()).any(|c| c.type_ == "Established" && c.status == "True");
             if !established {
                 return Err(format!("{name} not Established"));
             }
@@ -123,21 +124,21 @@ pub fn exporter(replicas: i32) -> Vec<Value> {
     vec![
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": APPS_NS}}),
         json!({"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "node-exporter", "namespace": APPS_NS},
-            "spec": {
-                "replicas": replicas,
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {"terminationGracePeriodSeconds": 5, "containers": [{
-                        "name": "node-exporter",
-                        "image": "quay.io/prometheus/node-exporter:v1.9.1",
-                        "args": ["--web.listen-address=0.0.0.0:9100", "--no-collector.hwmon"],
-                        "ports": [{"name": "metrics", "containerPort": 9100}],
-                        "readinessProbe": {"httpGet": {"path": "/metrics", "port": "metrics"}, "periodSeconds": 1}
-                    }]}
-                }
-            }}),
+        "metadata": {"name": "node-exporter", "namespace": APPS_NS},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"terminationGracePeriodSeconds": 5, "containers": [{
+                    "name": "node-exporter",
+                    "image": "quay.io/prometheus/node-exporter:v1.9.1",
+                    "args": ["--web.listen-address=0.0.0.0:9100", "--no-collector.hwmon"],
+                    "ports": [{"name": "metrics", "containerPort": 9100}],
+                    "readinessProbe": {"httpGet": {"path": "/metrics", "port": "metrics"}, "periodSeconds": 1}
+                }]}
+            }
+        }}),
         json!({"apiVersion": "v1", "kind": "Service",
             "metadata": {"name": "node-exporter", "namespace": APPS_NS, "labels": labels},
             "spec": {"selector": labels, "ports": [{"name": "metrics", "port": 9100, "targetPort": "metrics"}]}}),

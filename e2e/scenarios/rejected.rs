@@ -8,12 +8,21 @@ use kube::api::{Api, DynamicObject, ListParams};
 use kube::discovery::ApiResource;
 use serde_json::{Value, json};
 
-use super::{APPS_NS, PROMETHEUS, RELEASE_NS, apply_all, exporter, helm_install, images, missing_peer, operator_ready, server_pods, service_monitor, wait_up};
+use super::{
+    APPS_NS, PROMETHEUS, RELEASE_NS, apply_all, exporter, helm_install, images, missing_peer, operator_ready, server_pods, service_monitor,
+    wait_up,
+};
 use crate::harness::{Env, loud, scenario, wait};
 
 /// The `Accepted` condition of ServiceMonitor `apps/name`, as JSON.
 async fn accepted(env: &Env, name: &str) -> Result<Value, String> {
-    let ar = ApiResource { group: "monitoring.hearth.dev".into(), version: "v1alpha1".into(), api_version: "monitoring.hearth.dev/v1alpha1".into(), kind: "ServiceMonitor".into(), plural: "servicemonitors".into() };
+    let ar = ApiResource {
+        group: "monitoring.hearth.dev".into(),
+        version: "v1alpha1".into(),
+        api_version: "monitoring.hearth.dev/v1alpha1".into(),
+        kind: "ServiceMonitor".into(),
+        plural: "servicemonitors".into(),
+    };
     let api: Api<DynamicObject> = Api::namespaced_with(env.client.clone(), APPS_NS, &ar);
     let sm = api.get(name).await.map_err(|e| e.to_string())?;
     let conditions = sm.data["status"]["conditions"].as_array().cloned().unwrap_or_default();

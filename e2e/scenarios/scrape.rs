@@ -34,46 +34,52 @@ fn service_monitor_targets_are_discovered_through_endpointslices_and_scraped() {
     if let Some(p) = missing_peer() {
         return loud(&format!("SKIPPED e2e: {p} is not installed"));
     }
-    scenario(concat!(module_path!(), "::service_monitor_targets_are_discovered_through_endpointslices_and_scraped"), images(), async |env| {
-        let server = installed_with_exporters(env, 1).await?;
-        let exporter = ready_pods(env, APPS_NS, "app=node-exporter").await?.remove(0);
-        let exporter_name = exporter.metadata.name.clone().unwrap_or_default();
-        let exporter_ip = exporter.status.and_then(|s| s.pod_ip).unwrap_or_default();
+    scenario(
+        concat!(module_path!(), "::service_monitor_targets_are_discovered_through_endpointslices_and_scraped"),
+        images(),
+        async |env| {
+            let server = installed_with_exporters(env, 1).await?;
+            let exporter = ready_pods(env, APPS_NS, "app=node-exporter").await?.remove(0);
+            let exporter_name = exporter.metadata.name.clone().unwrap_or_default();
+            let exporter_ip = exporter.status.and_then(|s| s.pod_ip).unwrap_or_default();
 
-        let applied = SystemTime::now().duration_since(UNIX_EPOCH).map_err(|e| e.to_string())?.as_secs_f64();
-        let t = Instant::now();
-        env.apply(service_monitor("node-exporter", json!({}))).await?;
-        let (found, seen) = wait_up(env, &server, EXPORTER_UP, 1, Duration::from_secs(60)).await?;
-        if found != [format!("{exporter_ip}:9100")] {
-            return Err(format!("scraped {found:?}, expected the exporter pod's address {exporter_ip}:9100"));
-        }
-        let series = query(env, RELEASE_NS, &server, WEB_PORT, EXPORTER_UP).await?;
-        let m = &series[0]["metric"];
-        for (label, want) in [("pod", exporter_name.as_str()), ("service", "node-exporter"), ("endpoint", "metrics"), ("job", "node-exporter")] {
-            if m[label] != want {
-                return Err(format!("label {label} is {}, expected {want:?}: {m}", m[label]));
+            let applied = SystemTime::now().duration_since(UNIX_EPOCH).map_err(|e| e.to_string())?.as_secs_f64();
+            let t = Instant::now();
+            env.apply(service_monitor("node-exporter", json!({}))).await?;
+            let (found, seen) = wait_up(env, &server, EXPORTER_UP, 1, Duration::from_secs(60)).await?;
+            if found != [format!("{exporter_ip}:9100")] {
+                return Err(format!("scraped {found:?}, expected the exporter pod's address {exporter_ip}:9100"));
             }
-        }
-        // The first successful scrape's own timestamp, against the apply.
-        let samples = query(env, RELEASE_NS, &server, WEB_PORT, &format!("{EXPORTER_UP}[5m]")).await?;
-        let first = samples[0]["values"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|v| v[1] == "1")
-            .and_then(|v| v[0].as_f64())
-            .ok_or(format!("no successful sample in {samples:?}"))?;
-        let latency = first - applied;
-        env.step(&format!(
-            "FIGURE scenario 2: first successful scrape {latency:.2}s after applying the ServiceMonitor \
+            let series = query(env, RELEASE_NS, &server, WEB_PORT, EXPORTER_UP).await?;
+            let m = &series[0]["metric"];
+            for (label, want) in
+                [("pod", exporter_name.as_str()), ("service", "node-exporter"), ("endpoint", "metrics"), ("job", "node-exporter")]
+            {
+                if m[label] != want {
+                    return Err(format!("label {label} is {}, expected {want:?}: {m}", m[label]));
+                }
+            }
+            // The first successful scrape's own timestamp, against the apply.
+            let samples = query(env, RELEASE_NS, &server, WEB_PORT, &format!("{EXPORTER_UP}[5m]")).await?;
+            let first = samples[0]["values"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|v| v[1] == "1")
+                .and_then(|v| v[0].as_f64())
+                .ok_or(format!("no successful sample in {samples:?}"))?;
+            let latency = first - applied;
+            env.step(&format!(
+                "FIGURE scenario 2: first successful scrape {latency:.2}s after applying the ServiceMonitor \
              (up == 1 visible through the API after {:.2?}; seen at {seen:.2?})",
-            t.elapsed()
-        ));
-        if latency > 30.0 {
-            return Err(format!("the first scrape came {latency:.1}s after the ServiceMonitor"));
-        }
-        Ok(())
-    });
+                t.elapsed()
+            ));
+            if latency > 30.0 {
+                return Err(format!("the first scrape came {latency:.1}s after the ServiceMonitor"));
+            }
+            Ok(())
+        },
+    );
 }
 
 #[test]

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{APPS_NS, PROMETHEUS, RELEASE_NS, WEB_PORT, apply_all, exporter, helm_install, images, missing_peer, operator_ready, ready_pods, server_pods, service_monitor};
+use super::{
+    APPS_NS, PROMETHEUS, RELEASE_NS, WEB_PORT, apply_all, exporter, helm_install, images, missing_peer, operator_ready, ready_pods,
+    server_pods, service_monitor,
+};
 use crate::harness::{loud, query, scenario, wait};
 
 const EXPORTERS: usize = 4;
@@ -37,11 +40,14 @@ fn two_shards_scrape_every_target_exactly_once() {
                 let r = query(env, RELEASE_NS, pod, WEB_PORT, "up == 1").await?;
                 let targets: Vec<(String, String)> = r
                     .iter()
-                    .map(|s| (s["metric"]["job"].as_str().unwrap_or("").to_string(), s["metric"]["instance"].as_str().unwrap_or("").to_string()))
+                    .map(|s| {
+                        (s["metric"]["job"].as_str().unwrap_or("").to_string(), s["metric"]["instance"].as_str().unwrap_or("").to_string())
+                    })
                     .collect();
                 per_shard.push(targets);
             }
-            let exporters: BTreeSet<String> = per_shard.iter().flatten().filter(|(j, _)| j == "node-exporter").map(|(_, i)| i.clone()).collect();
+            let exporters: BTreeSet<String> =
+                per_shard.iter().flatten().filter(|(j, _)| j == "node-exporter").map(|(_, i)| i.clone()).collect();
             if exporters == want { Ok(per_shard) } else { Err(format!("scraped {per_shard:?}")) }
         })
         .await?;

@@ -323,10 +323,7 @@ mod tests {
         let mut o = Map::new();
         let basic = BasicAuth { username: sel("creds", "user"), password: sel("creds", "pw") };
         a.http_client(&mut o, "endpoints[0]", None, Some(&basic), None, None).expect("resolved");
-        assert_eq!(
-            Value::Object(o),
-            json!({"basic_auth": {"username": "alice", "password_file": "secret_apps_creds_pw"}})
-        );
+        assert_eq!(Value::Object(o), json!({"basic_auth": {"username": "alice", "password_file": "secret_apps_creds_pw"}}));
         assert_eq!(a.files, BTreeMap::from([("secret_apps_creds_pw".to_string(), b"s3cret".to_vec())]));
     }
 
