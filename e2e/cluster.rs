@@ -132,15 +132,39 @@ pub fn binaries() -> Result<(PathBuf, PathBuf), Skip> {
     Ok((etcd, k8s))
 }
 
-/// Writes a kubeconfig for `server` with a bearer `token`. TLS is not
-/// verified: the apiserver's certificate is self-signed for this run.
-pub fn write_kubeconfig(path: &Path, server: &str, token: &str, namespace: &str) -> Result<(), String> {
+/// Writes a kubeconfig for `server` with a bearer `token`, trusting the
+/// CA in `ca_file` (the run's own, see `Cluster::start`).
+pub fn write_kubeconfig(path: &Path, server: &str, ca_file: &Path, token: &str, namespace: &str) -> Result<(), String> {
+    let ca = ca_file.display();
     let text = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: e2e\n  cluster:\n    server: {server}\n    insecure-skip-tls-verify: true\n\
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: e2e\n  cluster:\n    server: {server}\n    certificate-authority: {ca}\n\
          users:\n- name: u\n  user:\n    token: {token}\ncontexts:\n- name: e2e\n  context:\n    cluster: e2e\n    user: u\n    namespace: {namespace}\n\
          current-context: e2e\n"
     );
     std::fs::write(path, text).map_err(|e| format!("write {}: {e}", path.display()))
+}
+
+/// A CA for this run and the apiserver's serving certificate signed by
+/// it (127.0.0.1, localhost, and the in-cluster names), so every client
+/// verifies TLS as against a real cluster. Writes ca.crt, apiserver.crt
+/// and apiserver.key into `dir`.
+fn write_pki(dir: &Path) -> Result<(), String> {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let e = |e: rcgen::Error| format!("certificates: {e}");
+    let ca_key = KeyPair::generate().map_err(e)?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(e)?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(DnType::CommonName, "hearth-e2e-ca");
+    let ca = ca_params.self_signed(&ca_key).map_err(e)?;
+    let issuer = Issuer::new(ca_params, ca_key);
+    let names = ["127.0.0.1", "localhost", "10.96.0.1", "kubernetes", "kubernetes.default", "kubernetes.default.svc"];
+    let key = KeyPair::generate().map_err(e)?;
+    let mut params = CertificateParams::new(names.map(String::from).to_vec()).map_err(e)?;
+    params.distinguished_name.push(DnType::CommonName, "kube-apiserver");
+    let cert = params.signed_by(&key, &issuer).map_err(e)?;
+    write(&dir.join("ca.crt"), &ca.pem())?;
+    write(&dir.join("apiserver.crt"), &cert.pem())?;
+    write(&dir.join("apiserver.key"), &key.serialize_pem())
 }
 
 impl Cluster {
@@ -171,7 +195,8 @@ impl Cluster {
         write(&d.join("sa.key"), &key.serialize_pem())?;
         write(&d.join("sa.pub"), &key.public_key_pem())?;
         write(&d.join("tokens.csv"), &format!("{ADMIN_TOKEN},admin,admin,system:masters\n"))?;
-        write_kubeconfig(&cluster.kubeconfig, &cluster.server, ADMIN_TOKEN, "default")?;
+        write_pki(&d)?;
+        write_kubeconfig(&cluster.kubeconfig, &cluster.server, &cluster.ca_file(), ADMIN_TOKEN, "default")?;
 
         let etcd_url = format!("http://127.0.0.1:{etcd_port}");
         let mut c = Command::new(etcd);
@@ -190,8 +215,10 @@ impl Cluster {
             .arg("--bind-address=127.0.0.1")
             .arg("--advertise-address=127.0.0.1")
             .arg(format!("--secure-port={api_port}"))
-            .arg("--cert-dir")
-            .arg(d.join("certs"))
+            .arg("--tls-cert-file")
+            .arg(d.join("apiserver.crt"))
+            .arg("--tls-private-key-file")
+            .arg(d.join("apiserver.key"))
             .arg("--service-account-issuer=https://kubernetes.default.svc")
             .arg("--service-account-key-file")
             .arg(d.join("sa.pub"))
@@ -204,15 +231,14 @@ impl Cluster {
         cluster.procs.push(Proc::spawn("kube-apiserver", c, d.join("apiserver.log"))?);
         cluster.wait_ready().await?;
 
-        // The apiserver wrote its self-signed certificate while starting;
-        // the controller-manager publishes it as kube-root-ca.crt.
+        // The controller-manager publishes the CA as kube-root-ca.crt.
         let mut c = Command::new(k8s.join("kube-controller-manager"));
         c.arg("--kubeconfig")
             .arg(&cluster.kubeconfig)
             .arg("--service-account-private-key-file")
             .arg(d.join("sa.key"))
             .arg("--root-ca-file")
-            .arg(d.join("certs/apiserver.crt"))
+            .arg(d.join("ca.crt"))
             .arg("--use-service-account-credentials=true")
             .arg("--leader-elect=false")
             .arg("--bind-address=127.0.0.1")
@@ -230,8 +256,10 @@ impl Cluster {
 
     /// Polls /readyz (at most 90 s), failing early if a process died.
     async fn wait_ready(&mut self) -> Result<(), String> {
+        let pem = std::fs::read(self.ca_file()).map_err(|e| format!("ca.crt: {e}"))?;
+        let ca = reqwest::Certificate::from_pem(&pem).map_err(|e| format!("ca.crt: {e}"))?;
         let http = reqwest::Client::builder()
-            .danger_accept_invalid_certs(true)
+            .add_root_certificate(ca)
             .timeout(Duration::from_secs(2))
             .build()
             .map_err(|e| format!("http client: {e}"))?;
@@ -272,6 +300,11 @@ impl Cluster {
             .await
             .map_err(|e| format!("kubeconfig: {e}"))?;
         kube::Client::try_from(cfg).map_err(|e| format!("client: {e}"))
+    }
+
+    /// The CA the apiserver's certificate is signed by.
+    pub fn ca_file(&self) -> PathBuf {
+        self.path.join("ca.crt")
     }
 
     /// The state directory (logs, certificates), for the node agent's

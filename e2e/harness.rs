@@ -251,7 +251,13 @@ async fn own(images: ImageTable, t0: Instant) -> Result<Env, String> {
     };
     let client = cluster.client().await?;
     let pods_dir = cluster.dir().join("pods");
-    let cfg = AgentConfig { node_name: NODE.into(), server: cluster.server.clone(), images, work_dir: pods_dir.clone() };
+    let cfg = AgentConfig {
+        node_name: NODE.into(),
+        server: cluster.server.clone(),
+        ca_file: cluster.ca_file(),
+        images,
+        work_dir: pods_dir.clone(),
+    };
     let agent = NodeAgent::start(client.clone(), cfg).await.map_err(|e| format!("node agent: {e}\n{}", cluster.logs(20)))?;
     let env =
         Env { client, kubeconfig: cluster.kubeconfig.clone(), t0, cluster: Some(cluster), agent: Some(agent), pods_dir: Some(pods_dir) };

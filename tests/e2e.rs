@@ -325,3 +325,57 @@ scrape_configs:
         Ok(())
     });
 }
+
+/// The scenarios also run against an existing cluster: here our own
+/// control plane and node agent play that cluster, and scenario 2 runs
+/// against it in a second test process through `HEARTH_E2E_KUBECONFIG`,
+/// starting no control plane and no agent of its own.
+#[test]
+fn scenarios_run_against_an_existing_cluster_named_by_kubeconfig() {
+    if let Some(p) = scenarios::missing_peer() {
+        return loud(&format!("SKIPPED e2e: {p} is not installed"));
+    }
+    scenario(
+        concat!(module_path!(), "::scenarios_run_against_an_existing_cluster_named_by_kubeconfig"),
+        scenarios::images(),
+        async |env| {
+            if !agent_only(env) {
+                return Ok(());
+            }
+            let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+            let test = "scenarios::scrape::service_monitor_targets_are_discovered_through_endpointslices_and_scraped";
+            let log = env.kubeconfig.with_file_name("existing-cluster-run.log");
+            let file = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+            let err = file.try_clone().map_err(|e| e.to_string())?;
+            let mut child = std::process::Command::new(exe)
+                .args([test, "--exact", "--nocapture", "--test-threads=1"])
+                .env("HEARTH_E2E_KUBECONFIG", &env.kubeconfig)
+                .stdout(file)
+                .stderr(err)
+                .spawn()
+                .map_err(|e| format!("running the second test process: {e}"))?;
+            let deadline = std::time::Instant::now() + Duration::from_secs(300);
+            let status = loop {
+                match child.try_wait() {
+                    Ok(Some(s)) => break Some(s),
+                    Ok(None) if std::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(250)).await,
+                    _ => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break None;
+                    }
+                }
+            };
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if !status.is_some_and(|s| s.success()) || !text.contains("1 passed") {
+                return Err(format!("scenario 2 against the existing cluster failed:\n{text}"));
+            }
+            if text.contains("control plane and node agent ready") {
+                return Err(format!("the second process started a control plane of its own:\n{text}"));
+            }
+            let figure = text.lines().find(|l| l.contains("FIGURE")).unwrap_or("no FIGURE line");
+            env.step(&format!("scenario 2 passed against the existing cluster: {figure}"));
+            Ok(())
+        },
+    );
+}

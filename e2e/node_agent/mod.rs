@@ -35,6 +35,8 @@ pub struct AgentConfig {
     pub node_name: String,
     /// API server URL written into each pod's kubeconfig.
     pub server: String,
+    /// The CA each pod's kubeconfig trusts for it.
+    pub ca_file: PathBuf,
     pub images: ImageTable,
     /// Per-pod directories (volumes, logs, kubeconfig) go under here.
     pub work_dir: PathBuf,
@@ -176,7 +178,7 @@ impl Agent {
             return;
         };
         let root = self.cfg.work_dir.clone();
-        match pods::plan(&self.client, &self.cfg.server, &self.cfg.images, &root, pod, ip).await {
+        match pods::plan(&self.client, (&self.cfg.server, &self.cfg.ca_file), &self.cfg.images, &root, pod, ip).await {
             Ok(plan) => {
                 let policy = pod.spec.as_ref().and_then(|s| s.restart_policy.clone()).unwrap_or("Always".into());
                 let ns = pod.metadata.namespace.clone().unwrap_or_default();

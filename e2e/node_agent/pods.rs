@@ -37,10 +37,11 @@ pub struct PodPlan {
     pub containers: Vec<ContainerPlan>,
 }
 
-/// Builds the plan for `pod` at address `ip` under `root`.
+/// Builds the plan for `pod` at address `ip` under `root`; its
+/// kubeconfig names the apiserver `server`, trusted through `ca_file`.
 pub async fn plan(
     client: &kube::Client,
-    server: &str,
+    (server, ca_file): (&str, &Path),
     images: &ImageTable,
     root: &Path,
     pod: &Pod,
@@ -64,7 +65,7 @@ pub async fn plan(
     let sa = spec.service_account_name.as_deref().unwrap_or("default");
     let token = service_account_token(client, ns, sa).await?;
     let kubeconfig = dir.join("kubeconfig");
-    crate::cluster::write_kubeconfig(&kubeconfig, server, &token, ns)?;
+    crate::cluster::write_kubeconfig(&kubeconfig, server, ca_file, &token, ns)?;
 
     let ip = ip.to_string();
     let mut containers = Vec::new();
