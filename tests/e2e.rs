@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -35,36 +35,6 @@ use harness::{Env, loud, scenario, wait};
 use node_agent::ImageTable;
 
 const NODE_EXPORTER: &str = "/usr/bin/prometheus-node-exporter";
-
-fn node_exporter_deployment() -> Deployment {
-    let labels = json!({"app": "node-exporter"});
-    serde_json::from_value(json!({
-        "metadata": {"name": "node-exporter", "namespace": "default"},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"terminationGracePeriodSeconds": 5, "containers": [{
-                    "name": "node-exporter",
-                    "image": "quay.io/prometheus/node-exporter:v1.9.1",
-                    "args": ["--web.listen-address=0.0.0.0:9100"],
-                    "ports": [{"name": "metrics", "containerPort": 9100}],
-                    "readinessProbe": {"httpGet": {"path": "/metrics", "port": "metrics"}, "periodSeconds": 1}
-                }]}
-            }
-        }
-    }))
-    .unwrap_or_else(|e| panic!("deployment object: {e}"))
-}
-
-fn node_exporter_service() -> Service {
-    serde_json::from_value(json!({
-        "metadata": {"name": "node-exporter", "namespace": "default"},
-        "spec": {"selector": {"app": "node-exporter"}, "ports": [{"name": "metrics", "port": 9100, "targetPort": "metrics"}]}
-    }))
-    .unwrap_or_else(|e| panic!("service object: {e}"))
-}
 
 /// Pod IPs of node-exporter pods that are Running and Ready.
 async fn ready_pod_ips(pods: &Api<Pod>) -> Result<Vec<String>, String> {
@@ -101,11 +71,9 @@ fn node_exporter_deployment_runs_serves_scales_and_goes_away() {
         }
         let client = &env.client;
         let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
-        let services: Api<Service> = Api::namespaced(client.clone(), "default");
         let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-        let pp = PostParams::default();
-        deployments.create(&pp, &node_exporter_deployment()).await.map_err(|e| format!("create deployment: {e}"))?;
-        services.create(&pp, &node_exporter_service()).await.map_err(|e| format!("create service: {e}"))?;
+        env.apply(scenarios::exporter_deployment("default", 1)).await?;
+        env.apply(scenarios::exporter_service("default")).await?;
 
         let ips = wait("one Running+Ready pod", Duration::from_secs(60), || async {
             let ips = ready_pod_ips(&pods).await?;

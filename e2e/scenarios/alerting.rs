@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::{RELEASE_NS, apply_all, helm_install, images, missing_peer, operator_ready, ready_pods};
-use crate::harness::{loud, proxy_get, scenario, wait};
+use super::{RELEASE_NS, apply_all, helm_install, operator_ready, operator_scenario, ready_pods};
+use crate::harness::{proxy_get, wait};
 
 const ALERTMANAGER_CONFIG: &str = "route: {receiver: keep, group_wait: 1s}\nreceivers: [{name: keep}]\n";
 
@@ -33,10 +33,7 @@ fn alertmanager() -> Vec<serde_json::Value> {
 
 #[test]
 fn alert_rule_fires_into_a_real_alertmanager_pod() {
-    if let Some(p) = missing_peer() {
-        return loud(&format!("SKIPPED e2e: {p} is not installed"));
-    }
-    scenario(concat!(module_path!(), "::alert_rule_fires_into_a_real_alertmanager_pod"), images(), async |env| {
+    operator_scenario(concat!(module_path!(), "::alert_rule_fires_into_a_real_alertmanager_pod"), async |env| {
         apply_all(env, alertmanager()).await?;
         helm_install(env, &["operator.replicas=1", "prometheus.alertmanager.name=alertmanager", "prometheus.evaluationInterval=1s"])?;
         operator_ready(env, 1).await?;

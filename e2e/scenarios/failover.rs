@@ -10,10 +10,10 @@ use kube::api::{Api, DeleteParams};
 use serde_json::json;
 
 use super::{
-    PROMETHEUS, RELEASE_NS, apply_all, exporter, helm_install, images, missing_peer, operator_ready, ready_pods, server_pods,
-    service_monitor, wait_up,
+    PROMETHEUS, RELEASE_NS, apply_all, exporter, helm_install, operator_ready, operator_scenario, ready_pods, server_pods, service_monitor,
+    wait_up,
 };
-use crate::harness::{Env, loud, scenario, wait};
+use crate::harness::{Env, wait};
 
 const OPERATOR_LABELS: &str = "app.kubernetes.io/name=hearth-operator";
 
@@ -37,10 +37,7 @@ async fn counter(env: &Env, pod: &str, name: &str) -> Result<f64, String> {
 
 #[test]
 fn killing_the_leading_operator_hands_over_without_lost_or_duplicate_work() {
-    if let Some(p) = missing_peer() {
-        return loud(&format!("SKIPPED e2e: {p} is not installed"));
-    }
-    scenario(concat!(module_path!(), "::killing_the_leading_operator_hands_over_without_lost_or_duplicate_work"), images(), async |env| {
+    operator_scenario(concat!(module_path!(), "::killing_the_leading_operator_hands_over_without_lost_or_duplicate_work"), async |env| {
         helm_install(env, &["operator.replicas=2"])?;
         apply_all(env, exporter(1)).await?;
         env.apply(service_monitor("before", json!({}))).await?;

@@ -10,18 +10,15 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBind
 use kube::api::{Api, ListParams};
 use serde_json::{Value, json};
 
-use super::{PROMETHEUS, RELEASE_NS, crds_established, helm_install, images, missing_peer, operator_ready, server_pods, wait_up};
-use crate::harness::{Env, loud, scenario, wait};
+use super::{PROMETHEUS, RELEASE_NS, crds_established, helm_install, operator_ready, operator_scenario, server_pods, wait_up};
+use crate::harness::{Env, wait};
 
 /// The chart's default: two operator replicas behind the Lease.
 const OPERATOR_REPLICAS: i32 = 2;
 
 #[test]
 fn helm_install_makes_the_operator_ready_and_the_crds_established() {
-    if let Some(p) = missing_peer() {
-        return loud(&format!("SKIPPED e2e: {p} is not installed"));
-    }
-    scenario(concat!(module_path!(), "::helm_install_makes_the_operator_ready_and_the_crds_established"), images(), async |env| {
+    operator_scenario(concat!(module_path!(), "::helm_install_makes_the_operator_ready_and_the_crds_established"), async |env| {
         let t = Instant::now();
         helm_install(env, &[])?;
         env.step("helm install returned");
@@ -41,10 +38,7 @@ fn helm_install_makes_the_operator_ready_and_the_crds_established() {
 
 #[test]
 fn manifests_install_runs_the_same_system_as_helm() {
-    if let Some(p) = missing_peer() {
-        return loud(&format!("SKIPPED e2e: {p} is not installed"));
-    }
-    scenario(concat!(module_path!(), "::manifests_install_runs_the_same_system_as_helm"), images(), async |env| {
+    operator_scenario(concat!(module_path!(), "::manifests_install_runs_the_same_system_as_helm"), async |env| {
         let t = Instant::now();
         helm_install(env, &[])?;
         let helm = running_system(env).await?;
@@ -86,90 +80,26 @@ async fn running_system(env: &Env) -> Result<BTreeMap<String, Value>, String> {
     let (targets, _) = wait_up(env, &pods[0], r#"up{job="hearth-operator"}"#, OPERATOR_REPLICAS as usize, Duration::from_secs(90)).await?;
 
     let c = &env.client;
-    let mut out = BTreeMap::new();
-    let lp = ListParams::default();
-    let mut names = |kind: &str, items: Vec<Option<String>>| {
-        let mut v: Vec<String> = items.into_iter().flatten().collect();
-        v.sort();
-        out.insert(format!("{kind} names"), json!(v));
-    };
     let ns = RELEASE_NS;
-    let err = |e: kube::Error| e.to_string();
-    names(
-        "Deployment",
-        Api::<Deployment>::namespaced(c.clone(), ns).list(&lp).await.map_err(err)?.items.into_iter().map(|o| o.metadata.name).collect(),
-    );
-    names(
-        "StatefulSet",
-        Api::<StatefulSet>::namespaced(c.clone(), ns).list(&lp).await.map_err(err)?.items.into_iter().map(|o| o.metadata.name).collect(),
-    );
-    names(
-        "Service",
-        Api::<Service>::namespaced(c.clone(), ns).list(&lp).await.map_err(err)?.items.into_iter().map(|o| o.metadata.name).collect(),
-    );
-    names(
-        "ServiceAccount",
-        Api::<ServiceAccount>::namespaced(c.clone(), ns).list(&lp).await.map_err(err)?.items.into_iter().map(|o| o.metadata.name).collect(),
-    );
-    names(
-        "Role",
-        Api::<Role>::namespaced(c.clone(), ns).list(&lp).await.map_err(err)?.items.into_iter().map(|o| o.metadata.name).collect(),
-    );
-    names(
-        "RoleBinding",
-        Api::<RoleBinding>::namespaced(c.clone(), ns).list(&lp).await.map_err(err)?.items.into_iter().map(|o| o.metadata.name).collect(),
-    );
-    names(
-        "Secret",
-        Api::<Secret>::namespaced(c.clone(), ns)
-            .list(&lp)
-            .await
-            .map_err(err)?
-            .items
-            .into_iter()
-            .map(|o| o.metadata.name)
-            .filter(|n| !n.as_deref().is_some_and(|n| n.starts_with("sh.helm.")))
-            .collect(),
-    );
+    let all = |_: &Option<String>| true;
+    let mut out = BTreeMap::new();
+    out.insert("Deployment names".into(), names(Api::<Deployment>::namespaced(c.clone(), ns), all).await?);
+    out.insert("StatefulSet names".into(), names(Api::<StatefulSet>::namespaced(c.clone(), ns), all).await?);
+    out.insert("Service names".into(), names(Api::<Service>::namespaced(c.clone(), ns), all).await?);
+    out.insert("ServiceAccount names".into(), names(Api::<ServiceAccount>::namespaced(c.clone(), ns), all).await?);
+    out.insert("Role names".into(), names(Api::<Role>::namespaced(c.clone(), ns), all).await?);
+    out.insert("RoleBinding names".into(), names(Api::<RoleBinding>::namespaced(c.clone(), ns), all).await?);
+    // Helm's release records are its own bookkeeping.
+    let not_helm = |n: &Option<String>| !n.as_deref().is_some_and(|n| n.starts_with("sh.helm."));
+    out.insert("Secret names".into(), names(Api::<Secret>::namespaced(c.clone(), ns), not_helm).await?);
     // The dashboards are the Jsonnet install's addition (docs/helm.md).
-    names(
-        "ConfigMap",
-        Api::<ConfigMap>::namespaced(c.clone(), ns)
-            .list(&lp)
-            .await
-            .map_err(err)?
-            .items
-            .into_iter()
-            .filter(|o| o.metadata.labels.as_ref().and_then(|l| l.get("grafana_dashboard")).is_none())
-            .map(|o| o.metadata.name)
-            .collect(),
-    );
+    let not_dashboard = |n: &Option<String>| !n.as_deref().is_some_and(|n| n.starts_with("hearth-dashboard-"));
+    out.insert("ConfigMap names".into(), names(Api::<ConfigMap>::namespaced(c.clone(), ns), not_dashboard).await?);
     let hearth = |n: &Option<String>| n.as_deref().is_some_and(|n| n.contains("hearth"));
-    names(
-        "ClusterRole",
-        Api::<ClusterRole>::all(c.clone())
-            .list(&lp)
-            .await
-            .map_err(err)?
-            .items
-            .into_iter()
-            .map(|o| o.metadata.name)
-            .filter(hearth)
-            .collect(),
-    );
-    names(
-        "ClusterRoleBinding",
-        Api::<ClusterRoleBinding>::all(c.clone())
-            .list(&lp)
-            .await
-            .map_err(err)?
-            .items
-            .into_iter()
-            .map(|o| o.metadata.name)
-            .filter(hearth)
-            .collect(),
-    );
+    out.insert("ClusterRole names".into(), names(Api::<ClusterRole>::all(c.clone()), hearth).await?);
+    out.insert("ClusterRoleBinding names".into(), names(Api::<ClusterRoleBinding>::all(c.clone()), hearth).await?);
 
+    let err = |e: kube::Error| e.to_string();
     let op = Api::<Deployment>::namespaced(c.clone(), ns).get("hearth-operator").await.map_err(err)?;
     out.insert("operator pod template".into(), serde_json::to_value(op.spec.map(|s| s.template.spec)).map_err(|e| e.to_string())?);
     let sts = Api::<StatefulSet>::namespaced(c.clone(), ns).get("hearth-hearth").await.map_err(err)?;
@@ -178,6 +108,17 @@ async fn running_system(env: &Env) -> Result<BTreeMap<String, Value>, String> {
     out.insert("generated configuration".into(), serde_json::to_value(secret.data).map_err(|e| e.to_string())?);
     out.insert("operator targets scraped".into(), json!(targets.len()));
     Ok(out)
+}
+
+/// The sorted names of `api`'s objects that `keep` accepts.
+async fn names<K>(api: Api<K>, keep: impl Fn(&Option<String>) -> bool) -> Result<Value, String>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let list = api.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
+    let mut v: Vec<String> = list.items.into_iter().map(|o| o.meta().name.clone()).filter(|n| keep(n)).flatten().collect();
+    v.sort();
+    Ok(json!(v))
 }
 
 /// Deletes the Prometheus object first (its finalizer needs the operator

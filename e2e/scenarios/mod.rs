@@ -17,7 +17,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use serde_json::{Value, json};
 
-use crate::harness::{Env, query, wait};
+use crate::harness::{Env, loud, query, scenario, wait};
 use crate::node_agent::ImageTable;
 
 /// The release namespace of every install.
@@ -42,6 +42,18 @@ pub fn images() -> ImageTable {
 /// The peers the scenarios run as pods, or which one is missing.
 pub fn missing_peer() -> Option<&'static str> {
     [NODE_EXPORTER, ALERTMANAGER].into_iter().find(|p| !std::path::Path::new(p).is_file())
+}
+
+/// Runs an operator scenario (see [`scenario`]) with [`images`], or says
+/// SKIPPED when a peer it runs as a pod is not installed.
+pub fn operator_scenario<B>(name: &str, body: B)
+where
+    B: AsyncFnOnce(&Env) -> Result<(), String>,
+{
+    match missing_peer() {
+        Some(p) => loud(&format!("SKIPPED e2e {name}: {p} is not installed")),
+        None => scenario(name, images(), body),
+    }
 }
 
 /// `helm install hearth charts/hearth` into [`RELEASE_NS`] with `sets`
@@ -120,29 +132,41 @@ pub async fn server_pods(env: &Env, ns: &str, name: &str, count: usize) -> Resul
 
 /// The exporter the scenarios scrape: namespace, Deployment, Service.
 pub fn exporter(replicas: i32) -> Vec<Value> {
-    let labels = json!({"app": "node-exporter"});
     vec![
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": APPS_NS}}),
-        json!({"apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "node-exporter", "namespace": APPS_NS},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"terminationGracePeriodSeconds": 5, "containers": [{
-                    "name": "node-exporter",
-                    "image": "quay.io/prometheus/node-exporter:v1.9.1",
-                    "args": ["--web.listen-address=0.0.0.0:9100", "--no-collector.hwmon"],
-                    "ports": [{"name": "metrics", "containerPort": 9100}],
-                    "readinessProbe": {"httpGet": {"path": "/metrics", "port": "metrics"}, "periodSeconds": 1}
-                }]}
-            }
-        }}),
-        json!({"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": "node-exporter", "namespace": APPS_NS, "labels": labels},
-            "spec": {"selector": labels, "ports": [{"name": "metrics", "port": 9100, "targetPort": "metrics"}]}}),
+        exporter_deployment(APPS_NS, replicas),
+        exporter_service(APPS_NS),
     ]
+}
+
+/// A node-exporter Deployment (`app: node-exporter`, port `metrics`,
+/// ready once it serves /metrics).
+pub fn exporter_deployment(ns: &str, replicas: i32) -> Value {
+    let labels = json!({"app": "node-exporter"});
+    json!({"apiVersion": "apps/v1", "kind": "Deployment",
+    "metadata": {"name": "node-exporter", "namespace": ns},
+    "spec": {
+        "replicas": replicas,
+        "selector": {"matchLabels": labels},
+        "template": {
+            "metadata": {"labels": labels},
+            "spec": {"terminationGracePeriodSeconds": 5, "containers": [{
+                "name": "node-exporter",
+                "image": "quay.io/prometheus/node-exporter:v1.9.1",
+                "args": ["--web.listen-address=0.0.0.0:9100", "--no-collector.hwmon"],
+                "ports": [{"name": "metrics", "containerPort": 9100}],
+                "readinessProbe": {"httpGet": {"path": "/metrics", "port": "metrics"}, "periodSeconds": 1}
+            }]}
+        }
+    }})
+}
+
+/// The Service in front of [`exporter_deployment`].
+pub fn exporter_service(ns: &str) -> Value {
+    let labels = json!({"app": "node-exporter"});
+    json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "node-exporter", "namespace": ns, "labels": labels},
+        "spec": {"selector": labels, "ports": [{"name": "metrics", "port": 9100, "targetPort": "metrics"}]}})
 }
 
 /// A ServiceMonitor on the exporter's Service, scraped every second, with

@@ -9,10 +9,10 @@ use kube::discovery::ApiResource;
 use serde_json::{Value, json};
 
 use super::{
-    APPS_NS, PROMETHEUS, RELEASE_NS, apply_all, exporter, helm_install, images, missing_peer, operator_ready, server_pods, service_monitor,
+    APPS_NS, PROMETHEUS, RELEASE_NS, apply_all, exporter, helm_install, operator_ready, operator_scenario, server_pods, service_monitor,
     wait_up,
 };
-use crate::harness::{Env, loud, scenario, wait};
+use crate::harness::{Env, wait};
 
 /// The `Accepted` condition of ServiceMonitor `apps/name`, as JSON.
 async fn accepted(env: &Env, name: &str) -> Result<Value, String> {
@@ -31,10 +31,7 @@ async fn accepted(env: &Env, name: &str) -> Result<Value, String> {
 
 #[test]
 fn invalid_service_monitor_is_rejected_with_an_event_and_blocks_nothing() {
-    if let Some(p) = missing_peer() {
-        return loud(&format!("SKIPPED e2e: {p} is not installed"));
-    }
-    scenario(concat!(module_path!(), "::invalid_service_monitor_is_rejected_with_an_event_and_blocks_nothing"), images(), async |env| {
+    operator_scenario(concat!(module_path!(), "::invalid_service_monitor_is_rejected_with_an_event_and_blocks_nothing"), async |env| {
         helm_install(env, &["operator.replicas=1"])?;
         apply_all(env, exporter(1)).await?;
         env.apply(service_monitor("good", json!({}))).await?;

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::json;
 
 use super::{
-    APPS_NS, PROMETHEUS, RELEASE_NS, WEB_PORT, apply_all, exporter, helm_install, images, instances, missing_peer, operator_ready,
-    ready_pods, scale_exporter, server_pods, service_monitor, wait_up,
+    APPS_NS, PROMETHEUS, RELEASE_NS, WEB_PORT, apply_all, exporter, helm_install, instances, operator_ready, operator_scenario, ready_pods,
+    scale_exporter, server_pods, service_monitor, wait_up,
 };
-use crate::harness::{Env, loud, query, scenario, wait};
+use crate::harness::{Env, query, wait};
 
 const EXPORTER_UP: &str = r#"up{namespace="apps"}"#;
 
@@ -31,12 +31,8 @@ async fn installed_with_exporters(env: &Env, replicas: usize) -> Result<String, 
 
 #[test]
 fn service_monitor_targets_are_discovered_through_endpointslices_and_scraped() {
-    if let Some(p) = missing_peer() {
-        return loud(&format!("SKIPPED e2e: {p} is not installed"));
-    }
-    scenario(
+    operator_scenario(
         concat!(module_path!(), "::service_monitor_targets_are_discovered_through_endpointslices_and_scraped"),
-        images(),
         async |env| {
             let server = installed_with_exporters(env, 1).await?;
             let exporter = ready_pods(env, APPS_NS, "app=node-exporter").await?.remove(0);
@@ -84,10 +80,7 @@ fn service_monitor_targets_are_discovered_through_endpointslices_and_scraped() {
 
 #[test]
 fn scaling_the_exporter_moves_targets_and_removed_series_go_stale() {
-    if let Some(p) = missing_peer() {
-        return loud(&format!("SKIPPED e2e: {p} is not installed"));
-    }
-    scenario(concat!(module_path!(), "::scaling_the_exporter_moves_targets_and_removed_series_go_stale"), images(), async |env| {
+    operator_scenario(concat!(module_path!(), "::scaling_the_exporter_moves_targets_and_removed_series_go_stale"), async |env| {
         let server = installed_with_exporters(env, 1).await?;
         env.apply(service_monitor("node-exporter", json!({}))).await?;
         let (one, _) = wait_up(env, &server, EXPORTER_UP, 1, Duration::from_secs(60)).await?;

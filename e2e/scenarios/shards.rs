@@ -7,19 +7,16 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{
-    APPS_NS, PROMETHEUS, RELEASE_NS, WEB_PORT, apply_all, exporter, helm_install, images, missing_peer, operator_ready, ready_pods,
+    APPS_NS, PROMETHEUS, RELEASE_NS, WEB_PORT, apply_all, exporter, helm_install, operator_ready, operator_scenario, ready_pods,
     server_pods, service_monitor,
 };
-use crate::harness::{loud, query, scenario, wait};
+use crate::harness::{query, wait};
 
 const EXPORTERS: usize = 4;
 
 #[test]
 fn two_shards_scrape_every_target_exactly_once() {
-    if let Some(p) = missing_peer() {
-        return loud(&format!("SKIPPED e2e: {p} is not installed"));
-    }
-    scenario(concat!(module_path!(), "::two_shards_scrape_every_target_exactly_once"), images(), async |env| {
+    operator_scenario(concat!(module_path!(), "::two_shards_scrape_every_target_exactly_once"), async |env| {
         helm_install(env, &["operator.replicas=1", "prometheus.shards=2"])?;
         apply_all(env, exporter(EXPORTERS as i32)).await?;
         env.apply(service_monitor("node-exporter", json!({}))).await?;
