@@ -11,7 +11,7 @@
   async function section(id, title, load, render) {
     const sec = h("section", { id, class: "status-section" }, h("h2", {}, title));
     try {
-      sec.append(...[render(await load())].flat().filter(Boolean));
+      sec.append(...[render(await load())].flat(Infinity).filter(Boolean));
     } catch (e) {
       sec.append(H.errorBox(e.message));
     }
