@@ -274,6 +274,18 @@ fn query_page(b: &Browser, s: &Server) {
     let tip = tip.as_str().unwrap_or_else(|| panic!("no tooltip: {tip}"));
     assert!(tip.contains(last[1].as_str().expect("value")) && tip.contains("job=\"hearth\"") && tip.contains("UTC"), "tooltip: {tip}");
 
+    // Stacking is a view setting: kept in the URL, no new query.
+    b.click(&b.find("#stacked").expect("stacked")).expect("stack");
+    b.wait("the stacked graph", WAIT, |b| {
+        let v = b.exec("return document.getElementById('graph').dataset.stacked", vec![])?;
+        if v == "1" && b.current_url()?.contains("g0.stacked=1") { Ok(()) } else { Err(format!("{v}")) }
+    });
+    // A click on a legend entry hides its line.
+    b.click(&b.find("ul.legend li").expect("legend entry")).expect("hide");
+    let hidden = b.exec("return document.querySelector('#graph path.series').classList.contains('hidden')", vec![]).expect("class");
+    assert_eq!(hidden, json!(true));
+    graph_drawing(b);
+
     // Table tab: the instant result of `up`, one row per target.
     let expr_box = b.find("#expr").expect("expression box");
     b.click(&b.find("#tab-table").expect("table tab")).expect("choose the table tab");
@@ -319,6 +331,43 @@ fn query_page(b: &Browser, s: &Server) {
         let v = b.exec("return document.getElementById('expr').value", vec![])?;
         if v == json!(expr) { Ok(()) } else { Err(format!("{v}")) }
     });
+}
+
+const DRAW_SYNTHETIC: &str = "
+const wrap = document.createElement('div');
+document.body.appendChild(wrap);
+const series = [
+  {metric: {__name__: 'a'}, values: [[100, '2'], [101, '2'], [103, '2'], [104, '2'], [106, '2']]},
+  {metric: {__name__: 'b', x: 'y'}, values: [[100, '1'], [101, 'NaN'], [102, '1'], [103, '1'], [104, '1'], [105, '1'], [106, '1']]},
+];
+const draw = (stacked) => {
+  H.drawGraph(wrap, series, {startMs: 100000, endMs: 106000, stepMs: 1000, stacked, expr: 'x', params: {start: '100', end: '106', step: '1'}});
+  return {paths: [...wrap.querySelectorAll('path.series')].map(p => p.getAttribute('d')),
+    dots: wrap.querySelectorAll('circle[data-index]').length, areas: wrap.querySelectorAll('path.area').length,
+    legend: [...wrap.querySelectorAll('ul.legend li')].map(l => l.textContent)};
+};
+const r = {lines: draw(false), stacked: draw(true)};
+wrap.remove();
+return r;
+";
+
+/// The graph's drawing rules on made-up data: gaps where steps are missing
+/// or values are not numbers, single points as dots, stacking.
+fn graph_drawing(b: &Browser) {
+    let r = b.exec(DRAW_SYNTHETIC, vec![]).expect("draw");
+    let paths = |mode: &str| -> Vec<String> { serde_json::from_value(r[mode]["paths"].clone()).expect("paths") };
+    let (lines, stacked) = (paths("lines"), paths("stacked"));
+    // a: runs 100-101, 103-104 and 106 alone; b: 100 alone, then 102-106.
+    assert_eq!(lines.iter().map(|d| d.matches('M').count()).collect::<Vec<_>>(), [3, 2], "{lines:?}");
+    assert_eq!(r["lines"]["dots"], 2, "isolated points are dots");
+    assert_eq!(r["lines"]["areas"], 0);
+    assert_eq!(r["stacked"]["areas"], 2);
+    assert_eq!(r["lines"]["legend"], json!(["a", "b{x=\"y\"}"]));
+    let y_at = |d: &str, i: usize| vertices(d)[i].1;
+    // At t=103 (a's 3rd vertex, b's 3rd): unstacked b (1) is below a (2); stacked b (1+2) is above it.
+    assert!(y_at(&lines[1], 2) > y_at(&lines[0], 2), "{lines:?}");
+    assert!(y_at(&stacked[1], 2) < y_at(&stacked[0], 2), "{stacked:?}");
+    assert_eq!(vertices(&lines[0])[2].0, vertices(&lines[1])[2].0, "same time, same x");
 }
 
 fn targets_page(b: &Browser, s: &Server) {
@@ -452,10 +501,6 @@ fn status_page(b: &Browser, s: &Server) {
 }
 
 fn service_discovery_page(b: &Browser, s: &Server) {
-    let api = s.api("/api/v1/targets");
-    let dropped = api["droppedTargets"].as_array().expect("dropped");
-    assert_eq!(dropped.len(), 1, "{dropped:?}");
-    assert_eq!(dropped[0]["scrapePool"], "broken", "dropped targets name their pool");
     b.goto(&s.url("/service-discovery")).expect("open service discovery");
     wait_page(b, "the service discovery page");
     let pool = b.text(&b.find("section.sd-pool[data-pool='broken']").expect("pool")).expect("text");
@@ -520,4 +565,11 @@ fn hearth_server_serves_the_ui() {
     }
     assert_eq!(http::get(&server.addr, "/static/missing.js", &[]).expect("asset").status, 404);
     assert_eq!(http::get(&server.addr, "/nothing-here", &[]).expect("page").status, 404);
+
+    // The service discovery page groups dropped targets by their pool.
+    let api = server.api("/api/v1/targets");
+    let dropped = api["droppedTargets"].as_array().expect("dropped");
+    assert_eq!(dropped.len(), 1, "{dropped:?}");
+    assert_eq!(dropped[0]["scrapePool"], "broken", "dropped targets name their pool");
+    assert_eq!(dropped[0]["discoveredLabels"]["__address__"], "127.0.0.1:9");
 }
