@@ -24,6 +24,7 @@ mod webdriver;
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -71,6 +72,24 @@ const RULES: &str = "groups:
     expr: sum by (job) (up)
 ";
 
+/// Starts `hearth server` with `config` and `extra` flags and waits until it
+/// is ready (asking with `headers`).
+fn spawn_hearth(dir: &Path, config: &Path, port: u16, extra: &[String], headers: &[(&str, &str)]) -> Proc {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_hearth"));
+    c.arg("server")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .args(extra);
+    let proc = Proc::spawn("hearth", c, &dir.join("hearth.log"));
+    let addr = format!("127.0.0.1:{port}");
+    wait_for("hearth ready", WAIT, || {
+        proc.check_alive()?;
+        http::get(&addr, "/-/ready", headers).and_then(|r| if r.status == 200 { Ok(()) } else { Err(format!("status {}", r.status)) })
+    });
+    proc
+}
+
 /// Starts the server and waits until both targets were scraped six times
 /// and the alert fires.
 fn start_server() -> Server {
@@ -98,17 +117,8 @@ scrape_configs:
         ),
     )
     .expect("config");
-    let mut c = Command::new(env!("CARGO_BIN_EXE_hearth"));
-    c.arg("server")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"));
-    let proc = Proc::spawn("hearth", c, &dir.path().join("hearth.log"));
+    let proc = spawn_hearth(dir.path(), &config, port, &[], &[]);
     let addr = format!("127.0.0.1:{port}");
-    wait_for("hearth ready", WAIT, || {
-        proc.check_alive()?;
-        http::get(&addr, "/-/ready", &[]).and_then(|r| if r.status == 200 { Ok(()) } else { Err(format!("status {}", r.status)) })
-    });
     wait_for("six scrapes of both targets and a firing alert", WAIT, || {
         proc.check_alive()?;
         let scrapes = http::api_get(&addr, "/api/v1/query?query=count_over_time(up%5B1m%5D)%20%3E%3D%206")?;
@@ -511,6 +521,25 @@ fn service_discovery_page(b: &Browser, s: &Server) {
     assert!(row.contains(&format!("__address__=127.0.0.1:{}", s.closed_port)) && row.contains("env=test"), "{row}");
 }
 
+/// The OpenBSD bcrypt test vector: the hash of "U*U".
+const BCRYPT_U_STAR_U: &str = "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW";
+
+/// Behind the server's own basic auth, opened as http://user:password@host/,
+/// the pages still reach the API.
+fn behind_basic_auth(b: &Browser) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (config, web) = (dir.path().join("hearth.yml"), dir.path().join("web.yml"));
+    std::fs::write(&config, "global: {scrape_interval: 1s}\n").expect("config");
+    std::fs::write(&web, format!("basic_auth_users:\n  admin: {BCRYPT_U_STAR_U}\n")).expect("web config");
+    let port = free_ports(1)[0];
+    let auth = [("Authorization", "Basic YWRtaW46VSpV")];
+    let _server = spawn_hearth(dir.path(), &config, port, &[format!("--web.config.file={}", web.display())], &auth);
+    assert_eq!(http::get(&format!("127.0.0.1:{port}"), "/status", &[]).expect("get").status, 401, "the UI asks for the password");
+    b.goto(&format!("http://admin:U*U@127.0.0.1:{port}/status")).expect("open status with credentials");
+    wait_page(b, "the status page behind basic auth");
+    assert!(table_pairs(b, "#build-info").contains_key("version"));
+}
+
 /// Says loudly, past the test harness' capture, that the browser test did not run.
 fn skipped(why: &str) {
     let _ = writeln!(std::io::stderr(), "\n######## ui.rs: SKIPPED the browser test: {why} ########\n");
@@ -540,6 +569,7 @@ fn web_ui_in_headless_chromium() {
     alerts_and_rules_pages(&browser, &server);
     status_page(&browser, &server);
     service_discovery_page(&browser, &server);
+    behind_basic_auth(&browser);
     drop(browser);
     server.proc.check_alive().unwrap_or_else(|e| panic!("{e}"));
 }

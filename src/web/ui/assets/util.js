@@ -30,10 +30,15 @@ window.H = {};
   // GET api/v1/<path>: resolves to the whole answer ({data, warnings, infos}),
   // rejects with an Error whose message is the API's "errorType: error".
   H.api = async function (path, params) {
-    const q = params ? "?" + new URLSearchParams(params).toString() : "";
+    // Relative to the page (so a path prefix is kept), without the user and
+    // password of a page opened as http://user:pass@host/ (fetch refuses
+    // those; the browser sends the credentials it already has).
+    const url = new URL("api/v1/" + path, document.baseURI);
+    url.username = url.password = "";
+    if (params) url.search = new URLSearchParams(params).toString();
     let resp;
     try {
-      resp = await fetch("api/v1/" + path + q, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      resp = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
     } catch (e) {
       throw new Error("cannot reach the server: " + e.message);
     }
