@@ -104,6 +104,20 @@ fn no_inline_code_or_external_resources() {
 }
 
 #[test]
+fn every_url_is_relative() {
+    // Absolute paths would break the UI behind a reverse proxy's path prefix.
+    for bad in ["href=\"/", "src=\"/", "action=\"/"] {
+        assert!(!INDEX.contains(bad), "index.html has an absolute URL ({bad})");
+    }
+    for a in ASSETS.iter().filter(|a| a.name.ends_with(".js")) {
+        let text = std::str::from_utf8(a.body).expect("assets are text");
+        for bad in ["\"/api", "'/api", "`/api", "\"/static", "href: \"/"] {
+            assert!(!text.contains(bad), "{} has an absolute URL ({bad})", a.name);
+        }
+    }
+}
+
+#[test]
 fn the_ui_stays_small() {
     let total: usize = ASSETS.iter().map(|a| a.body.len()).sum::<usize>() + INDEX.len();
     assert!(total < 100 * 1024, "UI assets are {total} bytes, over 100 KiB");

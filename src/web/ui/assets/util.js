@@ -31,7 +31,7 @@ window.H = {};
   // rejects with an Error whose message is the API's "errorType: error".
   H.api = async function (path, params) {
     // Relative to the page (so a path prefix is kept), without the user and
-    // password of a page opened as http://user:pass@host/ (fetch refuses
+    // password of a page opened as user:pass@host in its URL (fetch refuses
     // those; the browser sends the credentials it already has).
     const url = new URL("api/v1/" + path, document.baseURI);
     url.username = url.password = "";
