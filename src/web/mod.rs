@@ -1,5 +1,5 @@
 //! The HTTP surface of `hearth server`: the Prometheus HTTP API ([`api`]),
-//! self-metrics and health endpoints.
+//! the browser UI ([`ui`]), self-metrics and health endpoints.
 
 pub mod admin;
 pub mod api;
@@ -7,6 +7,7 @@ pub mod federate;
 pub mod lifecycle;
 pub mod rules;
 pub mod targets;
+pub mod ui;
 pub mod webconfig;
 
 use std::collections::BTreeMap;
@@ -72,6 +73,7 @@ pub fn router(state: Arc<WebState>) -> Router {
         .merge(rules::routes())
         .merge(federate::routes())
         .merge(crate::remote::receive::routes())
+        .merge(ui::routes())
         .route("/metrics", get(metrics))
         .route("/-/healthy", get(healthy).head(healthy))
         .route("/-/ready", get(ready).head(ready))

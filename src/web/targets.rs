@@ -81,7 +81,7 @@ async fn targets(State(s): State<Arc<WebState>>, RawQuery(raw): RawQuery) -> Res
             }
         }
         if show_dropped {
-            dropped.extend(v.dropped.iter().map(|d| json!({"discoveredLabels": labels_json(d)})));
+            dropped.extend(v.dropped.iter().map(|d| json!({"discoveredLabels": labels_json(d), "scrapePool": v.name})));
         }
     }
     let mut data = json!({"activeTargets": active, "droppedTargets": dropped});

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs the real scrape targets that tests/real_targets.rs runs, and the
-# reference Prometheus server it can be compared with:
+# Installs the real scrape targets that tests/real_targets.rs runs, the
+# reference Prometheus server it can be compared with, and the browser that
+# tests/ui.rs drives:
 #   - Debian packages prometheus, prometheus-pushgateway, prometheus-node-exporter,
-#     prometheus-alertmanager
+#     prometheus-alertmanager, chromium and chromium-driver
 #     (only those whose binary is missing; needs root or sudo then);
 #   - a Python venv with the pinned packages of requirements.txt beside this
 #     script (FastAPI + prometheus-fastapi-instrumentator + uvicorn, Flask +
@@ -35,9 +36,11 @@ declare -A bin_of=(
   [prometheus-pushgateway]=/usr/bin/prometheus-pushgateway
   [prometheus-node-exporter]=/usr/bin/prometheus-node-exporter
   [prometheus-alertmanager]=/usr/bin/prometheus-alertmanager
+  [chromium]=/usr/bin/chromium
+  [chromium-driver]=/usr/bin/chromedriver
 )
 missing=()
-for pkg in prometheus prometheus-pushgateway prometheus-node-exporter prometheus-alertmanager; do
+for pkg in "${!bin_of[@]}"; do
   [ -x "${bin_of[$pkg]}" ] || missing+=("$pkg")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
