@@ -63,6 +63,7 @@ pub async fn run_with_client(client: Client, cfg: OperatorConfig) -> Result<(), 
     let metrics = Metrics::default();
     let mut registry = Registry::default();
     metrics.register(&mut registry);
+    registry.register_collector(Box::new(crate::web::process_metrics::ProcessCollector));
     serve_metrics(cfg.metrics_address, registry).await?;
     apply_crds(&client).await?;
 

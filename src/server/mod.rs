@@ -92,6 +92,7 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
         "Build information",
         Info::new(vec![("version", env!("CARGO_PKG_VERSION").to_string()), ("component", "server".to_string())]),
     );
+    registry.register_collector(Box::new(crate::web::process_metrics::ProcessCollector));
     let mut hup = hangup_signal();
     let discovery_metrics = crate::discovery::DiscoveryMetrics::default();
     discovery_metrics.register(&mut registry);

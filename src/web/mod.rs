@@ -5,6 +5,7 @@ pub mod admin;
 pub mod api;
 pub mod federate;
 pub mod lifecycle;
+pub mod process_metrics;
 pub mod rules;
 pub mod targets;
 pub mod ui;
