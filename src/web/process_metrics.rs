@@ -72,8 +72,18 @@ impl Collector for ProcessCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         if let Some(p) = read_process() {
             let c = ConstCounter::new(p.cpu_seconds);
-            c.encode(encoder.encode_descriptor("process_cpu_seconds", "Total user and system CPU time spent in seconds.", None, c.metric_type())?)?;
-            gauge(&mut encoder, "process_start_time_seconds", "Start time of the process since unix epoch in seconds.", p.start_time_seconds)?;
+            c.encode(encoder.encode_descriptor(
+                "process_cpu_seconds",
+                "Total user and system CPU time spent in seconds.",
+                None,
+                c.metric_type(),
+            )?)?;
+            gauge(
+                &mut encoder,
+                "process_start_time_seconds",
+                "Start time of the process since unix epoch in seconds.",
+                p.start_time_seconds,
+            )?;
             gauge(&mut encoder, "process_virtual_memory_bytes", "Virtual memory size in bytes.", p.virtual_bytes)?;
             gauge(&mut encoder, "process_resident_memory_bytes", "Resident memory size in bytes.", p.resident_bytes)?;
         }
@@ -99,7 +109,12 @@ mod tests {
         let p = parse_stat(stat, 100.0, 4096.0, 1_700_000_000.0).expect("parsed");
         assert_eq!(
             p,
-            Process { cpu_seconds: 3.0, start_time_seconds: 1_700_000_010.0, virtual_bytes: 123_456_789.0, resident_bytes: 2048.0 * 4096.0 }
+            Process {
+                cpu_seconds: 3.0,
+                start_time_seconds: 1_700_000_010.0,
+                virtual_bytes: 123_456_789.0,
+                resident_bytes: 2048.0 * 4096.0
+            }
         );
         assert_eq!(parse_stat("garbage", 100.0, 4096.0, 0.0), None);
         assert_eq!(parse_boot_time("cpu 1 2\nbtime 1700000000\nprocesses 5\n"), Some(1_700_000_000.0));
