@@ -102,7 +102,7 @@ pub async fn crds_established(env: &Env) -> Result<(), String> {
     .await
 }
 
-/// Names of the Running and Ready pods matching `labels` in `ns`.
+/// The Running and Ready pods matching `labels` in `ns`.
 pub async fn ready_pods(env: &Env, ns: &str, labels: &str) -> Result<Vec<Pod>, String> {
     let api: Api<Pod> = Api::namespaced(env.client.clone(), ns);
     let list = api.list(&ListParams::default().labels(labels)).await.map_err(|e| e.to_string())?;
@@ -181,6 +181,7 @@ pub fn service_monitor(name: &str, extra: Value) -> Value {
         "spec": {"selector": {"matchLabels": {"app": "node-exporter"}}, "endpoints": [endpoint]}})
 }
 
+/// Applies `objects` in order (namespaces first, as listed).
 pub async fn apply_all(env: &Env, objects: Vec<Value>) -> Result<(), String> {
     for o in objects {
         env.apply(o).await?;
