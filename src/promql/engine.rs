@@ -146,7 +146,7 @@ impl Engine {
         ev.cancel = o.cancel.clone();
         let value = ev.eval(&expr, ts)?;
         let value = match value {
-            Value::Vector(v) => Value::Vector(finish_vector(v, &mut IdMap::default())?),
+            Value::Vector(v) => Value::Vector(finish_vector(v, &mut NameDrops::default())?),
             Value::Matrix(m) => Value::Matrix(finish_matrix(m)?),
             other => other,
         };
@@ -222,7 +222,7 @@ impl Engine {
             };
             out[i].1.push(p);
         };
-        let mut dropped_names: IdMap<usize, (Labels, Labels)> = IdMap::default();
+        let mut dropped_names = NameDrops::default();
         let mut ts = start;
         while ts <= end {
             match ev.eval(&expr, ts)? {
@@ -256,31 +256,62 @@ impl Engine {
     }
 }
 
-/// Drops names flagged for removal (memoized per label-set identity in
-/// `names`, which keeps its inputs alive) and rejects label-set collisions.
-fn finish_vector(mut v: Vec<Sample>, names: &mut IdMap<usize, (Labels, Labels)>) -> Result<Vec<Sample>, EvalError> {
+/// Name dropping across the steps of a query: each input label set's
+/// output is computed once (by identity; the memo keeps the inputs alive so
+/// identities are not reused), and whether two different inputs ever gave
+/// equal outputs is remembered, as only then can a step's flagged samples
+/// collide.
+#[derive(Default)]
+struct NameDrops {
+    memo: IdMap<usize, (Labels, Labels)>,
+    outputs: HashSet<Labels, xxhash_rust::xxh3::Xxh3DefaultBuilder>,
+    may_collide: bool,
+}
+
+impl NameDrops {
+    fn drop_name(&mut self, metric: &Labels) -> Labels {
+        let id = metric.identity();
+        if let Some((_, out)) = self.memo.get(&id) {
+            return out.clone();
+        }
+        let out = binary::without_name(metric);
+        if !self.outputs.insert(out.clone()) {
+            self.may_collide = true;
+        }
+        self.memo.insert(id, (metric.clone(), out.clone()));
+        out
+    }
+}
+
+/// Drops names flagged for removal and rejects label-set collisions.
+fn finish_vector(mut v: Vec<Sample>, names: &mut NameDrops) -> Result<Vec<Sample>, EvalError> {
     let mut any = false;
-    for s in v.iter_mut().filter(|s| s.drop_name) {
-        let id = s.metric.identity();
-        s.metric = match names.get(&id) {
-            Some((_, out)) => out.clone(),
-            None => {
-                let out = binary::without_name(&s.metric);
-                names.insert(id, (s.metric.clone(), out.clone()));
-                out
-            }
-        };
+    let mut all = true;
+    for s in v.iter_mut() {
+        if !s.drop_name {
+            all = false;
+            continue;
+        }
+        s.metric = names.drop_name(&s.metric);
         s.drop_name = false;
         any = true;
     }
     // Collisions can only come from dropping names (Prometheus checks then too).
-    if any {
-        let mut seen: HashSet<&Labels, xxhash_rust::xxh3::Xxh3DefaultBuilder> =
-            HashSet::with_capacity_and_hasher(v.len(), Default::default());
-        for s in &v {
-            if !seen.insert(&s.metric) {
-                return Err(EvalError::exec("vector cannot contain metrics with the same labelset"));
-            }
+    if !any {
+        return Ok(v);
+    }
+    if all && !names.may_collide {
+        // Distinct outputs per distinct input: only a repeated input (by
+        // identity) could collide, and identities hash for free.
+        let mut seen: HashSet<usize, IdBuild> = HashSet::with_capacity_and_hasher(v.len(), IdBuild::default());
+        if v.iter().all(|s| seen.insert(s.metric.identity())) {
+            return Ok(v);
+        }
+    }
+    let mut seen: HashSet<&Labels, xxhash_rust::xxh3::Xxh3DefaultBuilder> = HashSet::with_capacity_and_hasher(v.len(), Default::default());
+    for s in &v {
+        if !seen.insert(&s.metric) {
+            return Err(EvalError::exec("vector cannot contain metrics with the same labelset"));
         }
     }
     Ok(v)

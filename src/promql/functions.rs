@@ -64,6 +64,42 @@ pub struct FnMemo {
     /// cannot be reused): the indexes where the counter resets. Most series
     /// have none, so `rate` and friends skip the reset scan of each window.
     resets: HashMap<usize, SeriesFacts, crate::tsdb::idhash::IdBuild>,
+    /// Per selected series (keyed and kept alive as `resets`): prefix sums,
+    /// when every one of them is exact (see [`exact_prefix`]).
+    exact_sums: HashMap<usize, ExactSums, crate::tsdb::idhash::IdBuild>,
+}
+
+/// Prefix sums of one selected series, or `None` when they would not be exact.
+struct ExactSums {
+    /// Kept alive so that the address used as the key cannot be reused.
+    _data: std::sync::Arc<[Point]>,
+    prefix: Option<Vec<f64>>,
+}
+
+/// `prefix[i]` = the sum of the first `i` values, when every value is an
+/// integer and the sum of their magnitudes is at most 2^53: then every
+/// partial sum and every difference of two is exact, so a window's sum is
+/// `prefix[end] - prefix[start]` in O(1), and equals what the compensated
+/// (Kahan) summation Prometheus uses returns, whose compensation stays zero
+/// when nothing is rounded. Counters and byte gauges are usually integers.
+fn exact_prefix(data: &[Point]) -> Option<Vec<f64>> {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    let mut out = Vec::with_capacity(data.len() + 1);
+    out.push(0.0);
+    let (mut total, mut magnitude) = (0.0f64, 0.0f64);
+    for p in data {
+        // NaN and ±Inf have a NaN fractional part.
+        if p.v.fract() != 0.0 {
+            return None;
+        }
+        magnitude += p.v.abs();
+        if magnitude > EXACT {
+            return None;
+        }
+        total += p.v;
+        out.push(total);
+    }
+    Some(out)
 }
 
 /// Per-query facts about one selected series.
@@ -104,6 +140,21 @@ impl FnMemo {
         let first = facts.resets.partition_point(|&j| (j as usize) <= start);
         let has_reset = facts.resets.get(first).is_some_and(|&j| (j as usize) < end);
         WindowFacts { has_reset, name_checked: Some(&mut facts.name_checked) }
+    }
+
+    /// The exact sum of window `points` in O(1), when its series qualifies
+    /// (see [`exact_prefix`]). Only for windows onto a longer selected
+    /// series: a subquery's windows are fresh arrays each step, where the
+    /// prefix would cost as much as the sum and be kept for nothing.
+    fn exact_window_sum(&mut self, points: &crate::promql::value::Points) -> Option<f64> {
+        let (data, start, end) = points.source();
+        if data.len() < 2 * (end - start) {
+            return None;
+        }
+        let key = std::sync::Arc::as_ptr(data) as *const Point as usize;
+        let sums = self.exact_sums.entry(key).or_insert_with(|| ExactSums { _data: data.clone(), prefix: exact_prefix(data) });
+        let prefix = sums.prefix.as_ref()?;
+        Some(prefix[end] - prefix[start])
     }
 }
 
@@ -248,8 +299,8 @@ pub fn call(name: &str, args: Vec<Value>, ctx: &mut FnContext<'_>) -> Result<Val
         "resets" => over_time(a, 0, ctx, name, false, |s, _| Some(resets(&s.points))),
 
         // Aggregations over a range.
-        "avg_over_time" => over_time(a, 0, ctx, name, false, |s, _| Some(avg(&s.points))),
-        "sum_over_time" => over_time(a, 0, ctx, name, false, |s, _| Some(sum(&s.points))),
+        "avg_over_time" => sum_over_time(a, ctx, name, true),
+        "sum_over_time" => sum_over_time(a, ctx, name, false),
         "count_over_time" => over_time(a, 0, ctx, name, false, |s, _| Some(s.points.len() as f64)),
         "min_over_time" => over_time(a, 0, ctx, name, false, |s, _| Some(pick(&s.points, |cur, best| cur < best || best.is_nan()))),
         "max_over_time" => over_time(a, 0, ctx, name, false, |s, _| Some(pick(&s.points, |cur, best| cur > best || best.is_nan()))),
@@ -781,6 +832,23 @@ fn over_time(
         }
     }
     Ok(Value::Vector(out))
+}
+
+/// `sum_over_time`, or `avg_over_time` when `mean`: from the memo's exact
+/// prefix sums where a series allows, else by compensated summation.
+fn sum_over_time(args: &mut [Value], ctx: &mut FnContext<'_>, name: &str, mean: bool) -> Result<Value, EvalError> {
+    let mut memo = ctx.memo.take();
+    let out = over_time(args, 0, ctx, name, false, |s, _| {
+        let exact = memo.as_deref_mut().and_then(|m| m.exact_window_sum(&s.points));
+        Some(match (exact, mean) {
+            (Some(total), true) => total / s.points.len() as f64,
+            (Some(total), false) => total,
+            (None, true) => avg(&s.points),
+            (None, false) => sum(&s.points),
+        })
+    });
+    ctx.memo = memo;
+    out
 }
 
 /// `rate`, `increase` and `delta`.
@@ -1471,6 +1539,42 @@ mod tests {
                 assert_eq!(has(&mut memo, a, b), scan, "window {a}..{b}");
             }
         }
+    }
+
+    #[test]
+    fn exact_window_sums_equal_compensated_summation_bit_for_bit() {
+        use crate::promql::value::Points;
+        let series = |vals: Vec<f64>| -> std::sync::Arc<[Point]> {
+            vals.into_iter().enumerate().map(|(i, v)| Point::new(i as i64, v)).collect::<Vec<_>>().into()
+        };
+        // Integers of every size and sign (a deterministic LCG), zeros included.
+        let mut x: u64 = 7;
+        let mut next = || {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let mag = [1.0, 1e3, 1e9, 1e13][(x >> 60) as usize % 4];
+            ((x >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) * mag
+        };
+        let ints: Vec<f64> = (0..64).map(|_| next().trunc()).chain([0.0, -0.0, 0.0]).collect();
+        let data = series(ints);
+        let mut memo = FnMemo::default();
+        let mut checked = 0;
+        for a in 0..data.len() {
+            for b in a + 1..=(a + data.len() / 2).min(data.len()) {
+                let w = Points::window(data.clone(), a, b);
+                let exact = memo.exact_window_sum(&w).expect("integers well under 2^53");
+                assert_eq!(exact.to_bits(), sum(&w).to_bits(), "sum of {a}..{b}");
+                let mean = exact / w.len() as f64;
+                assert_eq!(mean.to_bits(), avg(&w).to_bits(), "avg of {a}..{b}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 1000);
+        // Fractions, non-finite values and magnitudes past 2^53 fall back.
+        for vals in [vec![1.0, 2.5, 3.0, 4.0], vec![1.0, f64::NAN, 3.0, 4.0], vec![1.0, f64::INFINITY, 3.0, 4.0], vec![4e15, 4e15, 4e15, 1.0]] {
+            assert_eq!(memo.exact_window_sum(&Points::window(series(vals), 0, 2)), None);
+        }
+        // A window as long as its data (a subquery's) is summed directly.
+        assert_eq!(memo.exact_window_sum(&Points::window(series(vec![1.0, 2.0]), 0, 2)), None);
     }
 
     const MIN: i64 = 60_000;
