@@ -60,6 +60,10 @@ pub struct FnMemo {
     /// (call parameters, input label-set identity, input name flag) →
     /// (input kept alive so its identity cannot be reused, output, output name flag).
     relabeled: HashMap<(u64, usize, bool), (Labels, Labels, bool), crate::tsdb::idhash::IdBuild>,
+    /// Per call parameters: the distinct outputs in `relabeled`, and whether
+    /// two inputs ever gave equal ones (only then can a step's results
+    /// collide; otherwise distinct outputs have distinct identities).
+    relabel_outputs: HashMap<u64, RelabelOutputs>,
     /// Per selected series (by its shared points, kept alive so the address
     /// cannot be reused): the indexes where the counter resets. Most series
     /// have none, so `rate` and friends skip the reset scan of each window.
@@ -100,6 +104,12 @@ fn exact_prefix(data: &[Point]) -> Option<Vec<f64>> {
         out.push(total);
     }
     Some(out)
+}
+
+#[derive(Default)]
+struct RelabelOutputs {
+    seen: std::collections::HashSet<Labels, xxhash_rust::xxh3::Xxh3DefaultBuilder>,
+    may_collide: bool,
 }
 
 /// Per-query facts about one selected series.
@@ -774,9 +784,22 @@ fn label_replace(args: &mut [Value], ctx: &mut FnContext<'_>) -> Result<Value, E
             let res = template.expand(&Groups::Spans(value, &locs)).into_owned();
             relabel(s, &dst, res);
         }
+        let outputs = memo.relabel_outputs.entry(key).or_default();
+        if !outputs.seen.insert(s.metric.clone()) {
+            outputs.may_collide = true;
+        }
         memo.relabeled.insert(k, (input, s.metric.clone(), s.drop_name));
     }
-    check_unique(&v)?;
+    if memo.relabel_outputs.get(&key).is_some_and(|o| o.may_collide) {
+        check_unique(&v)?;
+    } else {
+        // Outputs differ whenever inputs do; only a repeated one collides.
+        let mut ids: std::collections::HashSet<usize, crate::tsdb::idhash::IdBuild> =
+            std::collections::HashSet::with_capacity_and_hasher(v.len(), Default::default());
+        if !v.iter().all(|s| ids.insert(s.metric.identity())) {
+            return Err(duplicate_labelset_error());
+        }
+    }
     Ok(Value::Vector(v))
 }
 
@@ -1570,7 +1593,9 @@ mod tests {
         }
         assert!(checked > 1000);
         // Fractions, non-finite values and magnitudes past 2^53 fall back.
-        for vals in [vec![1.0, 2.5, 3.0, 4.0], vec![1.0, f64::NAN, 3.0, 4.0], vec![1.0, f64::INFINITY, 3.0, 4.0], vec![4e15, 4e15, 4e15, 1.0]] {
+        for vals in
+            [vec![1.0, 2.5, 3.0, 4.0], vec![1.0, f64::NAN, 3.0, 4.0], vec![1.0, f64::INFINITY, 3.0, 4.0], vec![4e15, 4e15, 4e15, 1.0]]
+        {
             assert_eq!(memo.exact_window_sum(&Points::window(series(vals), 0, 2)), None);
         }
         // A window as long as its data (a subquery's) is summed directly.
