@@ -200,7 +200,7 @@ pub fn instant_vector(f: &Fetched, t: i64, lookback: i64, cursor: &mut Cursor) -
         cursor.bounds = vec![(0, 0); f.series.len()];
     }
     cursor.t = Some(t);
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(f.series.len());
     for ((labels, pts), b) in f.series.iter().zip(cursor.bounds.iter_mut()) {
         let i = if forward {
             // Steps move forward: continue from the last position.
@@ -234,7 +234,7 @@ pub fn range_vector(f: &Fetched, t: i64, range: i64, cursor: &mut Cursor) -> Vec
         cursor.bounds = vec![(0, 0); windows.len()];
     }
     cursor.t = Some(t);
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(windows.len());
     for (((labels, _), pts), b) in f.series.iter().zip(windows).zip(cursor.bounds.iter_mut()) {
         let (lo, hi) = if forward {
             // Steps move forward: advance from the last window, touching only new points.
