@@ -73,6 +73,8 @@ pub struct Env {
     cluster: Option<Cluster>,
     /// Where the node agent keeps each pod's directory and logs.
     pods_dir: Option<PathBuf>,
+    /// `apiVersion/kind` → what [`Env::resource`] found.
+    resources: Mutex<std::collections::HashMap<String, (ApiResource, bool)>>,
 }
 
 impl Env {
@@ -151,15 +153,24 @@ impl Env {
         }
     }
 
+    /// The API resource of `obj`'s kind and whether it is namespaced, found
+    /// by discovery once per kind (a kind not served yet, like a CRD still
+    /// being installed, is looked up again next time).
     async fn resource(&self, obj: &Value) -> Result<(ApiResource, bool), String> {
         let api_version = obj["apiVersion"].as_str().ok_or("object without apiVersion")?;
         let kind = obj["kind"].as_str().ok_or("object without kind")?;
+        let key = format!("{api_version}/{kind}");
+        if let Some(found) = self.resources.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(found.clone());
+        }
         let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
         let discovery = Discovery::new(self.client.clone()).filter(&[group]).run().await.map_err(|e| format!("discovery: {e}"))?;
         for g in discovery.groups() {
             for (ar, caps) in g.versioned_resources(version) {
                 if ar.kind == kind {
-                    return Ok((ar, caps.scope == Scope::Namespaced));
+                    let found = (ar, caps.scope == Scope::Namespaced);
+                    self.resources.lock().unwrap_or_else(|p| p.into_inner()).insert(key, found.clone());
+                    return Ok(found);
                 }
             }
         }
@@ -259,8 +270,15 @@ async fn own(images: ImageTable, t0: Instant) -> Result<Env, String> {
         work_dir: pods_dir.clone(),
     };
     let agent = NodeAgent::start(client.clone(), cfg).await.map_err(|e| format!("node agent: {e}\n{}", cluster.logs(20)))?;
-    let env =
-        Env { client, kubeconfig: cluster.kubeconfig.clone(), t0, cluster: Some(cluster), agent: Some(agent), pods_dir: Some(pods_dir) };
+    let env = Env {
+        client,
+        kubeconfig: cluster.kubeconfig.clone(),
+        t0,
+        cluster: Some(cluster),
+        agent: Some(agent),
+        pods_dir: Some(pods_dir),
+        resources: Mutex::default(),
+    };
     env.step("control plane and node agent ready");
     // Pod admission wants the namespace's default ServiceAccount, which
     // the controller-manager creates shortly after starting.
@@ -278,7 +296,7 @@ async fn connect(kubeconfig: PathBuf, t0: Instant) -> Result<Env, String> {
     let kc = kube::config::Kubeconfig::read_from(&kubeconfig).map_err(|e| format!("{}: {e}", kubeconfig.display()))?;
     let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.map_err(|e| format!("kubeconfig: {e}"))?;
     let client = kube::Client::try_from(cfg).map_err(|e| format!("client: {e}"))?;
-    Ok(Env { client, kubeconfig, t0, cluster: None, agent: None, pods_dir: None })
+    Ok(Env { client, kubeconfig, t0, cluster: None, agent: None, pods_dir: None, resources: Mutex::default() })
 }
 
 /// Runs this same test binary, filtered to `name`, inside fresh user,
@@ -362,10 +380,16 @@ pub async fn query(env: &Env, ns: &str, pod: &str, port: u16, promql: &str) -> R
 
 /// A JSON GET of `path` on pod `ns/pod` port `port` through the apiserver.
 pub async fn proxy_get(env: &Env, ns: &str, pod: &str, port: u16, path: &str, params: &[(&str, &str)]) -> Result<Value, String> {
+    let text = proxy_text(env, ns, pod, port, path, params).await?;
+    serde_json::from_str(&text).map_err(|e| format!("GET {path}: {e}: {text:.300}"))
+}
+
+/// A GET of `path` on pod `ns/pod` port `port` through the apiserver: the body.
+pub async fn proxy_text(env: &Env, ns: &str, pod: &str, port: u16, path: &str, params: &[(&str, &str)]) -> Result<String, String> {
     let base = format!("http://x/api/v1/namespaces/{ns}/pods/{pod}:{port}/proxy/{path}");
-    let url = reqwest::Url::parse_with_params(&base, params).map_err(|e| e.to_string())?;
+    let url = if params.is_empty() { reqwest::Url::parse(&base) } else { reqwest::Url::parse_with_params(&base, params) };
+    let url = url.map_err(|e| e.to_string())?;
     let uri = &url.as_str()["http://x".len()..];
     let req = http::Request::get(uri).body(Vec::new()).map_err(|e| e.to_string())?;
-    let text = env.client.request_text(req).await.map_err(|e| format!("GET {uri}: {e}"))?;
-    serde_json::from_str(&text).map_err(|e| format!("GET {uri}: {e}: {text:.300}"))
+    env.client.request_text(req).await.map_err(|e| format!("GET {uri}: {e}"))
 }

@@ -13,7 +13,7 @@ use super::{
     PROMETHEUS, RELEASE_NS, apply_all, exporter, helm_install, operator_ready, operator_scenario, ready_pods, server_pods, service_monitor,
     wait_up,
 };
-use crate::harness::{Env, wait};
+use crate::harness::{Env, proxy_text, wait};
 
 const OPERATOR_LABELS: &str = "app.kubernetes.io/name=hearth-operator";
 
@@ -25,9 +25,7 @@ async fn holder(env: &Env) -> Result<String, String> {
 
 /// Sum of the counter `name` on operator pod `pod`'s /metrics.
 async fn counter(env: &Env, pod: &str, name: &str) -> Result<f64, String> {
-    let path = format!("/api/v1/namespaces/{RELEASE_NS}/pods/{pod}:8080/proxy/metrics");
-    let req = http::Request::get(&path).body(Vec::new()).map_err(|e| e.to_string())?;
-    let text = env.client.request_text(req).await.map_err(|e| format!("GET {path}: {e}"))?;
+    let text = proxy_text(env, RELEASE_NS, pod, 8080, "metrics", &[]).await?;
     Ok(text
         .lines()
         .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))

@@ -201,10 +201,14 @@ pub async fn scale_exporter(env: &Env, replicas: i32) -> Result<(), String> {
 
 /// `instance` labels of the series `promql` returns on server pod `pod`.
 pub async fn instances(env: &Env, pod: &str, promql: &str) -> Result<Vec<String>, String> {
-    let result = query(env, RELEASE_NS, pod, WEB_PORT, promql).await?;
+    Ok(instance_labels(&query(env, RELEASE_NS, pod, WEB_PORT, promql).await?))
+}
+
+/// The sorted `instance` labels of a query result.
+fn instance_labels(result: &[Value]) -> Vec<String> {
     let mut v: Vec<String> = result.iter().filter_map(|r| r["metric"]["instance"].as_str().map(String::from)).collect();
     v.sort();
-    Ok(v)
+    v
 }
 
 /// Waits until `promql` on `pod` returns exactly `count` series, each
@@ -215,9 +219,7 @@ pub async fn wait_up(env: &Env, pod: &str, promql: &str, count: usize, timeout: 
         let result = query(env, RELEASE_NS, pod, WEB_PORT, promql).await?;
         let all_one = result.iter().all(|r| r["value"][1] == "1");
         if result.len() == count && all_one {
-            let mut v: Vec<String> = result.iter().filter_map(|r| r["metric"]["instance"].as_str().map(String::from)).collect();
-            v.sort();
-            Ok(v)
+            Ok(instance_labels(&result))
         } else {
             Err(format!("{} series: {}", result.len(), Value::Array(result)))
         }

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use hearth::operator::crd::ServiceMonitor;
 use k8s_openapi::api::core::v1::Event;
-use kube::api::{Api, DynamicObject, ListParams};
-use kube::discovery::ApiResource;
+use kube::api::{Api, ListParams};
 use serde_json::{Value, json};
 
 use super::{
@@ -16,17 +16,11 @@ use crate::harness::{Env, wait};
 
 /// The `Accepted` condition of ServiceMonitor `apps/name`, as JSON.
 async fn accepted(env: &Env, name: &str) -> Result<Value, String> {
-    let ar = ApiResource {
-        group: "monitoring.hearth.dev".into(),
-        version: "v1alpha1".into(),
-        api_version: "monitoring.hearth.dev/v1alpha1".into(),
-        kind: "ServiceMonitor".into(),
-        plural: "servicemonitors".into(),
-    };
-    let api: Api<DynamicObject> = Api::namespaced_with(env.client.clone(), APPS_NS, &ar);
+    let api: Api<ServiceMonitor> = Api::namespaced(env.client.clone(), APPS_NS);
     let sm = api.get(name).await.map_err(|e| e.to_string())?;
-    let conditions = sm.data["status"]["conditions"].as_array().cloned().unwrap_or_default();
-    conditions.into_iter().find(|c| c["type"] == "Accepted").ok_or(format!("{name}: no Accepted condition yet"))
+    let conditions = sm.status.map(|s| s.conditions).unwrap_or_default();
+    let c = conditions.into_iter().find(|c| c.type_ == "Accepted").ok_or(format!("{name}: no Accepted condition yet"))?;
+    serde_json::to_value(c).map_err(|e| e.to_string())
 }
 
 #[test]

@@ -20,6 +20,7 @@ use super::metrics::{EngineMetrics, QueryKind};
 use super::selectors::{self, Fetched, at_ms, ms, offset_ms, selector_key};
 use super::value::{EvalError, Sample, Series, Value};
 use crate::model::{Labels, Sample as Point};
+use crate::promql::unique::{RewriteOutputs, check_unique};
 use crate::tsdb::Querier;
 use crate::tsdb::idhash::{IdBuild, IdMap};
 
@@ -258,14 +259,11 @@ impl Engine {
 
 /// Name dropping across the steps of a query: each input label set's
 /// output is computed once (by identity; the memo keeps the inputs alive so
-/// identities are not reused), and whether two different inputs ever gave
-/// equal outputs is remembered, as only then can a step's flagged samples
-/// collide.
+/// identities are not reused).
 #[derive(Default)]
 struct NameDrops {
     memo: IdMap<usize, (Labels, Labels)>,
-    outputs: HashSet<Labels, xxhash_rust::xxh3::Xxh3DefaultBuilder>,
-    may_collide: bool,
+    outputs: RewriteOutputs,
 }
 
 impl NameDrops {
@@ -275,9 +273,7 @@ impl NameDrops {
             return out.clone();
         }
         let out = binary::without_name(metric);
-        if !self.outputs.insert(out.clone()) {
-            self.may_collide = true;
-        }
+        self.outputs.record(&out);
         self.memo.insert(id, (metric.clone(), out.clone()));
         out
     }
@@ -285,34 +281,19 @@ impl NameDrops {
 
 /// Drops names flagged for removal and rejects label-set collisions.
 fn finish_vector(mut v: Vec<Sample>, names: &mut NameDrops) -> Result<Vec<Sample>, EvalError> {
-    let mut any = false;
-    let mut all = true;
+    let (mut any, mut all) = (false, true);
     for s in v.iter_mut() {
-        if !s.drop_name {
+        if s.drop_name {
+            s.metric = names.drop_name(&s.metric);
+            s.drop_name = false;
+            any = true;
+        } else {
             all = false;
-            continue;
         }
-        s.metric = names.drop_name(&s.metric);
-        s.drop_name = false;
-        any = true;
     }
     // Collisions can only come from dropping names (Prometheus checks then too).
-    if !any {
-        return Ok(v);
-    }
-    if all && !names.may_collide {
-        // Distinct outputs per distinct input: only a repeated input (by
-        // identity) could collide, and identities hash for free.
-        let mut seen: HashSet<usize, IdBuild> = HashSet::with_capacity_and_hasher(v.len(), IdBuild::default());
-        if v.iter().all(|s| seen.insert(s.metric.identity())) {
-            return Ok(v);
-        }
-    }
-    let mut seen: HashSet<&Labels, xxhash_rust::xxh3::Xxh3DefaultBuilder> = HashSet::with_capacity_and_hasher(v.len(), Default::default());
-    for s in &v {
-        if !seen.insert(&s.metric) {
-            return Err(EvalError::exec("vector cannot contain metrics with the same labelset"));
-        }
+    if any {
+        if all { names.outputs.check_unique(&v)? } else { check_unique(&v)? }
     }
     Ok(v)
 }

@@ -25,6 +25,7 @@ use crate::model::Sample as Point;
 use crate::model::labels::{Labels, LabelsBuilder, METRIC_NAME};
 use crate::promql::float::{almost_equal, kahan_inc};
 use crate::promql::gofmt::{go_fmt_g, go_quote};
+use crate::promql::unique::{RewriteOutputs, check_unique};
 use crate::promql::{
     Annotations,
     value::{EvalError, Sample, Series, Value},
@@ -60,24 +61,12 @@ pub struct FnMemo {
     /// (call parameters, input label-set identity, input name flag) →
     /// (input kept alive so its identity cannot be reused, output, output name flag).
     relabeled: HashMap<(u64, usize, bool), (Labels, Labels, bool), crate::tsdb::idhash::IdBuild>,
-    /// Per call parameters: the distinct outputs in `relabeled`, and whether
-    /// two inputs ever gave equal ones (only then can a step's results
-    /// collide; otherwise distinct outputs have distinct identities).
-    relabel_outputs: HashMap<u64, RelabelOutputs>,
+    /// Per call parameters: the outputs in `relabeled`, for the uniqueness check.
+    relabel_outputs: HashMap<u64, RewriteOutputs>,
     /// Per selected series (by its shared points, kept alive so the address
-    /// cannot be reused): the indexes where the counter resets. Most series
-    /// have none, so `rate` and friends skip the reset scan of each window.
-    resets: HashMap<usize, SeriesFacts, crate::tsdb::idhash::IdBuild>,
-    /// Per selected series (keyed and kept alive as `resets`): prefix sums,
-    /// when every one of them is exact (see [`exact_prefix`]).
-    exact_sums: HashMap<usize, ExactSums, crate::tsdb::idhash::IdBuild>,
-}
-
-/// Prefix sums of one selected series, or `None` when they would not be exact.
-struct ExactSums {
-    /// Kept alive so that the address used as the key cannot be reused.
-    _data: std::sync::Arc<[Point]>,
-    prefix: Option<Vec<f64>>,
+    /// cannot be reused): what the functions learned about it, so that each
+    /// step's window of it costs less than a scan.
+    series: HashMap<usize, SeriesFacts, crate::tsdb::idhash::IdBuild>,
 }
 
 /// `prefix[i]` = the sum of the first `i` values, when every value is an
@@ -106,20 +95,17 @@ fn exact_prefix(data: &[Point]) -> Option<Vec<f64>> {
     Some(out)
 }
 
-#[derive(Default)]
-struct RelabelOutputs {
-    seen: std::collections::HashSet<Labels, xxhash_rust::xxh3::Xxh3DefaultBuilder>,
-    may_collide: bool,
-}
-
-/// Per-query facts about one selected series.
+/// Per-query facts about one selected series, each computed on first use.
 struct SeriesFacts {
     /// Kept alive so that the address used as the key cannot be reused.
-    _data: std::sync::Arc<[Point]>,
-    /// Indexes `j` where point `j` is lower than point `j - 1`.
-    resets: Vec<u32>,
+    data: std::sync::Arc<[Point]>,
+    /// Indexes `j` where point `j` is lower than point `j - 1`. Most series
+    /// have none, so `rate` and friends skip the reset scan of each window.
+    resets: Option<Vec<u32>>,
     /// The counter-name info has been considered for this series.
     name_checked: bool,
+    /// [`exact_prefix`], `Some(None)` when the sums would not be exact.
+    exact_prefix: Option<Option<Vec<f64>>>,
 }
 
 /// What [`FnMemo::window_facts`] knows about a window of a counter.
@@ -138,17 +124,22 @@ impl FnMemo {
         self.window_facts(points).has_reset
     }
 
+    /// The facts about the selected series whose points are `data`.
+    fn series_facts(&mut self, data: &std::sync::Arc<[Point]>) -> &mut SeriesFacts {
+        let key = std::sync::Arc::as_ptr(data) as *const Point as usize;
+        self.series.entry(key).or_insert_with(|| SeriesFacts { data: data.clone(), resets: None, name_checked: false, exact_prefix: None })
+    }
+
     fn window_facts(&mut self, points: &crate::promql::value::Points) -> WindowFacts<'_> {
         let (data, start, end) = points.source();
-        let key = std::sync::Arc::as_ptr(data) as *const Point as usize;
-        let facts = self.resets.entry(key).or_insert_with(|| SeriesFacts {
-            _data: data.clone(),
-            resets: data.windows(2).enumerate().filter(|(_, w)| w[1].v < w[0].v).map(|(i, _)| (i + 1) as u32).collect(),
-            name_checked: false,
-        });
+        let facts = self.series_facts(data);
+        let data = &facts.data;
+        let resets = facts
+            .resets
+            .get_or_insert_with(|| data.windows(2).enumerate().filter(|(_, w)| w[1].v < w[0].v).map(|(i, _)| (i + 1) as u32).collect());
         // A reset at index j pairs points j-1 and j: inside when start < j < end.
-        let first = facts.resets.partition_point(|&j| (j as usize) <= start);
-        let has_reset = facts.resets.get(first).is_some_and(|&j| (j as usize) < end);
+        let first = resets.partition_point(|&j| (j as usize) <= start);
+        let has_reset = resets.get(first).is_some_and(|&j| (j as usize) < end);
         WindowFacts { has_reset, name_checked: Some(&mut facts.name_checked) }
     }
 
@@ -161,9 +152,9 @@ impl FnMemo {
         if data.len() < 2 * (end - start) {
             return None;
         }
-        let key = std::sync::Arc::as_ptr(data) as *const Point as usize;
-        let sums = self.exact_sums.entry(key).or_insert_with(|| ExactSums { _data: data.clone(), prefix: exact_prefix(data) });
-        let prefix = sums.prefix.as_ref()?;
+        let facts = self.series_facts(data);
+        let data = &facts.data;
+        let prefix = facts.exact_prefix.get_or_insert_with(|| exact_prefix(data)).as_ref()?;
         Some(prefix[end] - prefix[start])
     }
 }
@@ -725,16 +716,6 @@ fn valid_label_name(name: &str) -> bool {
     !name.is_empty()
 }
 
-fn duplicate_labelset_error() -> EvalError {
-    EvalError::exec("vector cannot contain metrics with the same labelset")
-}
-
-fn check_unique(v: &[Sample]) -> Result<(), EvalError> {
-    let mut seen: std::collections::HashSet<&Labels, crate::tsdb::idhash::IdBuild> =
-        std::collections::HashSet::with_capacity_and_hasher(v.len(), Default::default());
-    if v.iter().all(|s| seen.insert(&s.metric)) { Ok(()) } else { Err(duplicate_labelset_error()) }
-}
-
 /// Sets `dst` on every sample; writing `__name__` keeps the name for good.
 fn relabel(s: &mut Sample, dst: &str, value: String) {
     let mut b = LabelsBuilder::from_labels(&s.metric);
@@ -784,22 +765,10 @@ fn label_replace(args: &mut [Value], ctx: &mut FnContext<'_>) -> Result<Value, E
             let res = template.expand(&Groups::Spans(value, &locs)).into_owned();
             relabel(s, &dst, res);
         }
-        let outputs = memo.relabel_outputs.entry(key).or_default();
-        if !outputs.seen.insert(s.metric.clone()) {
-            outputs.may_collide = true;
-        }
+        memo.relabel_outputs.entry(key).or_default().record(&s.metric);
         memo.relabeled.insert(k, (input, s.metric.clone(), s.drop_name));
     }
-    if memo.relabel_outputs.get(&key).is_some_and(|o| o.may_collide) {
-        check_unique(&v)?;
-    } else {
-        // Outputs differ whenever inputs do; only a repeated one collides.
-        let mut ids: std::collections::HashSet<usize, crate::tsdb::idhash::IdBuild> =
-            std::collections::HashSet::with_capacity_and_hasher(v.len(), Default::default());
-        if !v.iter().all(|s| ids.insert(s.metric.identity())) {
-            return Err(duplicate_labelset_error());
-        }
-    }
+    memo.relabel_outputs.entry(key).or_default().check_unique(&v)?;
     Ok(Value::Vector(v))
 }
 

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod parse;
 pub mod promqltest;
 pub mod selectors;
+pub mod unique;
 pub mod value;
 
 pub use engine::{Engine, EngineOptions, QueryError, QueryResult};
