@@ -353,6 +353,7 @@ fn run(cmd: Command) -> Result<(), String> {
                 max_samples: a.max_samples,
                 timeout: Duration::from_millis(a.query_timeout.max(1) as u64),
                 max_concurrent: a.max_concurrency.max(1),
+                ..Default::default()
             };
             let cfg = ServerConfig {
                 listen: a.listen,

@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use hearth::promql::promqltest::run_file;
+use hearth::promql::promqltest::{run_file, run_file_with};
+use hearth::promql::{EngineOptions, Parallelism};
 
 fn scripts() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/promql");
@@ -46,6 +47,26 @@ fn scripts_pass() {
 /// histograms count as skipped; nothing may fail.
 #[test]
 fn upstream_conformance_scripts_pass() {
+    conformance(EngineOptions::default());
+}
+
+/// Every range query split into runs of single steps on three threads gives
+/// the same results, errors and annotations as one thread.
+#[test]
+fn scripts_pass_with_every_range_query_split_across_threads() {
+    let split = || EngineOptions { parallelism: Parallelism { threads: 3, min_work: 0, min_steps: 1 }, ..EngineOptions::default() };
+    let mut problems = Vec::new();
+    for f in scripts() {
+        match run_file_with(&f, false, split()) {
+            Ok(o) => problems.extend(o.details),
+            Err(e) => problems.push(e),
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    conformance(split());
+}
+
+fn conformance(opts: EngineOptions) {
     const FILES: [&str; 10] = [
         "functions",
         "operators",
@@ -65,7 +86,7 @@ fn upstream_conformance_scripts_pass() {
     }
     let (mut passed, mut skipped, mut problems) = (0, 0, Vec::new());
     for f in FILES {
-        match run_file(&dir.join(format!("{f}.test")), false) {
+        match run_file_with(&dir.join(format!("{f}.test")), false, opts.clone()) {
             Ok(o) => {
                 passed += o.passed;
                 skipped += o.skipped;

@@ -7,7 +7,7 @@
 //! absolute timestamp, so sliding subquery windows share work across steps.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -38,11 +38,40 @@ pub struct EngineOptions {
     pub timeout: Duration,
     /// `--query.max-concurrency`.
     pub max_concurrent: usize,
+    /// How range queries are split across threads.
+    pub parallelism: Parallelism,
+}
+
+/// Splitting a range query into runs of consecutive steps evaluated on
+/// separate threads over the same fetched data. Prometheus evaluates a query
+/// on one goroutine; a dashboard refresh on an idle server then leaves the
+/// other cores unused.
+#[derive(Debug, Clone)]
+pub struct Parallelism {
+    /// The most threads one range query uses (the CPUs available by default).
+    pub threads: usize,
+    /// Queries with less work than this (selected series × steps) run on one
+    /// thread: starting threads would cost more than it saves.
+    pub min_work: usize,
+    /// The fewest steps one thread evaluates.
+    pub min_steps: usize,
+}
+
+impl Default for Parallelism {
+    fn default() -> Self {
+        Parallelism { threads: std::thread::available_parallelism().map_or(1, |n| n.get()), min_work: 20_000, min_steps: 8 }
+    }
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { lookback_ms: 300_000, max_samples: 50_000_000, timeout: Duration::from_secs(120), max_concurrent: 20 }
+        EngineOptions {
+            lookback_ms: 300_000,
+            max_samples: 50_000_000,
+            timeout: Duration::from_secs(120),
+            max_concurrent: 20,
+            parallelism: Parallelism::default(),
+        }
     }
 }
 
@@ -129,6 +158,20 @@ impl Engine {
         Ok(Slot(self))
     }
 
+    /// Threads for a range query of `work` (series × steps) over `steps`
+    /// steps: one for small queries, where starting threads costs more than
+    /// it saves; otherwise the cores no other running query occupies, so a
+    /// lone dashboard query uses the machine and a busy server degrades to
+    /// one thread per query.
+    fn workers(&self, work: usize, steps: usize) -> usize {
+        let p = &self.opts.parallelism;
+        if work < p.min_work {
+            return 1;
+        }
+        let others = self.active.lock().unwrap_or_else(|p| p.into_inner()).saturating_sub(1);
+        p.threads.saturating_sub(others).min(steps / p.min_steps.max(1)).max(1)
+    }
+
     /// Evaluates `query` at `ts` (ms).
     pub fn instant(&self, q: &Querier, query: &str, ts: i64) -> Result<QueryResult, QueryError> {
         self.instant_with(q, query, ts, &QueryOptions::default())
@@ -142,8 +185,10 @@ impl Engine {
         let expr = super::parse::parse(query).map_err(QueryError::Parse)?;
         let deadline = Instant::now() + self.opts.timeout;
         let _slot = self.slot(deadline)?;
-        let mut ev =
-            Evaluator::new(q, query, &expr, ts, ts, 0, o.lookback_ms.unwrap_or(self.opts.lookback_ms), deadline, self.opts.max_samples)?;
+        let lookback = o.lookback_ms.unwrap_or(self.opts.lookback_ms);
+        let budget = Arc::new(SampleBudget::new(self.opts.max_samples));
+        let data = fetch(q, &expr, ts, ts, 0, lookback, &budget)?;
+        let mut ev = Evaluator::new(query, ts, ts, lookback, deadline, budget, data);
         ev.cancel = o.cancel.clone();
         let value = ev.eval(&expr, ts)?;
         let value = match value {
@@ -189,60 +234,37 @@ impl Engine {
         }
         let deadline = Instant::now() + self.opts.timeout;
         let _slot = self.slot(deadline)?;
-        let mut ev = Evaluator::new(
-            q,
-            query,
-            &expr,
-            start,
-            end,
-            step,
-            o.lookback_ms.unwrap_or(self.opts.lookback_ms),
-            deadline,
-            self.opts.max_samples,
-        )?;
-        ev.cancel = o.cancel.clone();
-        // Output series by label set; sorted once at the end. Label sets that
-        // recur at every step are found by identity first (only identities of
-        // sets kept alive in `out` are recorded, so none can be reused).
-        let mut by_id: IdMap<usize, usize> = IdMap::default();
-        let mut by_content: HashMap<Labels, usize, IdBuild> = HashMap::default();
-        let mut out: Vec<(Labels, Vec<Point>)> = Vec::new();
-        let mut push = |metric: Labels, p: Point| {
-            let i = match by_id.get(&metric.identity()) {
-                Some(&i) => i,
-                None => match by_content.get(&metric) {
-                    Some(&i) => i,
-                    None => {
-                        let i = out.len();
-                        by_id.insert(metric.identity(), i);
-                        by_content.insert(metric.clone(), i);
-                        out.push((metric, Vec::new()));
-                        i
-                    }
-                },
-            };
-            out[i].1.push(p);
-        };
-        let mut dropped_names = NameDrops::default();
-        let mut ts = start;
-        while ts <= end {
-            match ev.eval(&expr, ts)? {
-                Value::Scalar { v, .. } => push(Labels::empty(), Point::new(ts, v)),
-                Value::Vector(v) => {
-                    for s in finish_vector(v, &mut dropped_names)? {
-                        push(s.metric, Point::new(ts, s.v));
-                        ev.count(1)?;
-                    }
-                }
-                other => {
-                    return Err(QueryError::Eval(EvalError::exec(format!("unexpected {} in range query", other.type_name()))));
-                }
+        let lookback = o.lookback_ms.unwrap_or(self.opts.lookback_ms);
+        let budget = Arc::new(SampleBudget::new(self.opts.max_samples));
+        let data = fetch(q, &expr, start, end, step, lookback, &budget)?;
+        let steps = ((end - start) / step + 1) as usize;
+        let series: usize = data.values().map(|f| f.series.len()).sum();
+        let chunks = split_steps(start, step, steps, self.workers(series.saturating_mul(steps), steps));
+        // Each chunk of consecutive steps gets its own evaluator (cursors and
+        // memos are per chunk) over the shared fetched data; a failing chunk
+        // stops the others.
+        let abort = Arc::new(AtomicBool::new(false));
+        let run = |(from, to): (i64, i64)| -> Result<(Vec<(Labels, Vec<Point>)>, Annotations), EvalError> {
+            let mut ev = Evaluator::new(query, start, end, lookback, deadline, budget.clone(), data.clone());
+            ev.cancel = o.cancel.clone();
+            ev.abort = Some(abort.clone());
+            let out = eval_steps(&mut ev, &expr, from, to, step);
+            if out.is_err() {
+                abort.store(true, Ordering::Relaxed);
             }
-            ts += step;
-        }
+            Ok((out?, ev.annotations))
+        };
+        let results: Vec<_> = std::thread::scope(|scope| {
+            let run = &run;
+            let workers: Vec<_> = chunks[1..].iter().map(|&c| scope.spawn(move || run(c))).collect();
+            let first = run(chunks[0]);
+            std::iter::once(first)
+                .chain(workers.into_iter().map(|w| w.join().unwrap_or_else(|_| Err(EvalError::exec("query worker panicked")))))
+                .collect()
+        });
+        let (mut out, mut annotations) = merge_chunks(results)?;
         out.sort_by(|a, b| a.0.cmp(&b.0));
         let m = out.into_iter().map(|(metric, points)| Series { metric, points: points.into(), drop_name: false }).collect();
-        let mut annotations = ev.annotations;
         let mut fns = Vec::new();
         called_functions(&expr, &mut fns);
         for f in ["sort", "sort_desc", "sort_by_label", "sort_by_label_desc"] {
@@ -277,6 +299,144 @@ impl NameDrops {
         self.memo.insert(id, (metric.clone(), out.clone()));
         out
     }
+}
+
+/// The `--query.max-samples` allowance of one query, shared by its threads.
+struct SampleBudget {
+    max: usize,
+    used: AtomicUsize,
+}
+
+impl SampleBudget {
+    fn new(max: usize) -> Self {
+        SampleBudget { max, used: AtomicUsize::new(0) }
+    }
+
+    fn take(&self, n: usize) -> Result<(), EvalError> {
+        if self.used.fetch_add(n, Ordering::Relaxed) + n > self.max {
+            return Err(EvalError::TooManySamples);
+        }
+        Ok(())
+    }
+}
+
+/// Plans and fetches every selector `expr` reads at its steps, counted
+/// against the query's sample budget.
+fn fetch(
+    q: &Querier,
+    expr: &Expr,
+    start: i64,
+    end: i64,
+    step: i64,
+    lookback: i64,
+    budget: &SampleBudget,
+) -> Result<HashMap<String, Arc<Fetched>>, EvalError> {
+    let plan = selectors::plan(expr, start, end, lookback, if step > 0 { step } else { DEFAULT_SUBQUERY_STEP_MS });
+    let mut samples = 0;
+    let data = plan.fetch(q, &mut samples, budget.max)?;
+    budget.take(samples)?;
+    Ok(data)
+}
+
+/// `steps` steps from `start` split into `parts` runs of consecutive steps,
+/// as even as possible: the first and last step of each.
+fn split_steps(start: i64, step: i64, steps: usize, parts: usize) -> Vec<(i64, i64)> {
+    let parts = parts.clamp(1, steps.max(1));
+    (0..parts)
+        .map(|i| {
+            let (lo, hi) = (i * steps / parts, (i + 1) * steps / parts);
+            (start + lo as i64 * step, start + (hi as i64 - 1) * step)
+        })
+        .collect()
+}
+
+/// Output series of a range query in the order they first appear, each
+/// with its points; label sets that recur at every step are found by
+/// identity first (only identities of sets kept alive here are recorded,
+/// so none can be reused).
+#[derive(Default)]
+struct RangeOutput {
+    by_id: IdMap<usize, usize>,
+    by_content: HashMap<Labels, usize, IdBuild>,
+    series: Vec<(Labels, Vec<Point>)>,
+}
+
+impl RangeOutput {
+    fn push(&mut self, metric: Labels, p: Point) {
+        let i = match self.by_id.get(&metric.identity()) {
+            Some(&i) => i,
+            None => self.index(metric),
+        };
+        self.series[i].1.push(p);
+    }
+
+    fn index(&mut self, metric: Labels) -> usize {
+        match self.by_content.get(&metric) {
+            Some(&i) => i,
+            None => {
+                let i = self.series.len();
+                self.by_id.insert(metric.identity(), i);
+                self.by_content.insert(metric.clone(), i);
+                self.series.push((metric, Vec::new()));
+                i
+            }
+        }
+    }
+
+    /// Appends the points of a later run of steps.
+    fn append(&mut self, later: Vec<(Labels, Vec<Point>)>) {
+        for (metric, points) in later {
+            let i = self.index(metric);
+            self.series[i].1.extend(points);
+        }
+    }
+}
+
+/// Evaluates `expr` at every step from `from` to `to` (inclusive).
+fn eval_steps(ev: &mut Evaluator, expr: &Expr, from: i64, to: i64, step: i64) -> Result<Vec<(Labels, Vec<Point>)>, EvalError> {
+    let mut out = RangeOutput::default();
+    let mut dropped_names = NameDrops::default();
+    let mut ts = from;
+    while ts <= to {
+        match ev.eval(expr, ts)? {
+            Value::Scalar { v, .. } => out.push(Labels::empty(), Point::new(ts, v)),
+            Value::Vector(v) => {
+                let v = finish_vector(v, &mut dropped_names)?;
+                ev.count(v.len())?;
+                v.into_iter().for_each(|s| out.push(s.metric, Point::new(ts, s.v)));
+            }
+            other => return Err(EvalError::exec(format!("unexpected {} in range query", other.type_name()))),
+        }
+        ts += step;
+    }
+    Ok(out.series)
+}
+
+/// Joins the runs of steps of a range query, in time order. On failure the
+/// error of the earliest failed run is the one a single thread would have
+/// met first; runs stopped only because another failed say `Canceled` and
+/// give way to the real error.
+fn merge_chunks(
+    results: Vec<Result<(Vec<(Labels, Vec<Point>)>, Annotations), EvalError>>,
+) -> Result<(Vec<(Labels, Vec<Point>)>, Annotations), EvalError> {
+    if let Some(e) = results.iter().filter_map(|r| r.as_ref().err()).find(|e| **e != EvalError::Canceled) {
+        return Err(e.clone());
+    }
+    let mut out = RangeOutput::default();
+    let mut annotations = Annotations::default();
+    for r in results {
+        let (series, a) = r?;
+        if out.series.is_empty() {
+            out.series = series;
+            out.series.iter().enumerate().for_each(|(i, (l, _))| {
+                out.by_content.insert(l.clone(), i);
+            });
+        } else {
+            out.append(series);
+        }
+        annotations.extend(a);
+    }
+    Ok((out.series, annotations))
 }
 
 /// Drops names flagged for removal and rejects label-set collisions.
@@ -348,14 +508,15 @@ fn step_invariant(e: &Expr) -> bool {
 
 struct Evaluator {
     cancel: Option<Arc<AtomicBool>>,
+    /// Set when another part of the same query failed.
+    abort: Option<Arc<AtomicBool>>,
     /// The query text, for annotation positions.
     query: String,
     start: i64,
     end: i64,
     lookback: i64,
     deadline: Instant,
-    max_samples: usize,
-    samples: usize,
+    budget: Arc<SampleBudget>,
     data: HashMap<String, Arc<Fetched>>,
     invariant_cache: HashMap<usize, Value>,
     subquery_cache: HashMap<(usize, i64), Value>,
@@ -370,30 +531,24 @@ struct Evaluator {
 }
 
 impl Evaluator {
-    #[allow(clippy::too_many_arguments)]
     fn new(
-        q: &Querier,
         query: &str,
-        expr: &Expr,
         start: i64,
         end: i64,
-        step: i64,
         lookback: i64,
         deadline: Instant,
-        max_samples: usize,
-    ) -> Result<Self, EvalError> {
-        let plan = selectors::plan(expr, start, end, lookback, if step > 0 { step } else { DEFAULT_SUBQUERY_STEP_MS });
-        let mut samples = 0;
-        let data = plan.fetch(q, &mut samples, max_samples)?;
-        Ok(Evaluator {
+        budget: Arc<SampleBudget>,
+        data: HashMap<String, Arc<Fetched>>,
+    ) -> Self {
+        Evaluator {
             cancel: None,
+            abort: None,
             query: query.to_string(),
             start,
             end,
             lookback,
             deadline,
-            max_samples,
-            samples,
+            budget,
             data,
             invariant_cache: HashMap::new(),
             subquery_cache: HashMap::new(),
@@ -402,23 +557,19 @@ impl Evaluator {
             group_memos: HashMap::new(),
             binary_memos: HashMap::new(),
             annotations: Annotations::default(),
-        })
+        }
     }
 
     /// Accounts for samples held in memory; fails past `--query.max-samples`.
     fn count(&mut self, n: usize) -> Result<(), EvalError> {
-        self.samples += n;
-        if self.samples > self.max_samples {
-            return Err(EvalError::TooManySamples);
-        }
-        Ok(())
+        self.budget.take(n)
     }
 
     fn eval(&mut self, e: &Expr, ts: i64) -> Result<Value, EvalError> {
         if Instant::now() > self.deadline {
             return Err(EvalError::Timeout);
         }
-        if self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+        if [&self.cancel, &self.abort].into_iter().flatten().any(|c| c.load(Ordering::Relaxed)) {
             return Err(EvalError::Canceled);
         }
         let key = e as *const Expr as usize;
@@ -830,6 +981,34 @@ mod tests {
         assert_eq!(vector(e.instant(&q, r#"m{i="0"} or m"#, 60_000).expect("query")).len(), 2);
         assert_eq!(vector(e.instant(&q, r#"m unless m{i="1"}"#, 60_000).expect("query")), vec![(r#"m{i="0"}"#.into(), 4.0)]);
         assert!(matches!(e.instant(&q, "1 + 2 * 3", 0).expect("query").value, Value::Scalar { v, .. } if v == 7.0));
+    }
+
+    #[test]
+    fn range_queries_use_idle_cores_only_when_the_work_is_large() {
+        let e = Engine::new(EngineOptions {
+            parallelism: Parallelism { threads: 4, min_work: 1000, min_steps: 10 },
+            ..EngineOptions::default()
+        });
+        let _running = e.slot(Instant::now()).expect("slot");
+        assert_eq!(e.workers(999, 100), 1, "small work stays on one thread");
+        assert_eq!(e.workers(1000, 100), 4, "a lone query takes every core");
+        assert_eq!(e.workers(1000, 25), 2, "each thread gets at least min_steps steps");
+        let _other = e.slot(Instant::now()).expect("slot");
+        let _third = e.slot(Instant::now()).expect("slot");
+        assert_eq!(e.workers(1000, 100), 2, "cores busy with other queries are left to them");
+        assert_eq!(split_steps(0, 10, 5, 2), vec![(0, 10), (20, 40)]);
+        assert_eq!(split_steps(0, 10, 2, 4), vec![(0, 0), (10, 10)]);
+    }
+
+    #[test]
+    fn a_failing_run_of_steps_reports_its_own_error_not_the_abort_of_the_others() {
+        let ok = || Ok((vec![(Labels::from_pairs([("a", "1")]), vec![Point::new(0, 1.0)])], Annotations::default()));
+        let real = EvalError::exec("vector cannot contain metrics with the same labelset");
+        let merged = merge_chunks(vec![Err(EvalError::Canceled), Err(real.clone()), ok()]);
+        assert_eq!(merged.map(|_| ()), Err(real));
+        let merged = merge_chunks(vec![ok(), ok()]).expect("merged");
+        assert_eq!(merged.0.len(), 1);
+        assert_eq!(merged.0[0].1.len(), 2, "points of both runs joined");
     }
 
     #[test]

@@ -185,14 +185,24 @@ impl Outcome {
 /// cannot be read, has a syntax error, or its data cannot be stored) and says
 /// where, as `file:line: message`; failed evals are counted in the outcome.
 pub fn run_file(path: &Path, verbose: bool) -> Result<Outcome, String> {
+    run_file_with(path, verbose, EngineOptions::default())
+}
+
+/// [`run_file`] with the given engine options (tests run the scripts with
+/// every range query split across threads, for one).
+pub fn run_file_with(path: &Path, verbose: bool, opts: EngineOptions) -> Result<Outcome, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    run_script(&path.display().to_string(), &text, verbose)
+    run_script_with(&path.display().to_string(), &text, verbose, opts)
 }
 
 /// Runs a script given as text; `name` is used in messages in place of a file name.
 pub fn run_script(name: &str, text: &str, verbose: bool) -> Result<Outcome, String> {
+    run_script_with(name, text, verbose, EngineOptions::default())
+}
+
+fn run_script_with(name: &str, text: &str, verbose: bool, opts: EngineOptions) -> Result<Outcome, String> {
     let cmds = parse_script(text).map_err(|e| format!("{name}:{}: {}", e.line, e.msg))?;
-    let mut runner = Runner::new(name, verbose, &cmds);
+    let mut runner = Runner::new(name, verbose, &cmds, opts);
     runner.run(&cmds)?;
     Ok(runner.outcome)
 }
@@ -1379,7 +1389,7 @@ fn nhcb_series(labels: &Labels) -> Option<Labels> {
 }
 
 impl<'a> Runner<'a> {
-    fn new(name: &'a str, verbose: bool, cmds: &[Command]) -> Self {
+    fn new(name: &'a str, verbose: bool, cmds: &[Command], opts: EngineOptions) -> Self {
         let mut hist = HashSet::new();
         let mut float = HashSet::new();
         for c in cmds {
@@ -1406,7 +1416,7 @@ impl<'a> Runner<'a> {
         Runner {
             name,
             verbose,
-            engine: Engine::new(EngineOptions::default()),
+            engine: Engine::new(opts),
             outcome: Outcome::default(),
             data: BTreeMap::new(),
             hist_series: BTreeSet::new(),
@@ -2549,7 +2559,7 @@ mod tests {
     #[test]
     fn stores_data_across_loads_until_clear() {
         let mut cmds = parse("load 1m\n  a 1 2\n\nload 1m\n  a _ _ 3\n  b stale\n");
-        let mut r = Runner::new("t", false, &cmds);
+        let mut r = Runner::new("t", false, &cmds, EngineOptions::default());
         for c in cmds.drain(..) {
             if let Command::Load(l) = c {
                 r.load(&l).unwrap();
