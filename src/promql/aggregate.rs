@@ -58,13 +58,17 @@ pub fn aggregate(
     aggregate_with(op, param, modifier, input, ts, annotations, None)
 }
 
-/// Group keys of label sets already seen by one aggregation node, by
-/// identity: the same shared label sets recur at every step of a range
-/// query. Inputs are kept alive so their identities cannot be reused.
+/// The groups of one aggregation node across the steps of a query: the
+/// same shared label sets recur at every step of a range query, so each
+/// input's group is found by identity after its first step, without
+/// encoding or hashing its key again. Inputs are kept alive so their
+/// identities cannot be reused.
 #[derive(Default)]
 pub struct GroupMemo {
-    keys: crate::tsdb::idhash::IdMap<usize, (Labels, std::ops::Range<usize>, u64)>,
-    bytes: Vec<u8>,
+    /// Input identity → (the input, its query-wide group number).
+    group_of: crate::tsdb::idhash::IdMap<usize, (Labels, usize)>,
+    /// Query-wide groups by encoded key.
+    groups: GroupIndex,
 }
 
 /// [`aggregate`] reusing group keys across the steps of one query.
@@ -336,21 +340,27 @@ fn assign_groups(grouping: &Grouping, input: &[Sample], memo: Option<&mut GroupM
     let mut buf = Vec::with_capacity(256);
     match memo {
         Some(m) => {
+            // Query-wide group → this step's group, numbered in order of appearance.
+            let mut local = vec![NO_GROUP; m.groups.reps.len()];
             for (i, s) in input.iter().enumerate() {
                 let id = s.metric.identity();
-                let (range, hash) = match m.keys.get(&id) {
-                    Some((_, range, hash)) => (range.clone(), *hash),
+                let g = match m.group_of.get(&id) {
+                    Some(&(_, g)) => g,
                     None => {
                         grouping.write_key(&s.metric, None, &mut buf);
-                        let range = m.bytes.len()..m.bytes.len() + buf.len();
-                        m.bytes.extend_from_slice(&buf);
-                        let hash = xxh3_64(&buf);
-                        m.keys.insert(id, (s.metric.clone(), range.clone(), hash));
-                        (range, hash)
+                        let (g, _) = m.groups.find_or_insert(&buf, i);
+                        m.group_of.insert(id, (s.metric.clone(), g));
+                        g
                     }
                 };
-                let (g, _) = index.find_or_insert_hashed(hash, &m.bytes[range], i);
-                of_sample.push(g);
+                if g >= local.len() {
+                    local.resize(g + 1, NO_GROUP);
+                }
+                if local[g] == NO_GROUP {
+                    local[g] = index.reps.len();
+                    index.reps.push(i);
+                }
+                of_sample.push(local[g]);
             }
         }
         None => {
