@@ -1,6 +1,7 @@
 //! `hearth server`: wires storage, self-monitoring and the HTTP surface together.
 
 mod config_dir;
+mod malloc;
 pub mod config_secret;
 pub mod reload;
 
@@ -84,6 +85,14 @@ pub enum ServerError {
 
 /// Runs until SIGINT or SIGTERM, then flushes storage and returns.
 pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
+    malloc::tune();
+    tokio::spawn(async {
+        let mut tick = tokio::time::interval(malloc::TRIM_INTERVAL);
+        loop {
+            tick.tick().await;
+            let _ = tokio::task::spawn_blocking(malloc::trim).await;
+        }
+    });
     let mut registry = Registry::default();
     let tsdb_metrics = TsdbMetrics::default();
     tsdb_metrics.register(&mut registry);
