@@ -286,6 +286,14 @@ fn alertmanager_values_wire_alerting() {
         serde_json::to_value(&p.spec.alerting).expect("json"),
         json!({"alertmanagers": [{"namespace": "alerting", "name": "am", "port": "web"}]})
     );
+    // Alertmanagers by URL, with no Service.
+    let objects =
+        render(&["--set", "prometheus.alertmanager.urls={http://am.example:9093,https://am.example.com/eu}"]).expect("helm template");
+    let p: Prometheus = object(&objects, "Prometheus", "hearth");
+    assert_eq!(
+        serde_json::to_value(&p.spec.alerting).expect("json"),
+        json!({"alertmanagers": [{"url": "http://am.example:9093"}, {"url": "https://am.example.com/eu"}]})
+    );
 }
 
 /// Every value of values.yaml set to something other than its default.
@@ -315,7 +323,7 @@ fn full_values() -> Value {
             "ruleNamespaceSelector": {"matchLabels": {"env": "prod"}},
             "remoteWrite": [{"url": "https://mimir.example/api/v1/push", "queueConfig": {"maxShards": 10},
                 "basicAuth": {"username": {"name": "rw", "key": "user"}, "password": {"name": "rw", "key": "pw"}}}],
-            "alertmanager": {"namespace": "alerting", "name": "am", "port": 9093},
+            "alertmanager": {"namespace": "alerting", "name": "am", "port": 9093, "urls": ["https://am.example.com/eu"]},
         },
     })
 }
@@ -360,7 +368,10 @@ fn prometheus_values_reach_the_prometheus_object() {
     for key in ["enabled", "alertmanager"] {
         m.remove(key);
     }
-    m.insert("alerting".into(), json!({"alertmanagers": [{"namespace": "alerting", "name": "am", "port": 9093}]}));
+    m.insert(
+        "alerting".into(),
+        json!({"alertmanagers": [{"namespace": "alerting", "name": "am", "port": 9093}, {"url": "https://am.example.com/eu"}]}),
+    );
     assert_eq!(serde_json::to_value(&p.spec).expect("json"), want);
 }
 
@@ -404,6 +415,7 @@ fn wrong_values_fail_naming_the_value() {
         (&["--set", "operator.leaderElection=maybe"], &["/operator/leaderElection"]),
         (&["--set", "prometheus.remoteWrite[0].name=x"], &["/prometheus/remoteWrite/0", "url"]),
         (&["--set", "operatr.replicas=1"], &["'operatr' not allowed"]),
+        (&["--set", "prometheus.alertmanager.urls={am.example:9093}"], &["/prometheus/alertmanager/urls/0"]),
         (&["--set", "operator.leaderElection=false"], &["operator.replicas > 1 needs operator.leaderElection"]),
     ];
     for (args, wants) in cases {

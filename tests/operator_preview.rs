@@ -124,3 +124,37 @@ fn swap_kubernetes_sd(v: &mut serde_json::Value) {
         _ => {}
     }
 }
+
+/// An Alertmanager entry is a Service (`name`, `port`) or a `url`, never
+/// both, never neither; a URL carries no credentials, query or fragment.
+/// The CRD's CEL rule says the same, but the operator checks it itself
+/// (an API server may skip CEL; preview has none).
+#[test]
+fn alertmanager_entries_must_be_a_service_or_a_url() {
+    let cases = [
+        ("url: http://am.example:9093\n      port: web", "url excludes name, namespace, port, scheme and pathPrefix"),
+        ("url: http://am.example:9093\n      pathPrefix: /am", "url excludes name, namespace, port, scheme and pathPrefix"),
+        ("namespace: alerting\n      port: web", "either url, or name and port of the Alertmanager Service"),
+        ("name: alertmanager", "either url, or name and port of the Alertmanager Service"),
+        ("url: https://user:pw@am.example", "credentials go in basicAuth or authorization"),
+        ("url: http://am.example:9093/?x=1", "a query or fragment cannot be part"),
+        ("url: 'http://'", "url \"http://\""),
+    ];
+    for (entry, message) in cases {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let objects = dir.path().join("objects.yaml");
+        std::fs::write(
+            &objects,
+            format!(
+                "apiVersion: monitoring.hearth.dev/v1alpha1\nkind: Prometheus\nmetadata: {{name: p, namespace: monitoring}}\n\
+                 spec:\n  alerting:\n    alertmanagers:\n    - name: fine\n      port: 9093\n    - {entry}\n"
+            ),
+        )
+        .expect("write");
+        let (ok, report) =
+            run(Command::new(env!("CARGO_BIN_EXE_hearth")).args(["operator", "preview", "-f"]).arg(&objects).arg("-o").arg(dir.path().join("out")));
+        assert!(!ok, "{entry}: accepted:\n{report}");
+        assert!(report.contains("Prometheus monitoring/p: FAILED: alerting.alertmanagers[1]: "), "{entry}: {report}");
+        assert!(report.contains(message), "{entry}: {report}");
+    }
+}

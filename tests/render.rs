@@ -116,6 +116,41 @@ fn alertmanagers_remote_write_and_volumes_come_from_values() {
     assert_eq!(spec["storage"], json!({"volumeClaimTemplate": {"spec": {"resources": {"requests": {"storage": "10Gi"}}}}}));
 }
 
+#[test]
+fn alertmanager_urls_from_values_follow_the_services() {
+    let dir = tempdir_with(&[(
+        "install.jsonnet",
+        r#"local h = (import 'hearth.libsonnet') + { values+:: { prometheus+: {
+             alertmanagers: [{ namespace: 'monitoring', name: 'alertmanager-main', port: 'web' }],
+             alertmanagerUrls: [
+               'http://am.example:9093',
+               { url: 'https://am.example.com/eu', timeout: '5s', basicAuth: { username: { name: 'am', key: 'user' }, password: { name: 'am', key: 'pw' } } },
+             ],
+           } } };
+           h.manifests"#,
+    )]);
+    let objects = render(&dir.path().join("install.jsonnet"), &EvalOptions::default()).expect("render");
+    let alerting = &object(&objects, "hearth-prometheus.yaml")["spec"]["alerting"];
+    assert_eq!(
+        alerting,
+        &json!({"alertmanagers": [
+            {"namespace": "monitoring", "name": "alertmanager-main", "port": "web"},
+            {"url": "http://am.example:9093"},
+            {"url": "https://am.example.com/eu", "timeout": "5s",
+             "basicAuth": {"username": {"name": "am", "key": "user"}, "password": {"name": "am", "key": "pw"}}},
+        ]})
+    );
+
+    // URLs alone make an alerting section; the default has none.
+    let dir = tempdir_with(&[(
+        "install.jsonnet",
+        "((import 'hearth.libsonnet') + { values+:: { prometheus+: { alertmanagerUrls: ['https://am.example.com'] } } }).manifests",
+    )]);
+    let objects = render(&dir.path().join("install.jsonnet"), &EvalOptions::default()).expect("render");
+    assert_eq!(object(&objects, "hearth-prometheus.yaml")["spec"]["alerting"], json!({"alertmanagers": [{"url": "https://am.example.com"}]}));
+    assert!(object(&render_main(), "hearth-prometheus.yaml")["spec"].get("alerting").is_none());
+}
+
 fn invalid(source: &str) -> Vec<String> {
     let dir = tempdir_with(&[("bad.jsonnet", source)]);
     match render(&dir.path().join("bad.jsonnet"), &EvalOptions::default()) {

@@ -188,7 +188,8 @@ pub fn generate(inputs: &Inputs<'_>) -> Result<Generated, String> {
     // file is checked once here (parsing the whole file again would double
     // the generation time of a large fleet for nothing).
     if let (Some(all), Some(a)) = (&mut discovery, &spec.alerting) {
-        all.extend(a.alertmanagers.iter().map(|am| am.namespace.clone().unwrap_or_else(|| own_ns.to_string())));
+        // Alertmanagers given by URL are not discovered.
+        all.extend(a.alertmanagers.iter().filter(|am| am.url.is_none()).map(|am| am.namespace.clone().unwrap_or_else(|| own_ns.to_string())));
     }
     let mut base = base;
     if !rule_files.is_empty() {
@@ -311,28 +312,7 @@ fn base_config(p: &Prometheus, own_ns: &str, assets: &mut Assets<'_>) -> Result<
             .iter()
             .enumerate()
             .map(|(i, am)| {
-                let ns = am.namespace.as_deref().unwrap_or(own_ns);
-                let port = match &am.port {
-                    k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(n) => {
-                        json!({"source_labels": ["__meta_kubernetes_endpointslice_port"], "regex": n.to_string(), "action": "keep"})
-                    }
-                    k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s) => {
-                        json!({"source_labels": ["__meta_kubernetes_endpointslice_port_name"], "regex": s, "action": "keep"})
-                    }
-                };
-                let mut o = json!({
-                    "kubernetes_sd_configs": [{"role": "endpointslice", "namespaces": {"names": [ns]}}],
-                    "relabel_configs": [
-                        {"source_labels": ["__meta_kubernetes_service_name"], "regex": am.name, "action": "keep"},
-                        port,
-                    ],
-                });
-                if let Some(s) = &am.scheme {
-                    o["scheme"] = json!(s);
-                }
-                if let Some(s) = &am.path_prefix {
-                    o["path_prefix"] = json!(s);
-                }
+                let mut o = alertmanager_discovery(am, own_ns).map_err(|e| format!("alerting.alertmanagers[{i}]: {e}"))?;
                 if let Some(s) = &am.timeout {
                     o["timeout"] = json!(s);
                 }
@@ -400,6 +380,65 @@ fn base_config(p: &Prometheus, own_ns: &str, assets: &mut Assets<'_>) -> Result<
         c["remote_write"] = Value::Array(rws);
     }
     Ok(c)
+}
+
+/// How the server finds one `alerting.alertmanagers` entry: a fixed target
+/// for a `url` (scheme, `host:port` and path prefix taken from it), else
+/// the endpoints of a Service. The CRD's CEL rule says the same; this check
+/// also covers API servers that skip CEL and `hearth operator preview`.
+fn alertmanager_discovery(am: &super::crd::prometheus::AlertmanagerEndpoints, own_ns: &str) -> Result<Value, String> {
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    if let Some(url) = &am.url {
+        if am.name.is_some() || am.namespace.is_some() || am.port.is_some() || am.scheme.is_some() || am.path_prefix.is_some() {
+            return Err("url excludes name, namespace, port, scheme and pathPrefix (the URL carries them)".into());
+        }
+        let parsed = reqwest::Url::parse(url).map_err(|e| format!("url {url:?}: {e}"))?;
+        let scheme = parsed.scheme();
+        if scheme != "http" && scheme != "https" {
+            return Err(format!("url {url:?}: the scheme must be http or https"));
+        }
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(format!("url {url:?}: credentials go in basicAuth or authorization, not in the URL"));
+        }
+        if parsed.query().is_some() || parsed.fragment().is_some() {
+            return Err(format!("url {url:?}: a query or fragment cannot be part of an Alertmanager's address"));
+        }
+        let (Some(host), Some(port)) = (parsed.host_str(), parsed.port_or_known_default()) else {
+            return Err(format!("url {url:?}: no host"));
+        };
+        let mut o = json!({ "static_configs": [{ "targets": [format!("{host}:{port}")] }], "scheme": scheme });
+        let path = parsed.path().trim_end_matches('/');
+        if !path.is_empty() {
+            o["path_prefix"] = json!(path);
+        }
+        return Ok(o);
+    }
+    let (Some(name), Some(port)) = (&am.name, &am.port) else {
+        return Err("either url, or name and port of the Alertmanager Service".into());
+    };
+    let ns = am.namespace.as_deref().unwrap_or(own_ns);
+    let port = match port {
+        IntOrString::Int(n) => {
+            json!({"source_labels": ["__meta_kubernetes_endpointslice_port"], "regex": n.to_string(), "action": "keep"})
+        }
+        IntOrString::String(s) => {
+            json!({"source_labels": ["__meta_kubernetes_endpointslice_port_name"], "regex": s, "action": "keep"})
+        }
+    };
+    let mut o = json!({
+        "kubernetes_sd_configs": [{"role": "endpointslice", "namespaces": {"names": [ns]}}],
+        "relabel_configs": [
+            {"source_labels": ["__meta_kubernetes_service_name"], "regex": name, "action": "keep"},
+            port,
+        ],
+    });
+    if let Some(s) = &am.scheme {
+        o["scheme"] = json!(s);
+    }
+    if let Some(s) = &am.path_prefix {
+        o["path_prefix"] = json!(s);
+    }
+    Ok(o)
 }
 
 /// `o` with the TLS settings and credentials of a section added.

@@ -178,17 +178,32 @@ pub struct AlertingSpec {
     pub alertmanagers: Vec<AlertmanagerEndpoints>,
 }
 
-/// Alertmanagers behind a Service, discovered through its endpoints.
+/// Alertmanagers behind a Service, discovered through its endpoints
+/// (`name` and `port`, optionally `namespace`), or one Alertmanager at a
+/// fixed `url`, for an Alertmanager outside the cluster or behind an
+/// Ingress, which has no Service to discover.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("has(self.url) ? !has(self.name) && !has(self.namespace) && !has(self.port) && !has(self.scheme) && !has(self.pathPrefix) : has(self.name) && has(self.port)")
+        .message("either url, or name and port (with optional namespace, scheme and pathPrefix)")
+)]
 pub struct AlertmanagerEndpoints {
-    /// Default: the Prometheus object's namespace.
+    /// Default: the Prometheus object's namespace. Not with `url`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
-    /// The Service's name.
-    pub name: String,
-    /// Port name or number on the Service's endpoints.
-    pub port: IntOrString,
+    /// The Service's name. Required unless `url` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Port name or number on the Service's endpoints. Required unless `url` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<IntOrString>,
+    /// One Alertmanager by URL, instead of a Service: `http(s)://host[:port][/path prefix]`
+    /// (the port defaults to 80 or 443). Excludes name, namespace, port, scheme and pathPrefix,
+    /// which the URL carries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')").message("url must be http(s)"))]
+    pub url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self == 'http' || self == 'https'").message("scheme must be http or https"))]
     pub scheme: Option<String>,
