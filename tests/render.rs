@@ -4,7 +4,9 @@
 //! tests/helm.rs checks object by object, is tests/install_parity.rs),
 //! validation and Jsonnet errors say where, and the CLI's
 //! `-J`, `--ext-str`, stream output and embedded library work; every metric
-//! the dashboards and the alert mixin use is one Hearth really exposes.
+//! the dashboards and the alert mixin use is one Hearth really exposes (on
+//! the /metrics of a real `hearth server` and of a real `hearth operator
+//! run` against a fake Kubernetes API).
 
 #[allow(dead_code)]
 mod support;
@@ -426,14 +428,112 @@ fn server_metrics() -> String {
     text
 }
 
-/// The operator's metrics, registered and encoded in-process (running it needs a cluster); every family gets a series.
+/// A fake Kubernetes API over plain HTTP, enough for `hearth operator run`
+/// to start, stay up and fail reconciles: the startup's server-side applies
+/// (the CRDs, the discovery ClusterRole) are answered with the object sent;
+/// the list of Prometheus objects has one, every other list is empty;
+/// watches stay open without events; every other write fails with a 500,
+/// so that reconciling that object fails and the errors family gets a
+/// series (a labelled family with no series is not exposed at all).
+/// Counts the watches opened.
+struct FakeApi {
+    addr: String,
+    watches: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+fn start_fake_api() -> FakeApi {
+    use axum::body::{Body, Bytes};
+    use axum::http::{Method, StatusCode, Uri, header};
+    use axum::response::{IntoResponse, Response};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let watches = Arc::new(AtomicUsize::new(0));
+    let seen = watches.clone();
+    let handler = move |method: Method, uri: Uri, body: Bytes| {
+        let seen = seen.clone();
+        async move {
+            let json = |status: StatusCode, body: Vec<u8>| -> Response {
+                (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+            };
+            let query = uri.query().unwrap_or("");
+            if method == Method::GET && query.split('&').any(|kv| kv == "watch=true" || kv == "watch=1") {
+                seen.fetch_add(1, Ordering::SeqCst);
+                let never = futures::stream::pending::<Result<Bytes, std::convert::Infallible>>();
+                return (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], Body::from_stream(never)).into_response();
+            }
+            let path = uri.path();
+            let startup = path.starts_with("/apis/apiextensions.k8s.io/") || path.starts_with("/apis/rbac.authorization.k8s.io/");
+            match method {
+                Method::GET => {
+                    let items = if path == "/apis/monitoring.hearth.dev/v1alpha1/prometheuses" {
+                        json!([{"apiVersion": "monitoring.hearth.dev/v1alpha1", "kind": "Prometheus",
+                                "metadata": {"name": "main", "namespace": "monitoring", "uid": "u1", "generation": 1, "resourceVersion": "1"},
+                                "spec": {}}])
+                    } else {
+                        json!([])
+                    };
+                    let list = json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "1"}, "items": items});
+                    json(StatusCode::OK, list.to_string().into_bytes())
+                }
+                Method::PATCH if startup => json(StatusCode::OK, body.to_vec()),
+                _ => json(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    br#"{"apiVersion":"v1","kind":"Status","status":"Failure","message":"the fake API refuses writes","reason":"InternalError","code":500}"#.to_vec(),
+                ),
+            }
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let app = axum::Router::new().fallback(handler);
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    FakeApi { addr, watches, _runtime: runtime }
+}
+
+/// The operator's /metrics, scraped from the real binary (`hearth operator
+/// run`, no leader election) running against [`start_fake_api`]; it is
+/// stopped (its process group signalled by PID) when the scrape is done.
 fn operator_metrics() -> String {
-    let metrics = hearth::operator::metrics::Metrics::default();
-    let mut registry = prometheus_client::registry::Registry::default();
-    metrics.register(&mut registry);
-    metrics.errors.get_or_create(&hearth::operator::metrics::ErrorLabels { reason: "test".into() }).inc();
-    let mut text = String::new();
-    prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+    use std::sync::atomic::Ordering;
+    use support::procs::{Proc, free_ports, wait_for};
+    let api = start_fake_api();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    let config = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://{}\n\
+         contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: nobody\n    namespace: default\n\
+         current-context: fake\nusers:\n- name: nobody\n  user: {{}}\n",
+        api.addr
+    );
+    std::fs::write(&kubeconfig, config).expect("kubeconfig");
+    let addr = format!("127.0.0.1:{}", free_ports(1)[0]);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hearth"));
+    cmd.current_dir(dir.path()).env("KUBECONFIG", &kubeconfig).args([
+        "operator",
+        "run",
+        "--metrics-address",
+        &addr,
+        "--leader-election=false",
+        "--identity",
+        "test",
+    ]);
+    let operator = Proc::spawn("hearth operator run", cmd, &dir.path().join("operator.log"));
+    // Serving /metrics alone is not enough: it starts before the operator
+    // talks to the API. Its watches show it got through startup, the errors
+    // series that it reconciled.
+    let text = wait_for("the operator's watches and /metrics", Duration::from_secs(60), || {
+        operator.check_alive()?;
+        if api.watches.load(Ordering::SeqCst) == 0 {
+            return Err("no watch yet".into());
+        }
+        let text = support::http::get(&addr, "/metrics", &[])?.text()?.to_string();
+        if text.contains("hearth_operator_reconcile_errors_total{") { Ok(text) } else { Err("no reconcile error yet".into()) }
+    });
+    operator.check_alive().unwrap_or_else(|e| panic!("the operator stopped: {e}"));
+    drop(operator);
     text
 }
 
@@ -443,7 +543,18 @@ fn dashboards_and_alerts_use_only_metrics_hearth_exposes() {
     assert!(exprs.iter().any(|(w, _)| w.starts_with("hearth-server.json")) && exprs.iter().any(|(w, _)| w.starts_with("alert ")));
     let mut exposed = Exposed::default();
     exposed.add(&server_metrics());
-    exposed.add(&operator_metrics());
+    let operator = operator_metrics();
+    // The operator's own families come from its binary, not from the server's /metrics.
+    for family in [
+        "hearth_operator_reconciles",
+        "hearth_operator_reconcile_duration_seconds",
+        "hearth_operator_reconcile_errors",
+        "hearth_operator_object_writes",
+        "hearth_operator_reconcile_queue_depth",
+    ] {
+        assert!(operator.contains(&format!("# TYPE {family} ")), "{family} not on the operator's /metrics:\n{operator}");
+    }
+    exposed.add(&operator);
     assert!(!exposed.has("prometheus_rule_evaluation_failures"), "a counter is only found with _total");
     let mut unknown = Vec::new();
     for (what, expr) in &exprs {
