@@ -264,11 +264,7 @@ impl BuildStage {
 
     /// The build inputs that do not end up where `cargo build` reads them.
     fn missing(&self, inputs: &[String], is_dir: impl Fn(&str) -> bool) -> Vec<String> {
-        inputs
-            .iter()
-            .filter(|input| !self.destinations(input, &is_dir).contains(&self.workdir.join(input.as_str())))
-            .cloned()
-            .collect()
+        inputs.iter().filter(|input| !self.destinations(input, &is_dir).contains(&self.workdir.join(input.as_str()))).cloned().collect()
     }
 }
 
@@ -280,7 +276,12 @@ fn repo_is_dir(path: &str) -> bool {
 fn every_file_the_build_reads_is_in_the_context_and_copied() {
     let inputs = build_inputs();
     // The embedded Jsonnet library and CRDs (src/render/library.rs) are found.
-    for expected in ["jsonnet/hearth.libsonnet", "jsonnet/lib/meta.libsonnet", "crds/prometheuses.monitoring.hearth.dev.yaml", "src/web/ui/assets/app.js"] {
+    for expected in [
+        "jsonnet/hearth.libsonnet",
+        "jsonnet/lib/meta.libsonnet",
+        "crds/prometheuses.monitoring.hearth.dev.yaml",
+        "src/web/ui/assets/app.js",
+    ] {
         assert!(inputs.iter().any(|i| i == expected), "{expected} not among the build inputs: {inputs:?}");
     }
     for input in &inputs {

@@ -151,8 +151,11 @@ fn alertmanager_entries_must_be_a_service_or_a_url() {
             ),
         )
         .expect("write");
-        let (ok, report) =
-            run(Command::new(env!("CARGO_BIN_EXE_hearth")).args(["operator", "preview", "-f"]).arg(&objects).arg("-o").arg(dir.path().join("out")));
+        let (ok, report) = run(Command::new(env!("CARGO_BIN_EXE_hearth"))
+            .args(["operator", "preview", "-f"])
+            .arg(&objects)
+            .arg("-o")
+            .arg(dir.path().join("out")));
         assert!(!ok, "{entry}: accepted:\n{report}");
         assert!(report.contains("Prometheus monitoring/p: FAILED: alerting.alertmanagers[1]: "), "{entry}: {report}");
         assert!(report.contains(message), "{entry}: {report}");

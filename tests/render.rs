@@ -149,7 +149,10 @@ fn alertmanager_urls_from_values_follow_the_services() {
         "((import 'hearth.libsonnet') + { values+:: { prometheus+: { alertmanagerUrls: ['https://am.example.com'] } } }).manifests",
     )]);
     let objects = render(&dir.path().join("install.jsonnet"), &EvalOptions::default()).expect("render");
-    assert_eq!(object(&objects, "hearth-prometheus.yaml")["spec"]["alerting"], json!({"alertmanagers": [{"url": "https://am.example.com"}]}));
+    assert_eq!(
+        object(&objects, "hearth-prometheus.yaml")["spec"]["alerting"],
+        json!({"alertmanagers": [{"url": "https://am.example.com"}]})
+    );
     assert!(object(&render_main(), "hearth-prometheus.yaml")["spec"].get("alerting").is_none());
 }
 

@@ -189,7 +189,9 @@ pub fn generate(inputs: &Inputs<'_>) -> Result<Generated, String> {
     // the generation time of a large fleet for nothing).
     if let (Some(all), Some(a)) = (&mut discovery, &spec.alerting) {
         // Alertmanagers given by URL are not discovered.
-        all.extend(a.alertmanagers.iter().filter(|am| am.url.is_none()).map(|am| am.namespace.clone().unwrap_or_else(|| own_ns.to_string())));
+        all.extend(
+            a.alertmanagers.iter().filter(|am| am.url.is_none()).map(|am| am.namespace.clone().unwrap_or_else(|| own_ns.to_string())),
+        );
     }
     let mut base = base;
     if !rule_files.is_empty() {
