@@ -56,3 +56,24 @@ fn crds_have_the_expected_names_scope_and_columns() {
         assert!(schema.contains("x-kubernetes-validations"), "{} has CEL rules", crd.metadata.name.as_deref().unwrap_or(""));
     }
 }
+
+/// An Alertmanager entry is a Service or a URL: only `url` may stand alone,
+/// and the CEL rule rejects an entry that mixes them or has neither (the
+/// operator checks the same, tests/operator_preview.rs).
+#[test]
+fn alertmanager_entries_take_a_url_or_a_service() {
+    let defs = definitions();
+    let (_, crd) = defs.iter().find(|(_, c)| c.spec.names.kind == "Prometheus").expect("Prometheus CRD");
+    let schema = serde_json::to_value(&crd.spec.versions[0].schema).expect("schema json");
+    let entry = &schema["openAPIV3Schema"]["properties"]["spec"]["properties"]["alerting"]["properties"]["alertmanagers"]["items"];
+    assert_eq!(entry["properties"]["url"]["type"], "string", "{entry}");
+    assert!(entry.get("required").is_none(), "no field is required on its own: {}", entry["required"]);
+    let rules: Vec<&str> =
+        entry["x-kubernetes-validations"].as_array().expect("CEL rules").iter().filter_map(|r| r["rule"].as_str()).collect();
+    assert_eq!(
+        rules,
+        [
+            "has(self.url) ? !has(self.name) && !has(self.namespace) && !has(self.port) && !has(self.scheme) && !has(self.pathPrefix) : has(self.name) && has(self.port)"
+        ]
+    );
+}
