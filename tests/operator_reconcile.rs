@@ -553,3 +553,34 @@ async fn the_chart_allows_the_operators_startup_and_watches() {
     assert!(missing(&seen).is_empty(), "the operator never made {:?}; it made {seen:?}", missing(&seen));
     assert_chart_allows(&kube);
 }
+
+/// A ServiceMonitor valid on its own but not under the Prometheus object's
+/// global section (its timeout exceeds the 10s interval it inherits) is
+/// rejected alone, and the configuration written still loads.
+#[tokio::test]
+async fn a_service_monitor_invalid_under_the_global_section_is_rejected_alone() {
+    let mut h = Harness::new();
+    let mut spec = selecting_spec();
+    spec["scrapeInterval"] = json!("10s");
+    h.kube.put(PROM, prometheus(spec));
+    h.kube.put(SM_OK, service_monitor("web", "http", ".*"));
+    let mut slow = service_monitor("broken", "http", ".*");
+    slow["spec"]["endpoints"][0]["scrapeTimeout"] = json!("30s");
+    h.kube.put(SM_BAD, slow);
+    h.reconcile().await;
+
+    assert_eq!(h.condition("Reconciled"), ("False".into(), "ConfigPropagating".into()));
+    let config = h.secret_file("prometheus-shard-0.yaml");
+    assert!(config.contains("serviceMonitor/apps/web/0"), "{config}");
+    assert!(!config.contains("serviceMonitor/apps/broken"), "{config}");
+    hearth::config::Config::parse(&config, std::path::Path::new("/"))
+        .unwrap_or_else(|e| panic!("the written configuration: {e}\n{config}"));
+    let bad = h.kube.get(SM_BAD).expect("sm");
+    assert_eq!(bad["status"]["bindings"][0]["result"], "Rejected");
+    let reason = bad["status"]["bindings"][0]["reason"].as_str().unwrap_or("");
+    assert!(reason.contains("scrape timeout greater than scrape interval"), "{reason}");
+    let events = h.kube.under("/apis/events.k8s.io/v1/namespaces/apps/events/");
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!((events[0].1["type"].as_str(), events[0].1["regarding"]["name"].as_str()), (Some("Warning"), Some("broken")));
+    assert_eq!(h.kube.get(SM_OK).expect("sm")["status"]["bindings"][0]["result"], "Accepted");
+}
