@@ -584,3 +584,29 @@ async fn a_service_monitor_invalid_under_the_global_section_is_rejected_alone() 
     assert_eq!((events[0].1["type"].as_str(), events[0].1["regarding"]["name"].as_str()), (Some("Warning"), Some("broken")));
     assert_eq!(h.kube.get(SM_OK).expect("sm")["status"]["bindings"][0]["result"], "Accepted");
 }
+
+/// A new generation of a ServiceMonitor that stays Accepted still gets its
+/// `observedGeneration` (and the condition's) rewritten, once.
+#[tokio::test]
+async fn an_unchanged_binding_follows_the_objects_generation() {
+    let mut h = Harness::new();
+    h.kube.put(PROM, prometheus(selecting_spec()));
+    h.kube.put(SM_OK, service_monitor("web", "http", ".*"));
+    h.reconcile().await;
+    let sm = h.kube.get(SM_OK).expect("sm");
+    assert_eq!((sm["status"]["observedGeneration"].clone(), sm["status"]["bindings"][0]["result"].clone()), (json!(1), json!("Accepted")));
+
+    let mut sm = service_monitor("web", "metrics", ".*");
+    sm["metadata"]["generation"] = json!(2);
+    h.kube.put(SM_OK, sm);
+    let writes = h.reconcile().await;
+    assert!(writes.contains(&format!("PATCH {SM_OK}/status")), "{writes:?}");
+    let sm = h.kube.get(SM_OK).expect("sm");
+    assert_eq!(sm["status"]["observedGeneration"], 2);
+    assert_eq!(sm["status"]["conditions"][0]["observedGeneration"], 2);
+    assert_eq!(sm["status"]["bindings"][0]["result"], "Accepted");
+
+    // Up to date now: not written again.
+    let writes = h.reconcile().await;
+    assert!(!writes.contains(&format!("PATCH {SM_OK}/status")), "{writes:?}");
+}
