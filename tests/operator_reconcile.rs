@@ -19,11 +19,12 @@ use futures::future::BoxFuture;
 use hearth::operator::crd::{AlertRule, Prometheus, ServiceMonitor};
 use hearth::operator::metrics::Metrics;
 use hearth::operator::propagation::ConfigProbe;
-use hearth::operator::reconcile::{Context, FINALIZER, reconcile};
+use hearth::operator::reconcile::{Context, Error, FINALIZER, reconcile};
 use hearth::operator::secret_cache::SecretCache;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
 use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule};
 use kube::api::PartialObjectMeta;
+use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, store::Writer};
 use kube::runtime::watcher;
@@ -83,6 +84,7 @@ impl Harness {
             image: "hearth:test".into(),
             memos: Default::default(),
             secrets: Arc::new(SecretCache::new(client, secret_store)),
+            applied: Default::default(),
         });
         Harness { kube, ctx, probe, sms, ars, secrets }
     }
@@ -116,12 +118,19 @@ impl Harness {
 
     /// One reconcile of the Prometheus object as the fake now has it; returns the writes.
     async fn reconcile(&mut self) -> Vec<String> {
+        let (result, writes) = self.try_reconcile().await;
+        result.expect("reconcile");
+        writes
+    }
+
+    /// One reconcile that may fail; returns its result and the writes.
+    async fn try_reconcile(&mut self) -> (Result<Action, Error>, Vec<String>) {
         self.sync_stores();
         let p: Prometheus = serde_json::from_value(self.kube.get(PROM).expect("prometheus")).expect("decode prometheus");
         self.kube.take_writes();
-        reconcile(Arc::new(p), self.ctx.clone()).await.expect("reconcile");
+        let result = reconcile(Arc::new(p), self.ctx.clone()).await;
         assert_chart_allows(&self.kube);
-        self.kube.take_writes()
+        (result, self.kube.take_writes())
     }
 
     fn condition(&self, type_: &str) -> (String, String) {
@@ -609,4 +618,142 @@ async fn an_unchanged_binding_follows_the_objects_generation() {
     // Up to date now: not written again.
     let writes = h.reconcile().await;
     assert!(!writes.contains(&format!("PATCH {SM_OK}/status")), "{writes:?}");
+}
+
+/// The Prometheus object's `Reconciled` message.
+fn reconciled_message(h: &Harness) -> String {
+    let p = h.kube.get(PROM).expect("prometheus");
+    let c = p["status"]["conditions"].as_array().into_iter().flatten().find(|c| c["type"] == "Reconciled").cloned().unwrap_or(Value::Null);
+    c["message"].as_str().unwrap_or("").to_string()
+}
+
+/// The Events about the Prometheus object, as (type, reason, note).
+fn prometheus_events(h: &Harness) -> Vec<(String, String, String)> {
+    h.kube
+        .under("/apis/events.k8s.io/v1/namespaces/monitoring/events/")
+        .into_iter()
+        .filter(|(_, e)| e["regarding"]["kind"] == "Prometheus")
+        .map(|(_, e)| {
+            let s = |k: &str| e[k].as_str().unwrap_or("").to_string();
+            (s("type"), s("reason"), s("note"))
+        })
+        .collect()
+}
+
+/// The API server refuses the StatefulSet (a bad affinity): the status
+/// says ApplyFailed with the API's message, one Warning Event per distinct
+/// message, the reconcile fails (counted, retried); accepted again, it
+/// recovers.
+#[tokio::test]
+async fn an_apply_the_api_server_refuses_reaches_the_status_and_events() {
+    let mut h = Harness::new();
+    h.kube.put(PROM, prometheus(selecting_spec()));
+    h.kube.put(SM_OK, service_monitor("web", "http", ".*"));
+    let affinity = "StatefulSet.apps \"hearth-main\" is invalid: spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms: Required value: must have at least one node selector term";
+    h.kube.refuse(STS0, Some((422, affinity)));
+    let (result, _) = h.try_reconcile().await;
+    match result {
+        Err(Error::Kube(kube::Error::Api(e))) => assert_eq!(e.code, 422),
+        other => panic!("expected the API's 422, got {other:?}"),
+    }
+    assert_eq!(h.condition("Reconciled"), ("False".into(), "ApplyFailed".into()));
+    assert_eq!(reconciled_message(&h), affinity);
+    let events = prometheus_events(&h);
+    assert_eq!(events, vec![("Warning".to_string(), "ApplyFailed".to_string(), affinity.to_string())]);
+
+    // The same refusal again: no Event is recorded.
+    let (result, writes) = h.try_reconcile().await;
+    assert!(result.is_err());
+    assert!(!writes.iter().any(|w| w.contains("/events")), "{writes:?}");
+
+    // Another message: recorded again (the Recorder counts a repeated
+    // reason as a series of the same Event).
+    h.kube.refuse(STS0, Some((403, "statefulsets.apps \"hearth-main\" is forbidden: exceeded quota")));
+    let (result, writes) = h.try_reconcile().await;
+    assert!(result.is_err());
+    assert!(writes.iter().any(|w| w.contains("/namespaces/monitoring/events/")), "{writes:?}");
+    assert_eq!(h.condition("Reconciled"), ("False".into(), "ApplyFailed".into()));
+    assert!(reconciled_message(&h).contains("exceeded quota"));
+
+    // Accepted again: applied, and the condition moves on.
+    h.kube.refuse(STS0, None);
+    let writes = h.reconcile().await;
+    assert!(creates(&writes, STS0), "{writes:?}");
+    assert_eq!(h.condition("Reconciled"), ("False".into(), "ConfigPropagating".into()));
+}
+
+/// A change of `volumeClaimTemplates`, which the API server refuses on an
+/// existing StatefulSet: it is deleted with propagationPolicy Orphan (the
+/// pods keep running) and created again with the new template.
+#[tokio::test]
+async fn an_immutable_statefulset_change_recreates_it_orphaning_the_pods() {
+    let mut h = Harness::new();
+    let storage = |size: &str| json!({"volumeClaimTemplate": {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}}});
+    let mut spec = selecting_spec();
+    spec["storage"] = storage("1Gi");
+    h.kube.put(PROM, prometheus(spec.clone()));
+    h.kube.put(SM_OK, service_monitor("web", "http", ".*"));
+    h.reconcile().await;
+    h.pods_catch_up(1, 1);
+    h.reconcile().await;
+    assert_eq!(h.condition("Reconciled").0, "True");
+
+    let mut p = h.kube.get(PROM).expect("p");
+    p["spec"]["storage"] = storage("5Gi");
+    p["metadata"]["generation"] = json!(2);
+    h.kube.put(PROM, p);
+    let writes = h.reconcile().await;
+    let delete = writes.iter().position(|w| w == &format!("DELETE {STS0}")).unwrap_or_else(|| panic!("no delete: {writes:?}"));
+    let recreate = writes.iter().rposition(|w| w == &format!("PATCH {STS0}")).unwrap_or_else(|| panic!("no apply: {writes:?}"));
+    assert!(delete < recreate, "deleted, then created again: {writes:?}");
+    let deletes: Vec<_> = h.kube.requests().into_iter().filter(|r| r.method == "DELETE" && r.path == STS0).collect();
+    assert_eq!(deletes.len(), 1);
+    assert_eq!(deletes[0].body["propagationPolicy"], "Orphan", "{:?}", deletes[0]);
+    let sts = h.kube.get(STS0).expect("created again");
+    assert_eq!(sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"], "5Gi");
+    assert!(h.kube.get("/api/v1/namespaces/monitoring/pods/hearth-main-0-0").is_some(), "the pod is left running");
+    assert_ne!(h.condition("Reconciled").1, "ApplyFailed");
+    assert!(prometheus_events(&h).iter().any(|(t, r, _)| t == "Normal" && r == "StatefulSetRecreated"), "{:?}", prometheus_events(&h));
+}
+
+/// Edits made behind the operator's back (`kubectl scale`, an edited
+/// config Secret) are undone at the next reconcile; untouched objects are
+/// not written.
+#[tokio::test]
+async fn edits_to_generated_objects_are_repaired() {
+    let mut h = Harness::new();
+    h.kube.put(PROM, prometheus(selecting_spec()));
+    h.kube.put(SM_OK, service_monitor("web", "http", ".*"));
+    h.reconcile().await;
+    h.pods_catch_up(1, 1);
+    h.reconcile().await;
+    assert!(h.reconcile().await.is_empty(), "settled");
+
+    // kubectl scale: a spec change (new generation).
+    let mut sts = h.kube.get(STS0).expect("sts");
+    sts["spec"]["replicas"] = json!(5);
+    h.kube.put(STS0, sts);
+    let writes = h.reconcile().await;
+    assert!(creates(&writes, STS0), "{writes:?}");
+    assert_eq!(h.kube.get(STS0).expect("sts")["spec"]["replicas"], 1);
+    let writes = h.reconcile().await;
+    assert!(writes.is_empty(), "repaired once, then left alone: {writes:?}");
+
+    // A status update of the StatefulSet (no new generation) is not an edit.
+    let mut sts = h.kube.get(STS0).expect("sts");
+    sts["status"]["observedGeneration"] = sts["metadata"]["generation"].clone();
+    h.kube.put(STS0, sts);
+    let writes = h.reconcile().await;
+    assert!(writes.is_empty(), "{writes:?}");
+
+    // An edited config Secret.
+    let mut secret = h.kube.get(SECRET).expect("secret");
+    let garbage = zstd::encode_all(&b"scrape_configs: []\n"[..], 3).expect("zstd");
+    secret["data"]["prometheus-shard-0.yaml.zst"] = json!(k8s_openapi::ByteString(garbage));
+    h.kube.put(SECRET, secret);
+    let writes = h.reconcile().await;
+    assert!(creates(&writes, SECRET), "{writes:?}");
+    assert!(h.secret_file("prometheus-shard-0.yaml").contains("serviceMonitor/apps/web/0"));
+    let writes = h.reconcile().await;
+    assert!(writes.is_empty(), "{writes:?}");
 }
