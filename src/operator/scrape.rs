@@ -263,6 +263,16 @@ mod tests {
         jobs.remove(0)
     }
 
+    /// The CRD's CEL rule says so too, but preview never meets the API server.
+    #[test]
+    fn hashmod_needs_a_non_zero_modulus() {
+        let relabel = |v: Value| -> RelabelConfig { serde_json::from_value(v).expect("relabeling") };
+        let err = check_relabel(&relabel(json!({"sourceLabels": ["a"], "targetLabel": "h", "action": "HashMod"}))).expect_err("no modulus");
+        assert!(err.contains("hashmod requires non-zero modulus"), "{err}");
+        assert!(check_relabel(&relabel(json!({"sourceLabels": ["a"], "targetLabel": "h", "action": "hashmod", "modulus": 0}))).is_err());
+        assert!(check_relabel(&relabel(json!({"sourceLabels": ["a"], "targetLabel": "h", "action": "HashMod", "modulus": 4}))).is_ok());
+    }
+
     /// Every enforced limit in the generated job, for own settings of 0,
     /// none, more and less than the enforced value.
     #[test]

@@ -79,7 +79,10 @@ pub struct PrometheusSpec {
     pub rule_selector: Option<LabelSelector>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule_namespace_selector: Option<LabelSelector>,
+    /// At most 100 (bounds the API server's cost of the CEL rules of the
+    /// relabelings inside).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
     pub remote_write: Vec<RemoteWriteSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alerting: Option<AlertingSpec>,
@@ -140,7 +143,9 @@ pub struct RemoteWriteSpec {
     pub remote_timeout: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
+    /// At most 1000 (bounds the API server's cost of their CEL rules).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 1000))]
     pub write_relabel_configs: Vec<RelabelConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub basic_auth: Option<BasicAuth>,
@@ -181,6 +186,7 @@ pub struct AlertingSpec {
 /// Alertmanagers behind a Service, discovered through its endpoints.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!(has(self.basicAuth) && has(self.authorization))").message("at most one of basicAuth and authorization"))]
 pub struct AlertmanagerEndpoints {
     /// Default: the Prometheus object's namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
