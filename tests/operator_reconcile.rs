@@ -757,3 +757,124 @@ async fn edits_to_generated_objects_are_repaired() {
     let writes = h.reconcile().await;
     assert!(writes.is_empty(), "{writes:?}");
 }
+
+fn alert_rule(name: &str, expr: &str) -> Value {
+    json!({
+        "apiVersion": "monitoring.hearth.dev/v1alpha1", "kind": "AlertRule",
+        "metadata": {"name": name, "namespace": "apps", "uid": format!("u-{name}"), "generation": 1, "labels": {"team": "a"}},
+        "spec": {"groups": [{"name": name, "rules": [{"alert": "Down", "expr": expr, "for": "5m"}]}]},
+    })
+}
+
+/// An AlertRule whose expression does not parse is rejected with the
+/// parser's reason and a Warning Event; the others still reach the rules
+/// in the config Secret.
+#[tokio::test]
+async fn an_invalid_alert_rule_is_rejected_alone() {
+    const AR_OK: &str = "/apis/monitoring.hearth.dev/v1alpha1/namespaces/apps/alertrules/node";
+    const AR_BAD: &str = "/apis/monitoring.hearth.dev/v1alpha1/namespaces/apps/alertrules/typo";
+    let mut h = Harness::new();
+    let mut spec = selecting_spec();
+    spec["ruleSelector"] = json!({"matchLabels": {"team": "a"}});
+    spec["ruleNamespaceSelector"] = json!({});
+    h.kube.put(PROM, prometheus(spec));
+    h.kube.put(AR_OK, alert_rule("node", "up == 0"));
+    h.kube.put(AR_BAD, alert_rule("typo", "sum(rate(x[5m])"));
+    h.reconcile().await;
+
+    let good = h.secret_file("rules-apps-node.yaml");
+    assert!(good.contains("up == 0"), "{good}");
+    let config = h.secret_file("prometheus-shard-0.yaml");
+    assert!(config.contains("rules-*.yaml"), "{config}");
+    let s: Secret = serde_json::from_value(h.kube.get(SECRET).expect("secret")).expect("decode secret");
+    assert!(!s.data.unwrap_or_default().contains_key("rules-apps-typo.yaml.zst"), "the rejected rule file is left out");
+
+    let bad = h.kube.get(AR_BAD).expect("alert rule");
+    assert_eq!(bad["status"]["bindings"][0]["result"], "Rejected");
+    let reason = bad["status"]["bindings"][0]["reason"].as_str().unwrap_or("");
+    assert!(reason.contains("could not parse expression"), "{reason}");
+    assert_eq!(bad["status"]["conditions"][0]["status"], "False");
+    assert_eq!(h.kube.get(AR_OK).expect("alert rule")["status"]["bindings"][0]["result"], "Accepted");
+    let events = h.kube.under("/apis/events.k8s.io/v1/namespaces/apps/events/");
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].1["type"], "Warning");
+    assert_eq!(events[0].1["regarding"]["kind"], "AlertRule");
+    assert_eq!(events[0].1["regarding"]["name"], "typo");
+    assert_eq!(h.kube.get(PROM).expect("p")["status"]["selectedAlertRules"], 1);
+}
+
+/// Alertmanager basic auth from a Secret of the Prometheus object's
+/// namespace: the user inline, the password as a file of the config Secret
+/// that the alerting section names.
+#[tokio::test]
+async fn alertmanager_credentials_come_from_secrets() {
+    let mut h = Harness::new();
+    let mut spec = selecting_spec();
+    spec["alerting"] = json!({"alertmanagers": [{"name": "alertmanager", "port": "web",
+        "basicAuth": {"username": {"name": "am-auth", "key": "user"}, "password": {"name": "am-auth", "key": "password"}}}]});
+    h.kube.put(PROM, prometheus(spec));
+    h.kube.put(
+        "/api/v1/namespaces/monitoring/secrets/am-auth",
+        secret("monitoring", "am-auth", &[("user", "sender"), ("password", "hunter2")]),
+    );
+    h.reconcile().await;
+
+    let config = h.secret_file("prometheus-shard-0.yaml");
+    let doc: Value = serde_saphyr::from_str(&config).expect("generated YAML");
+    let am = &doc["alerting"]["alertmanagers"][0];
+    assert_eq!(am["basic_auth"], json!({"username": "sender", "password_file": "secret_monitoring_am-auth_password"}), "{config}");
+    assert!(!config.contains("hunter2"), "{config}");
+    assert_eq!(h.plain_file("secret_monitoring_am-auth_password").as_deref(), Some("hunter2"));
+    assert_eq!(h.ctx.secrets.readers_of("monitoring", "am-auth"), vec!["monitoring/main".to_string()]);
+    assert_eq!(h.condition("Reconciled").1, "ConfigPropagating");
+}
+
+/// A sample's value in the text exposition `text` (`name{labels}` as written).
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// The operator's metrics as `/metrics` serves them.
+fn exposition(h: &Harness) -> String {
+    let mut registry = prometheus_client::registry::Registry::default();
+    h.ctx.metrics.register(&mut registry);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+    text
+}
+
+/// A reconcile moves the reconcile counter, the duration histogram and the
+/// queue depth; a failed one the errors counter by reason; applies count
+/// writes.
+#[tokio::test]
+async fn operator_metrics_follow_the_reconciles() {
+    let mut h = Harness::new();
+    h.kube.put(PROM, prometheus(selecting_spec()));
+    h.kube.put(SM_OK, service_monitor("web", "http", ".*"));
+    let before = exposition(&h);
+    assert_eq!(sample(&before, "hearth_operator_reconciles_total"), 0.0);
+
+    h.ctx.metrics.queued("monitoring/main".into());
+    h.ctx.metrics.queued("monitoring/other".into());
+    assert_eq!(sample(&exposition(&h), "hearth_operator_reconcile_queue_depth"), 2.0);
+    h.reconcile().await;
+    let after = exposition(&h);
+    assert_eq!(sample(&after, "hearth_operator_reconciles_total"), 1.0);
+    assert_eq!(sample(&after, "hearth_operator_reconcile_duration_seconds_count"), 1.0);
+    assert!(sample(&after, "hearth_operator_reconcile_duration_seconds_sum") > 0.0, "{after}");
+    assert_eq!(sample(&after, "hearth_operator_reconcile_queue_depth"), 1.0, "main was reconciled, other still waits");
+    assert!(sample(&after, "hearth_operator_object_writes_total") >= 7.0, "{after}");
+
+    h.kube.refuse(STS0, Some((422, "StatefulSet.apps \"hearth-main\" is invalid")));
+    let mut p = h.kube.get(PROM).expect("p");
+    p["spec"]["replicas"] = json!(2);
+    h.kube.put(PROM, p);
+    assert!(h.try_reconcile().await.0.is_err());
+    let failed = exposition(&h);
+    assert_eq!(sample(&failed, "hearth_operator_reconciles_total"), 2.0);
+    assert_eq!(sample(&failed, "hearth_operator_reconcile_duration_seconds_count"), 2.0);
+    assert_eq!(sample(&failed, "hearth_operator_reconcile_errors_total{reason=\"api_422\"}"), 1.0, "{failed}");
+}
