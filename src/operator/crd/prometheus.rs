@@ -79,7 +79,10 @@ pub struct PrometheusSpec {
     pub rule_selector: Option<LabelSelector>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule_namespace_selector: Option<LabelSelector>,
+    /// At most 100 (bounds the API server's cost of the CEL rules of the
+    /// relabelings inside).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
     pub remote_write: Vec<RemoteWriteSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alerting: Option<AlertingSpec>,
@@ -140,7 +143,9 @@ pub struct RemoteWriteSpec {
     pub remote_timeout: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
+    /// At most 1000 (bounds the API server's cost of their CEL rules).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 1000))]
     pub write_relabel_configs: Vec<RelabelConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub basic_auth: Option<BasicAuth>,
@@ -188,6 +193,7 @@ pub struct AlertingSpec {
     validation = Rule::new("has(self.url) ? !has(self.name) && !has(self.namespace) && !has(self.port) && !has(self.scheme) && !has(self.pathPrefix) : has(self.name) && has(self.port)")
         .message("either url, or name and port (with optional namespace, scheme and pathPrefix)")
 )]
+#[x_kube(validation = Rule::new("!(has(self.basicAuth) && has(self.authorization))").message("at most one of basicAuth and authorization"))]
 pub struct AlertmanagerEndpoints {
     /// Default: the Prometheus object's namespace. Not with `url`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
