@@ -236,6 +236,111 @@ fn jsonnet_errors_show_file_line_and_column() {
     assert!(stderr(&undefined).contains("undefined.jsonnet:2:8"), "{}", stderr(&undefined));
 }
 
+/// jrsonnet raises these errors with no place of its own; `hearth render`
+/// finds the expressions that can raise them in the source.
+#[test]
+fn jsonnet_errors_jrsonnet_gives_no_place_are_found_in_the_source() {
+    // (name, file text, error, line, column, what the place is) — each file is
+    // rendered itself and through `(import 'lib/NAME.libsonnet').x`.
+    let cases = [
+        ("literal", "{\n  x: { a: 1 }.b,\n}\n", "no such field: b", 2, 15, "the only access to field 'b' in the evaluated files"),
+        (
+            "values",
+            "local h = import 'hearth.libsonnet';\n{\n  x: h.values.nope,\n}\n",
+            "no such field: nope",
+            3,
+            15,
+            "the only access to field 'nope' in the evaluated files",
+        ),
+        (
+            "super",
+            "{ a: 1 } + {\n  x: super.nope,\n}\n",
+            "no such field: nope",
+            2,
+            12,
+            "the only access to field 'nope' in the evaluated files",
+        ),
+        (
+            "bracket",
+            "local o = { a: 1 };\n{\n  x: o['b'],\n}\n",
+            "no such field: b",
+            3,
+            8,
+            "the only access to field 'b' in the evaluated files",
+        ),
+        (
+            "bounds",
+            "{\n  x: [1, 2][5],\n}\n",
+            "array out of bounds: 5 is not within [0,2)",
+            2,
+            13,
+            "the only index 5 in the evaluated files",
+        ),
+        (
+            "operator",
+            "{\n  x: 1 + {},\n}\n",
+            "binary operation number + object is not implemented",
+            2,
+            8,
+            "the only '+' operator in the evaluated files",
+        ),
+        (
+            "import",
+            "// not this: import 'nothere.libsonnet'\n{\n  x: import 'nothere.libsonnet',\n}\n",
+            "can't resolve nothere.libsonnet from ",
+            3,
+            6,
+            "the only import of 'nothere.libsonnet' in FILE",
+        ),
+        (
+            "importstr",
+            "{\n  x: importstr 'nothere.txt',\n}\n",
+            "can't resolve nothere.txt from ",
+            2,
+            6,
+            "the only import of 'nothere.txt' in FILE",
+        ),
+    ];
+    let mut files = vec![];
+    for (name, text, ..) in &cases {
+        files.push((format!("{name}.jsonnet"), text.to_string()));
+        files.push((format!("lib/{name}.libsonnet"), text.to_string()));
+        files.push((format!("via-{name}.jsonnet"), format!("(import 'lib/{name}.libsonnet').x\n")));
+    }
+    files.push(("lib/ambiguous.libsonnet".into(), "local o = { a: 1 };\n{\n  x: o.nope,\n  y: o.nope,\n}\n".into()));
+    files.push(("via-ambiguous.jsonnet".into(), "(import 'lib/ambiguous.libsonnet').x\n".into()));
+    files.push(("computed.jsonnet".into(), "{\n  a:: 2,\n  x: [1, 2][self.a + 3],\n}\n".into()));
+    let dir = tempdir_with(&files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect::<Vec<_>>());
+
+    for (name, _, error, line, column, what) in cases {
+        for (main, file) in
+            [(format!("{name}.jsonnet"), format!("{name}.jsonnet")), (format!("via-{name}.jsonnet"), format!("lib/{name}.libsonnet"))]
+        {
+            let run = hearth(&["render", &main], dir.path());
+            assert!(!run.status.success(), "{main} renders");
+            let text = stderr(&run);
+            let lines: Vec<&str> = text.lines().collect();
+            assert!(lines[0].starts_with(&format!("error: {error}")), "{main}: {text}");
+            let what = what.replace("FILE", &file);
+            assert_eq!(lines.get(1).copied(), Some(format!("    at {file}:{line}:{column} ({what})").as_str()), "{main}: {text}");
+        }
+    }
+
+    // Two places can raise it: both are listed, neither is picked.
+    let ambiguous = stderr(&hearth(&["render", "via-ambiguous.jsonnet"], dir.path()));
+    let places =
+        "    at one of lib/ambiguous.libsonnet:3:8, lib/ambiguous.libsonnet:4:8 (each access to field 'nope' in the evaluated files)";
+    assert_eq!(ambiguous.lines().nth(1), Some(places), "{ambiguous}");
+
+    // A computed index is not in the source: no place, as before.
+    let computed = stderr(&hearth(&["render", "computed.jsonnet"], dir.path()));
+    assert_eq!(
+        computed.lines().collect::<Vec<_>>(),
+        ["error: array out of bounds: 5 is not within [0,2)", "    in field <x> evaluation"],
+        "{computed}"
+    );
+}
+
 #[test]
 fn jpath_and_ext_str_reach_the_evaluation() {
     let dir = tempdir_with(&[
