@@ -40,6 +40,10 @@
       resources: { requests: { cpu: '100m', memory: '512Mi' } },
       // Alertmanager Services: [{ namespace, name, port }] (plus optional `extra` fields of the CRD's entry).
       alertmanagers: [],
+      // Alertmanagers by URL, for those without a Service to discover (outside the
+      // cluster, behind an Ingress): ['https://am.example.com/alertmanager', ...],
+      // or objects with `url` and the CRD entry's other fields ({ url, timeout, tlsConfig, basicAuth, authorization }).
+      alertmanagerUrls: [],
       // remoteWrite entries as the CRD takes them: [{ url, basicAuth, queueConfig, ... }].
       remoteWrite: [],
       // A PersistentVolumeClaim template ({ spec: ... }); null keeps data in an emptyDir.

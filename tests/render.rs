@@ -4,7 +4,9 @@
 //! tests/helm.rs checks object by object, is tests/install_parity.rs),
 //! validation and Jsonnet errors say where, and the CLI's
 //! `-J`, `--ext-str`, stream output and embedded library work; every metric
-//! the dashboards and the alert mixin use is one Hearth really exposes.
+//! the dashboards and the alert mixin use is one Hearth really exposes (on
+//! the /metrics of a real `hearth server` and of a real `hearth operator
+//! run` against a fake Kubernetes API).
 
 #[allow(dead_code)]
 mod support;
@@ -116,6 +118,44 @@ fn alertmanagers_remote_write_and_volumes_come_from_values() {
     assert_eq!(spec["storage"], json!({"volumeClaimTemplate": {"spec": {"resources": {"requests": {"storage": "10Gi"}}}}}));
 }
 
+#[test]
+fn alertmanager_urls_from_values_follow_the_services() {
+    let dir = tempdir_with(&[(
+        "install.jsonnet",
+        r#"local h = (import 'hearth.libsonnet') + { values+:: { prometheus+: {
+             alertmanagers: [{ namespace: 'monitoring', name: 'alertmanager-main', port: 'web' }],
+             alertmanagerUrls: [
+               'http://am.example:9093',
+               { url: 'https://am.example.com/eu', timeout: '5s', basicAuth: { username: { name: 'am', key: 'user' }, password: { name: 'am', key: 'pw' } } },
+             ],
+           } } };
+           h.manifests"#,
+    )]);
+    let objects = render(&dir.path().join("install.jsonnet"), &EvalOptions::default()).expect("render");
+    let alerting = &object(&objects, "hearth-prometheus.yaml")["spec"]["alerting"];
+    assert_eq!(
+        alerting,
+        &json!({"alertmanagers": [
+            {"namespace": "monitoring", "name": "alertmanager-main", "port": "web"},
+            {"url": "http://am.example:9093"},
+            {"url": "https://am.example.com/eu", "timeout": "5s",
+             "basicAuth": {"username": {"name": "am", "key": "user"}, "password": {"name": "am", "key": "pw"}}},
+        ]})
+    );
+
+    // URLs alone make an alerting section; the default has none.
+    let dir = tempdir_with(&[(
+        "install.jsonnet",
+        "((import 'hearth.libsonnet') + { values+:: { prometheus+: { alertmanagerUrls: ['https://am.example.com'] } } }).manifests",
+    )]);
+    let objects = render(&dir.path().join("install.jsonnet"), &EvalOptions::default()).expect("render");
+    assert_eq!(
+        object(&objects, "hearth-prometheus.yaml")["spec"]["alerting"],
+        json!({"alertmanagers": [{"url": "https://am.example.com"}]})
+    );
+    assert!(object(&render_main(), "hearth-prometheus.yaml")["spec"].get("alerting").is_none());
+}
+
 fn invalid(source: &str) -> Vec<String> {
     let dir = tempdir_with(&[("bad.jsonnet", source)]);
     match render(&dir.path().join("bad.jsonnet"), &EvalOptions::default()) {
@@ -194,6 +234,111 @@ fn jsonnet_errors_show_file_line_and_column() {
 
     let undefined = hearth(&["render", "undefined.jsonnet"], dir.path());
     assert!(stderr(&undefined).contains("undefined.jsonnet:2:8"), "{}", stderr(&undefined));
+}
+
+/// jrsonnet raises these errors with no place of its own; `hearth render`
+/// finds the expressions that can raise them in the source.
+#[test]
+fn jsonnet_errors_jrsonnet_gives_no_place_are_found_in_the_source() {
+    // (name, file text, error, line, column, what the place is) — each file is
+    // rendered itself and through `(import 'lib/NAME.libsonnet').x`.
+    let cases = [
+        ("literal", "{\n  x: { a: 1 }.b,\n}\n", "no such field: b", 2, 15, "the only access to field 'b' in the evaluated files"),
+        (
+            "values",
+            "local h = import 'hearth.libsonnet';\n{\n  x: h.values.nope,\n}\n",
+            "no such field: nope",
+            3,
+            15,
+            "the only access to field 'nope' in the evaluated files",
+        ),
+        (
+            "super",
+            "{ a: 1 } + {\n  x: super.nope,\n}\n",
+            "no such field: nope",
+            2,
+            12,
+            "the only access to field 'nope' in the evaluated files",
+        ),
+        (
+            "bracket",
+            "local o = { a: 1 };\n{\n  x: o['b'],\n}\n",
+            "no such field: b",
+            3,
+            8,
+            "the only access to field 'b' in the evaluated files",
+        ),
+        (
+            "bounds",
+            "{\n  x: [1, 2][5],\n}\n",
+            "array out of bounds: 5 is not within [0,2)",
+            2,
+            13,
+            "the only index 5 in the evaluated files",
+        ),
+        (
+            "operator",
+            "{\n  x: 1 + {},\n}\n",
+            "binary operation number + object is not implemented",
+            2,
+            8,
+            "the only '+' operator in the evaluated files",
+        ),
+        (
+            "import",
+            "// not this: import 'nothere.libsonnet'\n{\n  x: import 'nothere.libsonnet',\n}\n",
+            "can't resolve nothere.libsonnet from ",
+            3,
+            6,
+            "the only import of 'nothere.libsonnet' in FILE",
+        ),
+        (
+            "importstr",
+            "{\n  x: importstr 'nothere.txt',\n}\n",
+            "can't resolve nothere.txt from ",
+            2,
+            6,
+            "the only import of 'nothere.txt' in FILE",
+        ),
+    ];
+    let mut files = vec![];
+    for (name, text, ..) in &cases {
+        files.push((format!("{name}.jsonnet"), text.to_string()));
+        files.push((format!("lib/{name}.libsonnet"), text.to_string()));
+        files.push((format!("via-{name}.jsonnet"), format!("(import 'lib/{name}.libsonnet').x\n")));
+    }
+    files.push(("lib/ambiguous.libsonnet".into(), "local o = { a: 1 };\n{\n  x: o.nope,\n  y: o.nope,\n}\n".into()));
+    files.push(("via-ambiguous.jsonnet".into(), "(import 'lib/ambiguous.libsonnet').x\n".into()));
+    files.push(("computed.jsonnet".into(), "{\n  a:: 2,\n  x: [1, 2][self.a + 3],\n}\n".into()));
+    let dir = tempdir_with(&files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect::<Vec<_>>());
+
+    for (name, _, error, line, column, what) in cases {
+        for (main, file) in
+            [(format!("{name}.jsonnet"), format!("{name}.jsonnet")), (format!("via-{name}.jsonnet"), format!("lib/{name}.libsonnet"))]
+        {
+            let run = hearth(&["render", &main], dir.path());
+            assert!(!run.status.success(), "{main} renders");
+            let text = stderr(&run);
+            let lines: Vec<&str> = text.lines().collect();
+            assert!(lines[0].starts_with(&format!("error: {error}")), "{main}: {text}");
+            let what = what.replace("FILE", &file);
+            assert_eq!(lines.get(1).copied(), Some(format!("    at {file}:{line}:{column} ({what})").as_str()), "{main}: {text}");
+        }
+    }
+
+    // Two places can raise it: both are listed, neither is picked.
+    let ambiguous = stderr(&hearth(&["render", "via-ambiguous.jsonnet"], dir.path()));
+    let places =
+        "    at one of lib/ambiguous.libsonnet:3:8, lib/ambiguous.libsonnet:4:8 (each access to field 'nope' in the evaluated files)";
+    assert_eq!(ambiguous.lines().nth(1), Some(places), "{ambiguous}");
+
+    // A computed index is not in the source: no place, as before.
+    let computed = stderr(&hearth(&["render", "computed.jsonnet"], dir.path()));
+    assert_eq!(
+        computed.lines().collect::<Vec<_>>(),
+        ["error: array out of bounds: 5 is not within [0,2)", "    in field <x> evaluation"],
+        "{computed}"
+    );
 }
 
 #[test]
@@ -391,14 +536,112 @@ fn server_metrics() -> String {
     text
 }
 
-/// The operator's metrics, registered and encoded in-process (running it needs a cluster); every family gets a series.
+/// A fake Kubernetes API over plain HTTP, enough for `hearth operator run`
+/// to start, stay up and fail reconciles: the startup's server-side applies
+/// (the CRDs, the discovery ClusterRole) are answered with the object sent;
+/// the list of Prometheus objects has one, every other list is empty;
+/// watches stay open without events; every other write fails with a 500,
+/// so that reconciling that object fails and the errors family gets a
+/// series (a labelled family with no series is not exposed at all).
+/// Counts the watches opened.
+struct FakeApi {
+    addr: String,
+    watches: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+fn start_fake_api() -> FakeApi {
+    use axum::body::{Body, Bytes};
+    use axum::http::{Method, StatusCode, Uri, header};
+    use axum::response::{IntoResponse, Response};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let watches = Arc::new(AtomicUsize::new(0));
+    let seen = watches.clone();
+    let handler = move |method: Method, uri: Uri, body: Bytes| {
+        let seen = seen.clone();
+        async move {
+            let json = |status: StatusCode, body: Vec<u8>| -> Response {
+                (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+            };
+            let query = uri.query().unwrap_or("");
+            if method == Method::GET && query.split('&').any(|kv| kv == "watch=true" || kv == "watch=1") {
+                seen.fetch_add(1, Ordering::SeqCst);
+                let never = futures::stream::pending::<Result<Bytes, std::convert::Infallible>>();
+                return (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], Body::from_stream(never)).into_response();
+            }
+            let path = uri.path();
+            let startup = path.starts_with("/apis/apiextensions.k8s.io/") || path.starts_with("/apis/rbac.authorization.k8s.io/");
+            match method {
+                Method::GET => {
+                    let items = if path == "/apis/monitoring.hearth.dev/v1alpha1/prometheuses" {
+                        json!([{"apiVersion": "monitoring.hearth.dev/v1alpha1", "kind": "Prometheus",
+                                "metadata": {"name": "main", "namespace": "monitoring", "uid": "u1", "generation": 1, "resourceVersion": "1"},
+                                "spec": {}}])
+                    } else {
+                        json!([])
+                    };
+                    let list = json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "1"}, "items": items});
+                    json(StatusCode::OK, list.to_string().into_bytes())
+                }
+                Method::PATCH if startup => json(StatusCode::OK, body.to_vec()),
+                _ => json(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    br#"{"apiVersion":"v1","kind":"Status","status":"Failure","message":"the fake API refuses writes","reason":"InternalError","code":500}"#.to_vec(),
+                ),
+            }
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let app = axum::Router::new().fallback(handler);
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    FakeApi { addr, watches, _runtime: runtime }
+}
+
+/// The operator's /metrics, scraped from the real binary (`hearth operator
+/// run`, no leader election) running against [`start_fake_api`]; it is
+/// stopped (its process group signalled by PID) when the scrape is done.
 fn operator_metrics() -> String {
-    let metrics = hearth::operator::metrics::Metrics::default();
-    let mut registry = prometheus_client::registry::Registry::default();
-    metrics.register(&mut registry);
-    metrics.errors.get_or_create(&hearth::operator::metrics::ErrorLabels { reason: "test".into() }).inc();
-    let mut text = String::new();
-    prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+    use std::sync::atomic::Ordering;
+    use support::procs::{Proc, free_ports, wait_for};
+    let api = start_fake_api();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    let config = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://{}\n\
+         contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: nobody\n    namespace: default\n\
+         current-context: fake\nusers:\n- name: nobody\n  user: {{}}\n",
+        api.addr
+    );
+    std::fs::write(&kubeconfig, config).expect("kubeconfig");
+    let addr = format!("127.0.0.1:{}", free_ports(1)[0]);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hearth"));
+    cmd.current_dir(dir.path()).env("KUBECONFIG", &kubeconfig).args([
+        "operator",
+        "run",
+        "--metrics-address",
+        &addr,
+        "--leader-election=false",
+        "--identity",
+        "test",
+    ]);
+    let operator = Proc::spawn("hearth operator run", cmd, &dir.path().join("operator.log"));
+    // Serving /metrics alone is not enough: it starts before the operator
+    // talks to the API. Its watches show it got through startup, the errors
+    // series that it reconciled.
+    let text = wait_for("the operator's watches and /metrics", Duration::from_secs(60), || {
+        operator.check_alive()?;
+        if api.watches.load(Ordering::SeqCst) == 0 {
+            return Err("no watch yet".into());
+        }
+        let text = support::http::get(&addr, "/metrics", &[])?.text()?.to_string();
+        if text.contains("hearth_operator_reconcile_errors_total{") { Ok(text) } else { Err("no reconcile error yet".into()) }
+    });
+    operator.check_alive().unwrap_or_else(|e| panic!("the operator stopped: {e}"));
+    drop(operator);
     text
 }
 
@@ -408,7 +651,18 @@ fn dashboards_and_alerts_use_only_metrics_hearth_exposes() {
     assert!(exprs.iter().any(|(w, _)| w.starts_with("hearth-server.json")) && exprs.iter().any(|(w, _)| w.starts_with("alert ")));
     let mut exposed = Exposed::default();
     exposed.add(&server_metrics());
-    exposed.add(&operator_metrics());
+    let operator = operator_metrics();
+    // The operator's own families come from its binary, not from the server's /metrics.
+    for family in [
+        "hearth_operator_reconciles",
+        "hearth_operator_reconcile_duration_seconds",
+        "hearth_operator_reconcile_errors",
+        "hearth_operator_object_writes",
+        "hearth_operator_reconcile_queue_depth",
+    ] {
+        assert!(operator.contains(&format!("# TYPE {family} ")), "{family} not on the operator's /metrics:\n{operator}");
+    }
+    exposed.add(&operator);
     assert!(!exposed.has("prometheus_rule_evaluation_failures"), "a counter is only found with _total");
     let mut unknown = Vec::new();
     for (what, expr) in &exprs {

@@ -13,6 +13,11 @@ use crate::harness::{Env, query, wait};
 
 const EXPORTER_UP: &str = r#"up{namespace="apps"}"#;
 
+/// The target for scenario 2: the first successful scrape at most this
+/// long after the ServiceMonitor is applied (measured from the sample's own
+/// timestamp). The waits stay generous so a slow run reports its figure.
+const FIRST_SCRAPE_TARGET_SECS: f64 = 5.0;
+
 /// Installs with one operator replica, starts `replicas` exporters, and
 /// waits for all of it; the server pod's name.
 async fn installed_with_exporters(env: &Env, replicas: usize) -> Result<String, String> {
@@ -70,8 +75,10 @@ fn service_monitor_targets_are_discovered_through_endpointslices_and_scraped() {
              (up == 1 visible through the API after {:.2?}; seen at {seen:.2?})",
                 t.elapsed()
             ));
-            if latency > 30.0 {
-                return Err(format!("the first scrape came {latency:.1}s after the ServiceMonitor"));
+            if latency > FIRST_SCRAPE_TARGET_SECS {
+                return Err(format!(
+                    "the first scrape came {latency:.2}s after the ServiceMonitor, more than the {FIRST_SCRAPE_TARGET_SECS}s target"
+                ));
             }
             Ok(())
         },

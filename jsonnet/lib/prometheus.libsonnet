@@ -19,8 +19,9 @@ function(values) {
     ruleSelector: v.ruleSelector,
     ruleNamespaceSelector: v.ruleNamespaceSelector,
     resources: v.resources,
-    [if v.alertmanagers != [] then 'alerting']: {
-      alertmanagers: [{ namespace: am.namespace, name: am.name, port: am.port } + std.get(am, 'extra', {}) for am in v.alertmanagers],
+    [if v.alertmanagers != [] || v.alertmanagerUrls != [] then 'alerting']: {
+      alertmanagers: [{ namespace: am.namespace, name: am.name, port: am.port } + std.get(am, 'extra', {}) for am in v.alertmanagers]
+                     + [if std.isString(am) then { url: am } else am for am in v.alertmanagerUrls],
     },
     [if v.remoteWrite != [] then 'remoteWrite']: v.remoteWrite,
     // Without a claim template the operator gives the pods an emptyDir.

@@ -120,6 +120,7 @@ pub async fn run_with_client(client: Client, cfg: OperatorConfig) -> Result<(), 
         image: cfg.image.clone(),
         memos: Default::default(),
         secrets,
+        applied: Default::default(),
     });
     let reconciling = controller.reconcile_on(triggers).shutdown_on_signal().run(reconcile, error_policy, ctx).for_each(|r| async move {
         if let Err(e) = r {

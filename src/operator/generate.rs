@@ -3,7 +3,7 @@
 //! server configuration of each shard, and the rule files. Pure: the
 //! controller and `hearth operator preview` both call it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -62,6 +62,9 @@ pub struct Memo {
 struct MemoMaps {
     jobs: HashMap<String, (u64, Result<Jobs, String>)>,
     rules: HashMap<String, (u64, Result<String, String>)>,
+    /// Hashes of assembled shard configurations that parsed: an unchanged
+    /// configuration is not parsed again.
+    checked: HashSet<u64>,
 }
 
 /// `f`'s result for `key`, reused from `old` when `fingerprint` matches;
@@ -97,6 +100,36 @@ pub struct Verdict {
     pub rejected: Option<String>,
 }
 
+/// Why a Prometheus object got no configuration at all.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum GenerateError {
+    /// The Prometheus object's own fields (selectors, remote write,
+    /// Alertmanagers, web) cannot become a configuration.
+    #[error("{0}")]
+    InvalidSpec(String),
+    /// The assembled file of a shard does not parse although each part was
+    /// checked: a bug or a combination the per-object checks miss. Nothing
+    /// is written, so the pods keep their last good configuration.
+    #[error("the generated configuration of shard {shard} is invalid: {message}")]
+    InvalidConfig { shard: usize, message: String },
+}
+
+impl GenerateError {
+    /// The `Reconciled` condition's reason for this error.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            GenerateError::InvalidSpec(_) => "InvalidSpec",
+            GenerateError::InvalidConfig { .. } => "InvalidConfig",
+        }
+    }
+}
+
+impl From<String> for GenerateError {
+    fn from(e: String) -> GenerateError {
+        GenerateError::InvalidSpec(e)
+    }
+}
+
 /// The output for one Prometheus object.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Generated {
@@ -118,7 +151,7 @@ fn key(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Str
 }
 
 /// Generates the configuration and rules of `inputs.prometheus`.
-pub fn generate(inputs: &Inputs<'_>) -> Result<Generated, String> {
+pub fn generate(inputs: &Inputs<'_>) -> Result<Generated, GenerateError> {
     let p = inputs.prometheus;
     let own_ns = p.metadata.namespace.as_deref().unwrap_or("default");
     let spec = &p.spec;
@@ -140,7 +173,11 @@ pub fn generate(inputs: &Inputs<'_>) -> Result<Generated, String> {
     let mut verdicts = Vec::new();
     let mut old = inputs.memo.map(|m| std::mem::take(&mut *m.inner.lock().unwrap_or_else(|e| e.into_inner()))).unwrap_or_default();
     let mut new = MemoMaps::default();
-    let limits = format!("{shards}/{enforced:?}");
+    // Each ServiceMonitor's jobs are checked under the real `global`
+    // section: its defaults decide, e.g., whether a job's scrape_timeout
+    // exceeds its (inherited) scrape_interval.
+    let global_text = serde_saphyr::to_string(&json!({ "global": base["global"] })).map_err(|e| format!("encoding configuration: {e}"))?;
+    let limits = format!("{shards}/{enforced:?}/{global_text}");
 
     // Per shard: the accepted ServiceMonitors' scrape configs, as YAML.
     let mut jobs: Vec<String> = vec![String::new(); shards as usize];
@@ -151,7 +188,7 @@ pub fn generate(inputs: &Inputs<'_>) -> Result<Generated, String> {
         let secrets = inputs.secrets.fingerprint(&service_monitor_uses(sm));
         let result =
             memoized(&mut old.jobs, &mut new.jobs, &object, fingerprint(&sm.spec, &format!("{object}/{limits}/{secrets}")), || {
-                service_monitor_jobs(sm, &enforced, shards, inputs.secrets)
+                service_monitor_jobs(sm, &enforced, shards, &global_text, inputs.secrets)
             });
         match result {
             Ok(j) => {
@@ -184,11 +221,11 @@ pub fn generate(inputs: &Inputs<'_>) -> Result<Generated, String> {
         }
     }
 
-    // Each ServiceMonitor's jobs were checked on their own; the rest of the
-    // file is checked once here (parsing the whole file again would double
-    // the generation time of a large fleet for nothing).
     if let (Some(all), Some(a)) = (&mut discovery, &spec.alerting) {
-        all.extend(a.alertmanagers.iter().map(|am| am.namespace.clone().unwrap_or_else(|| own_ns.to_string())));
+        // Alertmanagers given by URL are not discovered.
+        all.extend(
+            a.alertmanagers.iter().filter(|am| am.url.is_none()).map(|am| am.namespace.clone().unwrap_or_else(|| own_ns.to_string())),
+        );
     }
     let mut base = base;
     if !rule_files.is_empty() {
@@ -199,16 +236,41 @@ pub fn generate(inputs: &Inputs<'_>) -> Result<Generated, String> {
     crate::config::Config::parse(&base_text, std::path::Path::new("/")).map_err(|e| format!("generated configuration is invalid: {e}"))?;
     // `scrape_configs` sorts after every key of the base, so appending the
     // jobs' YAML gives the same file as encoding it all at once.
-    let configs =
+    let configs: Vec<String> =
         jobs.into_iter()
             .map(|scrape| {
                 if scrape.is_empty() { format!("{base_text}scrape_configs: []\n") } else { format!("{base_text}scrape_configs:\n{scrape}") }
             })
             .collect();
+    // Each ServiceMonitor's jobs were checked with the global section and
+    // the base on its own; still, the assembled file is what the servers
+    // load, so it is parsed once more before anything is written (once per
+    // distinct content: an unchanged configuration is not parsed again).
+    let checked = check_assembled(&configs, &old.checked);
+    if let Ok(c) = &checked {
+        new.checked = c.clone();
+    }
     if let Some(m) = inputs.memo {
         *m.inner.lock().unwrap_or_else(|e| e.into_inner()) = new;
     }
+    checked?;
     Ok(Generated { configs, rule_files, files, verdicts, discovery_namespaces: discovery })
+}
+
+/// Parses each shard's configuration unless its hash is in `known` (parsed
+/// before). Returns the hashes of all of them, or the first shard that
+/// fails.
+fn check_assembled(configs: &[String], known: &HashSet<u64>) -> Result<HashSet<u64>, GenerateError> {
+    let mut ok = HashSet::new();
+    for (shard, text) in configs.iter().enumerate() {
+        let h = xxhash_rust::xxh3::xxh3_64(text.as_bytes());
+        if !known.contains(&h) {
+            crate::config::Config::parse(text, std::path::Path::new("/"))
+                .map_err(|e| GenerateError::InvalidConfig { shard, message: e.to_string() })?;
+        }
+        ok.insert(h);
+    }
+    Ok(ok)
 }
 
 /// The ServiceMonitors `inputs.prometheus` selects, by namespace and name.
@@ -256,8 +318,16 @@ struct Jobs {
 }
 
 /// A ServiceMonitor's jobs per shard, each checked by the configuration
-/// parser on its own so that one bad object is rejected alone.
-fn service_monitor_jobs(sm: &ServiceMonitor, enforced: &Enforced, shards: u32, secrets: &SecretValues) -> Result<Jobs, String> {
+/// parser on its own (under `global`, the YAML of the configuration's
+/// global section, whose defaults they inherit) so that one bad object is
+/// rejected alone.
+fn service_monitor_jobs(
+    sm: &ServiceMonitor,
+    enforced: &Enforced,
+    shards: u32,
+    global: &str,
+    secrets: &SecretValues,
+) -> Result<Jobs, String> {
     let own = sm.metadata.namespace.clone().unwrap_or_else(|| "default".into());
     let mut assets = Assets::new(secrets, &own);
     let namespaces = match &sm.spec.namespace_selector {
@@ -275,7 +345,8 @@ fn service_monitor_jobs(sm: &ServiceMonitor, enforced: &Enforced, shards: u32, s
         };
         // Shards differ only in the shard number they keep: checking one suffices.
         if shard == 0 && !text.is_empty() {
-            crate::config::Config::parse(&format!("scrape_configs:\n{text}"), std::path::Path::new("/")).map_err(|e| e.to_string())?;
+            crate::config::Config::parse(&format!("{global}scrape_configs:\n{text}"), std::path::Path::new("/"))
+                .map_err(|e| e.to_string())?;
         }
         per_shard.push(text);
     }
@@ -311,28 +382,7 @@ fn base_config(p: &Prometheus, own_ns: &str, assets: &mut Assets<'_>) -> Result<
             .iter()
             .enumerate()
             .map(|(i, am)| {
-                let ns = am.namespace.as_deref().unwrap_or(own_ns);
-                let port = match &am.port {
-                    k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(n) => {
-                        json!({"source_labels": ["__meta_kubernetes_endpointslice_port"], "regex": n.to_string(), "action": "keep"})
-                    }
-                    k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s) => {
-                        json!({"source_labels": ["__meta_kubernetes_endpointslice_port_name"], "regex": s, "action": "keep"})
-                    }
-                };
-                let mut o = json!({
-                    "kubernetes_sd_configs": [{"role": "endpointslice", "namespaces": {"names": [ns]}}],
-                    "relabel_configs": [
-                        {"source_labels": ["__meta_kubernetes_service_name"], "regex": am.name, "action": "keep"},
-                        port,
-                    ],
-                });
-                if let Some(s) = &am.scheme {
-                    o["scheme"] = json!(s);
-                }
-                if let Some(s) = &am.path_prefix {
-                    o["path_prefix"] = json!(s);
-                }
+                let mut o = alertmanager_discovery(am, own_ns).map_err(|e| format!("alerting.alertmanagers[{i}]: {e}"))?;
                 if let Some(s) = &am.timeout {
                     o["timeout"] = json!(s);
                 }
@@ -402,6 +452,65 @@ fn base_config(p: &Prometheus, own_ns: &str, assets: &mut Assets<'_>) -> Result<
     Ok(c)
 }
 
+/// How the server finds one `alerting.alertmanagers` entry: a fixed target
+/// for a `url` (scheme, `host:port` and path prefix taken from it), else
+/// the endpoints of a Service. The CRD's CEL rule says the same; this check
+/// also covers API servers that skip CEL and `hearth operator preview`.
+fn alertmanager_discovery(am: &super::crd::prometheus::AlertmanagerEndpoints, own_ns: &str) -> Result<Value, String> {
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    if let Some(url) = &am.url {
+        if am.name.is_some() || am.namespace.is_some() || am.port.is_some() || am.scheme.is_some() || am.path_prefix.is_some() {
+            return Err("url excludes name, namespace, port, scheme and pathPrefix (the URL carries them)".into());
+        }
+        let parsed = reqwest::Url::parse(url).map_err(|e| format!("url {url:?}: {e}"))?;
+        let scheme = parsed.scheme();
+        if scheme != "http" && scheme != "https" {
+            return Err(format!("url {url:?}: the scheme must be http or https"));
+        }
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(format!("url {url:?}: credentials go in basicAuth or authorization, not in the URL"));
+        }
+        if parsed.query().is_some() || parsed.fragment().is_some() {
+            return Err(format!("url {url:?}: a query or fragment cannot be part of an Alertmanager's address"));
+        }
+        let (Some(host), Some(port)) = (parsed.host_str(), parsed.port_or_known_default()) else {
+            return Err(format!("url {url:?}: no host"));
+        };
+        let mut o = json!({ "static_configs": [{ "targets": [format!("{host}:{port}")] }], "scheme": scheme });
+        let path = parsed.path().trim_end_matches('/');
+        if !path.is_empty() {
+            o["path_prefix"] = json!(path);
+        }
+        return Ok(o);
+    }
+    let (Some(name), Some(port)) = (&am.name, &am.port) else {
+        return Err("either url, or name and port of the Alertmanager Service".into());
+    };
+    let ns = am.namespace.as_deref().unwrap_or(own_ns);
+    let port = match port {
+        IntOrString::Int(n) => {
+            json!({"source_labels": ["__meta_kubernetes_endpointslice_port"], "regex": n.to_string(), "action": "keep"})
+        }
+        IntOrString::String(s) => {
+            json!({"source_labels": ["__meta_kubernetes_endpointslice_port_name"], "regex": s, "action": "keep"})
+        }
+    };
+    let mut o = json!({
+        "kubernetes_sd_configs": [{"role": "endpointslice", "namespaces": {"names": [ns]}}],
+        "relabel_configs": [
+            {"source_labels": ["__meta_kubernetes_service_name"], "regex": name, "action": "keep"},
+            port,
+        ],
+    });
+    if let Some(s) = &am.scheme {
+        o["scheme"] = json!(s);
+    }
+    if let Some(s) = &am.path_prefix {
+        o["path_prefix"] = json!(s);
+    }
+    Ok(o)
+}
+
 /// `o` with the TLS settings and credentials of a section added.
 fn with_client(
     mut o: Value,
@@ -452,4 +561,80 @@ fn web_config(p: &Prometheus, assets: &mut Assets<'_>) -> Result<Option<String>,
         c.insert("basic_auth_users".into(), json!(users));
     }
     serde_saphyr::to_string(&Value::Object(c)).map(Some).map_err(|e| format!("encoding the web configuration: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prometheus(spec: Value) -> Prometheus {
+        serde_json::from_value(json!({
+            "apiVersion": "monitoring.hearth.dev/v1alpha1", "kind": "Prometheus",
+            "metadata": {"name": "main", "namespace": "monitoring"}, "spec": spec,
+        }))
+        .expect("Prometheus")
+    }
+
+    fn service_monitor(name: &str, endpoint: Value) -> ServiceMonitor {
+        serde_json::from_value(json!({
+            "apiVersion": "monitoring.hearth.dev/v1alpha1", "kind": "ServiceMonitor",
+            "metadata": {"name": name, "namespace": "monitoring"},
+            "spec": {"selector": {"matchLabels": {"app": name}}, "endpoints": [endpoint]},
+        }))
+        .expect("ServiceMonitor")
+    }
+
+    fn run(p: &Prometheus, sms: &[ServiceMonitor], memo: Option<&Memo>) -> Result<Generated, GenerateError> {
+        let namespaces = BTreeMap::new();
+        let secrets = SecretValues::default();
+        generate(&Inputs {
+            prometheus: p,
+            service_monitors: sms.iter().collect(),
+            alert_rules: Vec::new(),
+            namespaces: &namespaces,
+            secrets: &secrets,
+            memo,
+        })
+    }
+
+    /// A timeout valid under the default 1m interval but not under the
+    /// Prometheus object's 10s: the ServiceMonitor is rejected, the other
+    /// kept, and the assembled file parses.
+    #[test]
+    fn service_monitors_are_checked_under_the_real_global_section() {
+        let sms =
+            [service_monitor("slow", json!({"port": "http", "scrapeTimeout": "30s"})), service_monitor("fine", json!({"port": "http"}))];
+        let memo = Memo::default();
+        let g = run(&prometheus(json!({"scrapeInterval": "10s", "serviceMonitorSelector": {}})), &sms, Some(&memo)).expect("generated");
+        let slow = g.verdicts.iter().find(|v| v.object == "monitoring/slow").expect("verdict");
+        let reason = slow.rejected.as_deref().unwrap_or("");
+        assert!(reason.contains("scrape timeout greater than scrape interval"), "{reason}");
+        let fine = g.verdicts.iter().find(|v| v.object == "monitoring/fine").expect("verdict");
+        assert_eq!(fine.rejected, None);
+        assert!(!g.configs[0].contains("serviceMonitor/monitoring/slow"), "{}", g.configs[0]);
+        crate::config::Config::parse(&g.configs[0], std::path::Path::new("/")).expect("the assembled file parses");
+
+        // The same objects under a longer interval: accepted (the memo does
+        // not keep the verdict made under the other global section).
+        let g = run(&prometheus(json!({"scrapeInterval": "1m", "serviceMonitorSelector": {}})), &sms, Some(&memo)).expect("generated");
+        assert!(g.verdicts.iter().all(|v| v.rejected.is_none()), "{:?}", g.verdicts);
+        assert!(g.configs[0].contains("serviceMonitor/monitoring/slow"));
+    }
+
+    #[test]
+    fn an_assembled_file_that_does_not_parse_is_an_error_naming_the_shard() {
+        let good = "scrape_configs: []\n".to_string();
+        let bad = "global:\n  scrape_interval: 10s\nscrape_configs:\n- job_name: a\n  scrape_timeout: 30s\n".to_string();
+        let known = check_assembled(std::slice::from_ref(&good), &HashSet::new()).expect("valid");
+        assert_eq!(known.len(), 1);
+        match check_assembled(&[good.clone(), bad.clone()], &known) {
+            Err(GenerateError::InvalidConfig { shard: 1, message }) => {
+                assert!(message.contains("scrape timeout greater than scrape interval"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+        // A configuration parsed before is not parsed again.
+        let bad_hash = xxhash_rust::xxh3::xxh3_64(bad.as_bytes());
+        assert!(check_assembled(&[bad], &HashSet::from([bad_hash])).is_ok());
+    }
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::crd::{AlertRule, Prometheus, ServiceMonitor};
-use super::generate::{Inputs, generate};
+use super::generate::{Generated, Inputs, RULE_FILE_PREFIX, generate};
 use super::secrets::SecretValues;
 
 /// The objects read from the input files.
@@ -68,9 +68,46 @@ pub fn load(paths: &[PathBuf]) -> Result<Objects, String> {
     Ok(objs)
 }
 
+/// A shard's configuration with the paths of the files it names changed to
+/// where preview writes them, so that `hearth check config` and `promtool
+/// check config` can be run on it as it is: in the pods every file of the
+/// config Secret lies beside the configuration (`rules-<ns>-<name>.yaml`,
+/// `secret_<ns>_<name>_<key>`), while preview writes the rule files under
+/// `rules/` (without the prefix) and the other files under `files/`.
+fn with_preview_paths(config: &str, g: &Generated) -> Result<String, String> {
+    fn relocate(v: &mut Value, g: &Generated) {
+        match v {
+            Value::Object(o) => {
+                for (k, v) in o.iter_mut() {
+                    match v {
+                        Value::String(s) if k.ends_with("_file") && g.files.contains_key(s.as_str()) => *s = format!("files/{s}"),
+                        _ => relocate(v, g),
+                    }
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(|v| relocate(v, g)),
+            _ => {}
+        }
+    }
+    let mut doc: Value = serde_saphyr::from_str(config).map_err(|e| format!("reading the generated configuration: {e}"))?;
+    relocate(&mut doc, g);
+    if let Some(Value::Array(globs)) = doc.get_mut("rule_files") {
+        for glob in globs.iter_mut() {
+            if let Value::String(s) = glob
+                && let Some(rest) = s.strip_prefix(RULE_FILE_PREFIX)
+            {
+                *s = format!("rules/{rest}");
+            }
+        }
+    }
+    serde_saphyr::to_string(&doc).map_err(|e| format!("encoding the configuration: {e}"))
+}
+
 /// Writes each Prometheus object's configuration and rules under
-/// `out/<namespace>/<name>/` and reports the selection to `w`. Returns
-/// whether every Prometheus object could be generated.
+/// `out/<namespace>/<name>/` (rule files under `rules/`, credentials,
+/// certificates and the web configuration under `files/`, and the
+/// configuration naming them there) and reports the selection to `w`.
+/// Returns whether every Prometheus object could be generated.
 pub fn run(paths: &[PathBuf], out: &Path, w: &mut dyn Write) -> Result<bool, String> {
     let objs = load(paths)?;
     let io = |e: std::io::Error| e.to_string();
@@ -112,7 +149,8 @@ pub fn run(paths: &[PathBuf], out: &Path, w: &mut dyn Write) -> Result<bool, Str
         std::fs::create_dir_all(&rules_dir).map_err(|e| format!("{}: {e}", rules_dir.display()))?;
         for (i, c) in g.configs.iter().enumerate() {
             let file = if i == 0 { dir.join("prometheus.yaml") } else { dir.join(format!("prometheus-shard-{i}.yaml")) };
-            std::fs::write(&file, c).map_err(|e| format!("{}: {e}", file.display()))?;
+            let text = with_preview_paths(c, &g).map_err(|e| format!("{}: {e}", file.display()))?;
+            std::fs::write(&file, text).map_err(|e| format!("{}: {e}", file.display()))?;
         }
         for (file, text) in &g.rule_files {
             let path = rules_dir.join(file);

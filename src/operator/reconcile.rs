@@ -17,7 +17,7 @@ use kube::runtime::reflector::Store;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 
-use super::apply::{self, ensure, prune};
+use super::apply::{self, Applied, ensure, prune};
 use super::crd::common::{Binding, BindingResult};
 use super::crd::prometheus::PrometheusStatus;
 use super::crd::{AlertRule, Prometheus, ServiceMonitor};
@@ -36,6 +36,9 @@ pub const FINALIZER: &str = "monitoring.hearth.dev/cleanup";
 const PROPAGATION_RECHECK: Duration = Duration::from_secs(1);
 /// Periodic re-check of a settled object (repairs drift nobody reported).
 const RESYNC: Duration = Duration::from_secs(300);
+/// How long a reconcile waits for a StatefulSet deleted (orphaning its
+/// pods) to be gone before creating it again.
+const RECREATE_WAIT: Duration = Duration::from_secs(10);
 
 /// What every reconcile shares.
 pub struct Context {
@@ -52,12 +55,18 @@ pub struct Context {
     pub memos: Mutex<HashMap<String, Arc<Memo>>>,
     /// Secrets read for credentials and certificates.
     pub secrets: Arc<SecretCache>,
+    /// What the operator's own applies returned (see [`Applied`]).
+    pub applied: Applied,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
+    /// A StatefulSet deleted to be created again with new immutable fields
+    /// is not gone yet; the next attempt creates it.
+    #[error("StatefulSet {0} is still being deleted (orphaning its pods) to be created again")]
+    Recreating(String),
 }
 
 impl Error {
@@ -66,6 +75,7 @@ impl Error {
         match self {
             Error::Kube(kube::Error::Api(e)) => format!("api_{}", e.code),
             Error::Kube(_) => "api_request".into(),
+            Error::Recreating(_) => "recreating".into(),
         }
     }
 }
@@ -160,13 +170,19 @@ async fn reconcile_inner(p: &Prometheus, names: &Names, ctx: &Context) -> Result
     }
     let secrets = ctx.secrets.read(&names.key(), &secret_names(&uses)).await?;
     inputs.secrets = &secrets;
-    let built = generate(&inputs).and_then(|g| workload::build(p, &g, &ctx.image).map(|w| (g, w)));
+    let built = generate(&inputs)
+        .map_err(|e| (e.reason(), e.to_string()))
+        .and_then(|g| workload::build(p, &g, &ctx.image).map(|w| (g, w)).map_err(|e| ("InvalidSpec", e)));
     let (generated, work) = match built {
         Ok(b) => b,
-        Err(e) => return invalid_spec(p, &api, ctx, e, previous).await,
+        Err((reason, e)) => return not_generated(p, &api, ctx, reason, e, previous).await,
     };
 
-    let (written, stateful_sets) = apply_workload(names, ctx, &work).await?;
+    let (written, stateful_sets) = match apply_workload(p, names, ctx, &work).await {
+        Ok(w) => w,
+        Err(Error::Kube(kube::Error::Api(e))) if refused(&e) => return apply_failed(p, &api, ctx, *e, previous).await,
+        Err(e) => return Err(e),
+    };
     ctx.metrics.writes.inc_by(written as u64);
     let me = names.key();
     bind_all(ctx, &me, &service_monitors, &generated.verdicts).await?;
@@ -228,38 +244,75 @@ fn set_condition(st: &mut PrometheusStatus, c: super::crd::common::Condition) {
     st.conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
 }
 
-/// The spec cannot be turned into a configuration: nothing is changed, the
-/// status says why and a Warning Event is recorded (once per message).
-async fn invalid_spec(
+/// The spec cannot be turned into a configuration (`reason` InvalidSpec),
+/// or the assembled configuration does not parse (InvalidConfig): nothing
+/// is changed, so the pods keep their last good configuration; the status
+/// says why and a Warning Event is recorded (once per message).
+async fn not_generated(
     p: &Prometheus,
     api: &Api<Prometheus>,
     ctx: &Context,
+    reason: &str,
     e: String,
     previous: PrometheusStatus,
 ) -> Result<Action, Error> {
     let generation = p.meta().generation;
     let mut st = previous.clone();
     st.observed_generation = generation;
-    set_condition(&mut st, condition("Reconciled", false, "InvalidSpec", e.clone(), generation, &previous.conditions));
+    set_condition(&mut st, condition("Reconciled", false, reason, e.clone(), generation, &previous.conditions));
     if status::write_prometheus(api, p, st).await? {
-        warn(ctx, &p.object_ref(&()), "InvalidSpec", e).await;
+        warn(ctx, &p.object_ref(&()), reason, e).await;
     }
     Ok(Action::await_change())
+}
+
+/// Whether the API server refused a request for a reason retrying will not
+/// fix (invalid object, forbidden, missing namespace...), as opposed to a
+/// conflict, throttling or a server error.
+fn refused(e: &kube::core::Status) -> bool {
+    (400..500).contains(&e.code) && e.code != 409 && e.code != 429
+}
+
+/// The API server refused an object the operator applies (a 422 for a bad
+/// `affinity`, a 403, a namespace that does not exist...): the status says
+/// so with the API's message (`Reconciled=False`, reason `ApplyFailed`)
+/// and a Warning Event is recorded once per distinct message. The error is
+/// still returned, so it is counted and retried.
+async fn apply_failed(
+    p: &Prometheus,
+    api: &Api<Prometheus>,
+    ctx: &Context,
+    e: kube::core::Status,
+    previous: PrometheusStatus,
+) -> Result<Action, Error> {
+    let generation = p.meta().generation;
+    let mut st = previous.clone();
+    st.observed_generation = generation;
+    let msg = if e.message.is_empty() { format!("the API server answered {} {}", e.code, e.reason) } else { e.message.clone() };
+    let changed =
+        previous.conditions.iter().find(|c| c.type_ == "Reconciled").is_none_or(|c| c.reason != "ApplyFailed" || c.message != msg);
+    set_condition(&mut st, condition("Reconciled", false, "ApplyFailed", msg.clone(), generation, &previous.conditions));
+    status::write_prometheus(api, p, st).await?;
+    if changed {
+        warn(ctx, &p.object_ref(&()), "ApplyFailed", msg).await;
+    }
+    Err(Error::Kube(kube::Error::Api(Box::new(e))))
 }
 
 /// Applies everything in `w` and removes what an earlier reconcile created
 /// that `w` no longer has. Returns the number of objects written and the
 /// StatefulSets as they now are.
-async fn apply_workload(names: &Names, ctx: &Context, w: &Workload) -> Result<(usize, Vec<StatefulSet>), Error> {
+async fn apply_workload(p: &Prometheus, names: &Names, ctx: &Context, w: &Workload) -> Result<(usize, Vec<StatefulSet>), Error> {
     let c = &ctx.client;
     let ns = names.namespace.as_str();
+    let applied = &ctx.applied;
     let mut written = 0;
     let mut count = |changed: bool| written += changed as usize;
     if let Some(sa) = &w.service_account {
-        count(ensure(&Api::<ServiceAccount>::namespaced(c.clone(), ns), sa.clone()).await?.1);
+        count(ensure(&Api::<ServiceAccount>::namespaced(c.clone(), ns), sa.clone(), applied).await?.1);
     }
-    count(ensure(&Api::<Role>::namespaced(c.clone(), ns), w.config_role.clone()).await?.1);
-    count(ensure(&Api::<RoleBinding>::namespaced(c.clone(), ns), w.config_role_binding.clone()).await?.1);
+    count(ensure(&Api::<Role>::namespaced(c.clone(), ns), w.config_role.clone(), applied).await?.1);
+    count(ensure(&Api::<RoleBinding>::namespaced(c.clone(), ns), w.config_role_binding.clone(), applied).await?.1);
     let selector = names.owner_selector();
     let mut keep_bindings: BTreeSet<String> = BTreeSet::from([apply::key(&w.config_role_binding)]);
     let mut keep_cluster = BTreeSet::new();
@@ -267,22 +320,38 @@ async fn apply_workload(names: &Names, ctx: &Context, w: &Workload) -> Result<(u
         Discovery::Namespaces(bindings) => {
             for b in bindings {
                 let target = b.metadata.namespace.as_deref().unwrap_or(ns);
-                count(ensure(&Api::<RoleBinding>::namespaced(c.clone(), target), b.clone()).await?.1);
+                count(ensure(&Api::<RoleBinding>::namespaced(c.clone(), target), b.clone(), applied).await?.1);
                 keep_bindings.insert(apply::key(b));
             }
         }
         Discovery::Cluster(b) => {
-            count(ensure(&Api::<ClusterRoleBinding>::all(c.clone()), (**b).clone()).await?.1);
+            count(ensure(&Api::<ClusterRoleBinding>::all(c.clone()), (**b).clone(), applied).await?.1);
             keep_cluster.insert(apply::key(b.as_ref()));
         }
     }
     // The Secret before the pods that read it.
-    count(ensure(&Api::<Secret>::namespaced(c.clone(), ns), w.secret.clone()).await?.1);
-    count(ensure(&Api::<Service>::namespaced(c.clone(), ns), w.service.clone()).await?.1);
+    count(ensure(&Api::<Secret>::namespaced(c.clone(), ns), w.secret.clone(), applied).await?.1);
+    count(ensure(&Api::<Service>::namespaced(c.clone(), ns), w.service.clone(), applied).await?.1);
     let sts_api = Api::<StatefulSet>::namespaced(c.clone(), ns);
     let mut stateful_sets = Vec::new();
     for s in &w.stateful_sets {
-        let (live, changed) = ensure(&sts_api, s.clone()).await?;
+        let (live, changed) = match ensure(&sts_api, s.clone(), applied).await {
+            Err(e) if apply::is_immutable_statefulset_change(&e) => {
+                // As prometheus-operator: delete it leaving the pods, and
+                // create it again; it adopts the running pods.
+                let name = s.name_any();
+                tracing::info!(statefulset = %name, namespace = ns, "recreating a StatefulSet to change immutable fields; its pods keep running");
+                if !apply::delete_orphaning(&sts_api, &name, applied, RECREATE_WAIT).await? {
+                    return Err(Error::Recreating(format!("{ns}/{name}")));
+                }
+                let note = format!(
+                    "StatefulSet {name} was deleted (its pods kept running) and created again to change fields that cannot be updated"
+                );
+                event(ctx, &p.object_ref(&()), EventType::Normal, "StatefulSetRecreated", note).await;
+                ensure(&sts_api, s.clone(), applied).await?
+            }
+            r => r?,
+        };
         count(changed);
         stateful_sets.push(live);
     }
@@ -350,7 +419,12 @@ async fn cleanup(p: &Prometheus, names: &Names, ctx: &Context) -> Result<(), Err
 
 /// Records a Warning Event; failing to record one is logged, not fatal.
 async fn warn(ctx: &Context, about: &k8s_openapi::api::core::v1::ObjectReference, reason: &str, note: String) {
-    let ev = Event { type_: EventType::Warning, reason: reason.into(), note: Some(note), action: "Reconcile".into(), secondary: None };
+    event(ctx, about, EventType::Warning, reason, note).await;
+}
+
+/// Records an Event; failing to record one is logged, not fatal.
+async fn event(ctx: &Context, about: &k8s_openapi::api::core::v1::ObjectReference, type_: EventType, reason: &str, note: String) {
+    let ev = Event { type_, reason: reason.into(), note: Some(note), action: "Reconcile".into(), secondary: None };
     if let Err(e) = ctx.recorder.publish(&ev, about).await {
         tracing::warn!(error = %e, reason, "cannot record an Event");
     }

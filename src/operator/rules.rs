@@ -62,3 +62,25 @@ pub fn rule_file(rule: &AlertRule) -> Result<String, String> {
     crate::rules::parse_rule_file(&text).map_err(|errs| errs.join("; "))?;
     Ok(text)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert_rule(groups: serde_json::Value) -> AlertRule {
+        serde_json::from_value(json!({
+            "apiVersion": "monitoring.hearth.dev/v1alpha1", "kind": "AlertRule",
+            "metadata": {"name": "r", "namespace": "apps"}, "spec": {"groups": groups},
+        }))
+        .expect("AlertRule")
+    }
+
+    /// The CRD's CEL rule says so too, but preview never meets the API server.
+    #[test]
+    fn group_names_must_be_unique() {
+        let rule = |name: &str| json!({"name": name, "rules": [{"record": "r", "expr": "up"}]});
+        assert!(rule_file(&alert_rule(json!([rule("a"), rule("b")]))).is_ok());
+        let err = rule_file(&alert_rule(json!([rule("a"), rule("b"), rule("a")]))).expect_err("duplicate group");
+        assert!(err.contains("\"a\" is repeated"), "{err}");
+    }
+}

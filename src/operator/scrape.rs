@@ -81,16 +81,12 @@ pub fn scrape_configs(
             ep.authorization.as_ref(),
             ep.bearer_token_secret.as_ref(),
         )?;
-        let limit = |own: Option<u64>, enforced: Option<u64>| match (own, enforced) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
         for (key, v) in [
-            ("sample_limit", limit(sm.spec.sample_limit, enforced.sample_limit)),
-            ("target_limit", limit(sm.spec.target_limit, enforced.target_limit)),
-            ("label_limit", enforced.label_limit),
-            ("label_name_length_limit", enforced.label_name_length_limit),
-            ("label_value_length_limit", enforced.label_value_length_limit),
+            ("sample_limit", effective_limit(sm.spec.sample_limit, enforced.sample_limit)),
+            ("target_limit", effective_limit(sm.spec.target_limit, enforced.target_limit)),
+            ("label_limit", effective_limit(None, enforced.label_limit)),
+            ("label_name_length_limit", effective_limit(None, enforced.label_name_length_limit)),
+            ("label_value_length_limit", effective_limit(None, enforced.label_value_length_limit)),
         ] {
             if let Some(v) = v {
                 c.insert(key.into(), json!(v));
@@ -114,6 +110,19 @@ pub fn scrape_configs(
         out.push(Value::Object(c));
     }
     Ok(out)
+}
+
+/// The limit a job gets from its own setting and the one the Prometheus
+/// object enforces. In Prometheus 0 means "no limit", so an own limit that
+/// is unset or 0 cannot escape an enforced one: the enforced limit applies
+/// then, and the smaller of the two otherwise. An enforced 0 (or none)
+/// enforces nothing.
+pub fn effective_limit(own: Option<u64>, enforced: Option<u64>) -> Option<u64> {
+    match (own, enforced.filter(|e| *e > 0)) {
+        (_, None) => own,
+        (None | Some(0), Some(e)) => Some(e),
+        (Some(o), Some(e)) => Some(o.min(e)),
+    }
 }
 
 /// The operator's own relabeling for one endpoint, before the user's.
@@ -218,4 +227,81 @@ fn regex_escape(s: &str) -> String {
         out.push(c);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operator::secrets::SecretValues;
+
+    #[test]
+    fn an_own_limit_of_zero_or_none_cannot_escape_the_enforced_one() {
+        assert_eq!(effective_limit(Some(0), Some(100)), Some(100));
+        assert_eq!(effective_limit(None, Some(100)), Some(100));
+        assert_eq!(effective_limit(Some(500), Some(100)), Some(100));
+        assert_eq!(effective_limit(Some(50), Some(100)), Some(50));
+        // Nothing enforced (unset, or 0 meaning no limit): the own setting stands.
+        assert_eq!(effective_limit(Some(50), None), Some(50));
+        assert_eq!(effective_limit(Some(50), Some(0)), Some(50));
+        assert_eq!(effective_limit(Some(0), Some(0)), Some(0));
+        assert_eq!(effective_limit(None, None), None);
+    }
+
+    fn job(sm_limits: Value, enforced: &Enforced) -> Value {
+        let mut spec = json!({"selector": {}, "endpoints": [{"port": "http"}]});
+        if let (Value::Object(s), Value::Object(l)) = (&mut spec, sm_limits) {
+            s.extend(l);
+        }
+        let sm: ServiceMonitor = serde_json::from_value(json!({
+            "apiVersion": "monitoring.hearth.dev/v1alpha1", "kind": "ServiceMonitor",
+            "metadata": {"name": "web", "namespace": "apps"}, "spec": spec,
+        }))
+        .expect("ServiceMonitor");
+        let values = SecretValues::default();
+        let mut assets = Assets::new(&values, "apps");
+        let mut jobs = scrape_configs(&sm, &["apps".to_string()], enforced, 0, 1, &mut assets).expect("jobs");
+        jobs.remove(0)
+    }
+
+    /// The CRD's CEL rule says so too, but preview never meets the API server.
+    #[test]
+    fn hashmod_needs_a_non_zero_modulus() {
+        let relabel = |v: Value| -> RelabelConfig { serde_json::from_value(v).expect("relabeling") };
+        let err = check_relabel(&relabel(json!({"sourceLabels": ["a"], "targetLabel": "h", "action": "HashMod"}))).expect_err("no modulus");
+        assert!(err.contains("hashmod requires non-zero modulus"), "{err}");
+        assert!(check_relabel(&relabel(json!({"sourceLabels": ["a"], "targetLabel": "h", "action": "hashmod", "modulus": 0}))).is_err());
+        assert!(check_relabel(&relabel(json!({"sourceLabels": ["a"], "targetLabel": "h", "action": "HashMod", "modulus": 4}))).is_ok());
+    }
+
+    /// Every enforced limit in the generated job, for own settings of 0,
+    /// none, more and less than the enforced value.
+    #[test]
+    fn enforced_limits_reach_every_job() {
+        let enforced = Enforced {
+            sample_limit: Some(100),
+            target_limit: Some(10),
+            label_limit: Some(30),
+            label_name_length_limit: Some(64),
+            label_value_length_limit: Some(256),
+        };
+        for (own, sample, target) in [
+            (json!({"sampleLimit": 0, "targetLimit": 0}), 100, 10),
+            (json!({}), 100, 10),
+            (json!({"sampleLimit": 1000, "targetLimit": 20}), 100, 10),
+            (json!({"sampleLimit": 50, "targetLimit": 5}), 50, 5),
+        ] {
+            let j = job(own.clone(), &enforced);
+            assert_eq!(j["sample_limit"], json!(sample), "{own}");
+            assert_eq!(j["target_limit"], json!(target), "{own}");
+            assert_eq!(j["label_limit"], json!(30), "{own}");
+            assert_eq!(j["label_name_length_limit"], json!(64), "{own}");
+            assert_eq!(j["label_value_length_limit"], json!(256), "{own}");
+        }
+        // Nothing enforced: the ServiceMonitor's own limits, and no label limits.
+        let j = job(json!({"sampleLimit": 7, "targetLimit": 0}), &Enforced::default());
+        assert_eq!((j["sample_limit"].clone(), j["target_limit"].clone()), (json!(7), json!(0)));
+        for k in ["label_limit", "label_name_length_limit", "label_value_length_limit"] {
+            assert!(j.get(k).is_none(), "{k}: {j}");
+        }
+    }
 }

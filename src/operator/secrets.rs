@@ -260,6 +260,20 @@ impl<'a> Assets<'a> {
         authorization: Option<&Authorization>,
         bearer: Option<&SecretKeySelector>,
     ) -> Result<(), String> {
+        // The CRDs say so too (CEL), but objects that never met the API
+        // server (preview) reach here unchecked; without this a bearer
+        // token would silently replace an `authorization`.
+        let given: Vec<&str> =
+            [(basic.is_some(), "basicAuth"), (authorization.is_some(), "authorization"), (bearer.is_some(), "bearerTokenSecret")]
+                .into_iter()
+                .filter_map(|(set, name)| set.then_some(name))
+                .collect();
+        if given.len() > 1 {
+            return Err(format!(
+                "{at}: at most one of basicAuth, authorization and bearerTokenSecret may be set, not {}",
+                given.join(" and ")
+            ));
+        }
         if let Some(t) = tls {
             let mut c = Map::new();
             for (field, key, sel) in [("ca", "ca_file", &t.ca), ("cert", "cert_file", &t.cert), ("keySecret", "key_file", &t.key_secret)] {
@@ -325,6 +339,25 @@ mod tests {
         a.http_client(&mut o, "endpoints[0]", None, Some(&basic), None, None).expect("resolved");
         assert_eq!(Value::Object(o), json!({"basic_auth": {"username": "alice", "password_file": "secret_apps_creds_pw"}}));
         assert_eq!(a.files, BTreeMap::from([("secret_apps_creds_pw".to_string(), b"s3cret".to_vec())]));
+    }
+
+    #[test]
+    fn at_most_one_credential_kind() {
+        let v = values();
+        let mut a = Assets::new(&v, "apps");
+        let basic = BasicAuth { username: sel("creds", "user"), password: sel("creds", "pw") };
+        let authorization = Authorization { type_: None, credentials: sel("creds", "pw") };
+        let token = sel("creds", "pw");
+        let err = a.http_client(&mut Map::new(), "alerting.alertmanagers[0]", None, Some(&basic), Some(&authorization), None);
+        assert_eq!(
+            err,
+            Err("alerting.alertmanagers[0]: at most one of basicAuth, authorization and bearerTokenSecret may be set, not basicAuth and authorization".into())
+        );
+        let err = a.http_client(&mut Map::new(), "endpoints[0]", None, None, Some(&authorization), Some(&token));
+        assert!(err.is_err_and(|e| e.contains("not authorization and bearerTokenSecret")));
+        for (b, au, t) in [(Some(&basic), None, None), (None, Some(&authorization), None), (None, None, Some(&token))] {
+            assert!(a.http_client(&mut Map::new(), "x", None, b, au, t).is_ok());
+        }
     }
 
     #[test]

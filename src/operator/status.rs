@@ -77,9 +77,14 @@ pub fn binding_of<'a, K: Selectable>(obj: &'a K, prometheus: &str) -> Option<&'a
 /// Sets (or with `None` removes) `prometheus`'s binding on `obj`. The
 /// status carries the object's resourceVersion, so a concurrent change by
 /// another Prometheus' reconcile fails with a conflict and is retried
-/// rather than lost. Returns whether it wrote.
+/// rather than lost. A selecting Prometheus also rewrites an unchanged
+/// binding when the object's generation moved on, so that
+/// `observedGeneration` says the verdict is about the current spec.
+/// Returns whether it wrote.
 pub async fn bind<K: Selectable>(client: &kube::Client, obj: &K, prometheus: &str, want: Option<Binding>) -> Result<bool, kube::Error> {
-    if binding_of(obj, prometheus) == want.as_ref() {
+    let observed = obj.selected_status().and_then(|s| s.observed_generation);
+    let stale = want.is_some() && observed != obj.meta().generation;
+    if binding_of(obj, prometheus) == want.as_ref() && !stale {
         return Ok(false);
     }
     let old = obj.selected_status().cloned().unwrap_or_default();

@@ -14,7 +14,7 @@ use jrsonnet_evaluator::{
 };
 use jrsonnet_gcmodule::Acyclic;
 
-use super::library;
+use super::{library, locate};
 
 /// What `hearth render` passes to the evaluator besides the file.
 #[derive(Clone, Debug, Default)]
@@ -51,7 +51,9 @@ fn evaluate_here(file: &Path, opts: &EvalOptions) -> Result<serde_json::Value, S
     builder.context_initializer(context);
     let state = builder.build();
     let _entered = state.try_enter().ok_or("a Jsonnet evaluation is already running on this thread")?;
-    let show = |e: Error| format_error(&e, cwd.as_deref());
+    // The main file as the evaluation names it, to search for errors that come without a place.
+    let main = state.resolve_from_default(&file).ok();
+    let show = |e: Error| format_error(&e, cwd.as_deref(), main.as_ref().map(|main| (main, state.import_resolver())));
     let value = state.import(file).map_err(show)?;
     let json = value.manifest(JsonFormat::minify()).map_err(show)?;
     serde_json::from_str(&json).map_err(|e| format!("{}: the evaluated value is not JSON: {e}", file.display()))
@@ -139,7 +141,13 @@ fn embedded(dir: &str, relative: &Path) -> Option<SourcePath> {
 }
 
 /// The error with every location it carries, one per line, as `file:line:column`.
-fn format_error(error: &Error, cwd: Option<&Path>) -> String {
+///
+/// An error jrsonnet raises without a place of its own (see [`locate`]) gets
+/// the places found by searching the files of `main` (read with its resolver)
+/// first, worded so that it is clear they were found by search: `(the only
+/// access to field 'b' in the evaluated files)`, or `at one of ...` when
+/// several expressions could have raised it.
+fn format_error(error: &Error, cwd: Option<&Path>, main: Option<(&SourcePath, &dyn ImportResolver)>) -> String {
     let mut lines = Vec::new();
     match error.error() {
         ImportSyntaxError { path, error } => {
@@ -156,7 +164,12 @@ fn format_error(error: &Error, cwd: Option<&Path>) -> String {
                 }
             }
         }
-        other => lines.push(other.to_string()),
+        other => {
+            lines.push(other.to_string());
+            if let Some(found) = main.and_then(|(main, resolver)| locate::find(other, main, resolver)) {
+                lines.push(places(&found, cwd));
+            }
+        }
     }
     for frame in &error.trace().0 {
         let line = match &frame.location {
@@ -177,6 +190,21 @@ fn format_error(error: &Error, cwd: Option<&Path>) -> String {
     lines.join("\n")
 }
 
+/// The line for places found by [`locate::find`].
+fn places(found: &locate::Places, cwd: Option<&Path>) -> String {
+    let within = match &found.within {
+        Some(file) => file_name(file, cwd),
+        None => "the evaluated files".to_string(),
+    };
+    match found.at.as_slice() {
+        [(source, offset)] => format!("    at {} (the only {} in {within})", location(source, *offset, cwd), found.sought),
+        many => {
+            let at: Vec<String> = many.iter().map(|(source, offset)| location(source, *offset, cwd)).collect();
+            format!("    at one of {} (each {} in {within})", at.join(", "), found.sought)
+        }
+    }
+}
+
 fn span_location(span: &Span, cwd: Option<&Path>) -> String {
     location(&span.0, span.1, cwd)
 }
@@ -185,13 +213,16 @@ fn span_location(span: &Span, cwd: Option<&Path>) -> String {
 fn location(source: &Source, offset: u32, cwd: Option<&Path>) -> String {
     let offset = offset.min(u32::try_from(source.code().len()).unwrap_or(u32::MAX));
     let [at] = source.map_source_locations(&[offset]);
-    let path = source.source_path();
-    let file = match path.path() {
+    format!("{}:{}:{}", file_name(source.source_path(), cwd), at.line, at.column)
+}
+
+/// A file as errors name it: relative to `cwd` if under it, embedded files as `<embedded>/...`.
+fn file_name(path: &SourcePath, cwd: Option<&Path>) -> String {
+    match path.path() {
         Some(p) => cwd.and_then(|cwd| p.strip_prefix(cwd).ok()).unwrap_or(p).display().to_string(),
         None => match path.downcast_ref::<SourceVirtual>() {
             Some(v) => v.0.to_string(),
             None => path.to_string(),
         },
-    };
-    format!("{file}:{}:{}", at.line, at.column)
+    }
 }

@@ -2,10 +2,12 @@
 //! is embedded), checks every object it yields, and writes them as YAML —
 //! one file per object, or one stream. See docs/jsonnet.md.
 //!
-//! jrsonnet is used only in [`engine`].
+//! jrsonnet is used only in [`engine`] and `locate` (places for the
+//! errors jrsonnet reports without one).
 
 pub mod engine;
 pub mod library;
+mod locate;
 pub mod object;
 pub mod output;
 pub mod validate;

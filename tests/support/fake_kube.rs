@@ -3,6 +3,13 @@
 //! apply, JSON merge patch (with the resourceVersion precondition), POST
 //! and DELETE. Enough to run the operator's reconciler for real, count
 //! what it writes and record every request (for the RBAC check).
+//!
+//! StatefulSets behave as the API server's do where the operator depends
+//! on it: `metadata.generation` moves only when the spec changes, and an
+//! update of a field other than replicas, ordinals, template,
+//! updateStrategy, persistentVolumeClaimRetentionPolicy and minReadySeconds
+//! is refused with the API server's 422. Tests can also make writes to a
+//! path fail ([`FakeKube::refuse`]).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -18,6 +25,8 @@ pub struct FakeKube {
     writes: Arc<Mutex<Vec<String>>>,
     requests: Arc<Mutex<Vec<SeenRequest>>>,
     version: Arc<Mutex<u64>>,
+    /// Path → (HTTP code, message) returned for every write to it.
+    refusals: Arc<Mutex<BTreeMap<String, (u16, String)>>>,
 }
 
 /// A request as the fake received it.
@@ -26,6 +35,8 @@ pub struct SeenRequest {
     pub method: String,
     pub path: String,
     pub query: String,
+    /// The body of a DELETE (its DeleteOptions), else null.
+    pub body: Value,
 }
 
 /// Plural resource names the fake knows, to tell a list from a get.
@@ -59,10 +70,22 @@ impl FakeKube {
         kube::Client::new(service, "default")
     }
 
-    /// Stores `obj` at `path` (as if created by someone else).
+    /// Stores `obj` at `path` (as if created or changed by someone else).
     pub fn put(&self, path: &str, mut obj: Value) {
         obj["metadata"]["resourceVersion"] = json!(self.next_version());
-        self.lock().insert(path.to_string(), obj);
+        let mut objects = self.lock();
+        set_generation(path, objects.get(path), &mut obj);
+        objects.insert(path.to_string(), obj);
+    }
+
+    /// Makes every write (apply, patch) to `path` fail with `code` and
+    /// `message`, as the API server refusing it would; `None` ends that.
+    pub fn refuse(&self, path: &str, refusal: Option<(u16, &str)>) {
+        let mut r = self.refusals.lock().expect("lock");
+        match refusal {
+            Some((code, message)) => r.insert(path.to_string(), (code, message.to_string())),
+            None => r.remove(path),
+        };
     }
 
     /// Removes the object at `path` (as if deleted by someone else).
@@ -106,7 +129,13 @@ impl FakeKube {
         let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
         let body = req.into_body().collect_bytes().await.unwrap_or_default();
         let body: Value = if body.is_empty() { Value::Null } else { serde_json::from_slice(&body).unwrap_or(Value::Null) };
-        self.requests.lock().expect("lock").push(SeenRequest { method: method.clone(), path: path.clone(), query: query.clone() });
+        let seen_body = if method == "DELETE" { body.clone() } else { Value::Null };
+        self.requests.lock().expect("lock").push(SeenRequest {
+            method: method.clone(),
+            path: path.clone(),
+            query: query.clone(),
+            body: seen_body,
+        });
         if method != "GET" {
             self.writes.lock().expect("lock").push(format!("{method} {path}"));
         }
@@ -159,17 +188,27 @@ impl FakeKube {
             Some(p) => (p.to_string(), true),
             None => (path.to_string(), false),
         };
+        if let Some((code, message)) = self.refusals.lock().expect("lock").get(path).cloned() {
+            let reason = if code == 422 { "Invalid" } else { "BadRequest" };
+            return respond(
+                code,
+                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "code": code, "message": message}),
+            );
+        }
         let objects = self.lock();
         let existing = objects.get(&target).cloned();
         let updated = if content_type.starts_with("application/apply-patch") {
             let mut obj = body;
             if let Some(old) = &existing {
+                if let Some(refused) = immutable_statefulset_change(&target, old, &obj) {
+                    return refused;
+                }
                 obj["status"] = old["status"].clone();
                 obj["metadata"]["uid"] = old["metadata"]["uid"].clone();
             }
             obj
         } else {
-            let Some(mut old) = existing else {
+            let Some(mut old) = existing.clone() else {
                 return not_found(path);
             };
             if let Some(want) = body["metadata"]["resourceVersion"].as_str()
@@ -188,11 +227,57 @@ impl FakeKube {
             old
         };
         let mut updated = updated;
+        set_generation(&target, existing.as_ref(), &mut updated);
         drop(objects);
         updated["metadata"]["resourceVersion"] = json!(self.next_version());
         self.lock().insert(target, updated.clone());
         respond(200, updated)
     }
+}
+
+fn is_statefulset(path: &str) -> bool {
+    path.contains("/statefulsets/")
+}
+
+/// A StatefulSet's generation: 1 when created, one more at each change of
+/// its spec. Other objects keep whatever generation they were given.
+fn set_generation(path: &str, old: Option<&Value>, new: &mut Value) {
+    if !is_statefulset(path) {
+        return;
+    }
+    let generation = match old {
+        None => 1,
+        Some(o) => o["metadata"]["generation"].as_i64().unwrap_or(1) + i64::from(o["spec"] != new["spec"]),
+    };
+    new["metadata"]["generation"] = json!(generation);
+}
+
+/// The API server's answer to a StatefulSet update that changes fields it
+/// does not allow to change, if `new` does.
+fn immutable_statefulset_change(path: &str, old: &Value, new: &Value) -> Option<Response<Body>> {
+    if !is_statefulset(path) {
+        return None;
+    }
+    const MUTABLE: &[&str] =
+        &["replicas", "ordinals", "template", "updateStrategy", "persistentVolumeClaimRetentionPolicy", "minReadySeconds"];
+    let fixed = |v: &Value| -> Value {
+        let mut spec = v["spec"].clone();
+        if let Some(m) = spec.as_object_mut() {
+            m.retain(|k, _| !MUTABLE.contains(&k.as_str()));
+        }
+        spec
+    };
+    if fixed(old) == fixed(new) {
+        return None;
+    }
+    let name = old["metadata"]["name"].as_str().unwrap_or("");
+    let message = format!(
+        "StatefulSet.apps {name:?} is invalid: spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"
+    );
+    Some(respond(
+        422,
+        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Invalid", "code": 422, "message": message}),
+    ))
 }
 
 /// RFC 7386 JSON merge patch.

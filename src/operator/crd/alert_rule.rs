@@ -23,7 +23,12 @@ use super::common::{DURATION_PATTERN, SelectedStatus};
 )]
 #[serde(rename_all = "camelCase")]
 pub struct AlertRuleSpec {
-    /// Group names must be unique (checked by the operator, which rejects the object otherwise).
+    /// Group names must be unique: the API server checks it (the bound on
+    /// the number of groups keeps that check within its cost limit), and so
+    /// does the operator, which rejects the object otherwise (for objects
+    /// that never met the API server, as in `hearth operator preview`).
+    #[schemars(length(max = 256))]
+    #[x_kube(validation = Rule::new("self.all(g, self.exists_one(h, h.name == g.name))").message("group names must be unique"))]
     pub groups: Vec<RuleGroupSpec>,
 }
 
@@ -32,6 +37,7 @@ pub struct AlertRuleSpec {
 #[serde(rename_all = "camelCase")]
 pub struct RuleGroupSpec {
     #[x_kube(validation = Rule::new("size(self) > 0").message("name must not be empty"))]
+    #[schemars(length(max = 253))]
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = DURATION_PATTERN))]

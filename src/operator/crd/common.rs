@@ -2,6 +2,7 @@
 //! references, TLS and authentication, relabeling.
 
 use k8s_openapi::api::core::v1::SecretKeySelector;
+use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -94,8 +95,11 @@ pub struct TlsConfig {
 }
 
 /// A relabeling rule, with prometheus-operator's (camelCase) field names.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+/// `hashmod` needs a non-zero `modulus` (the API server checks it; the
+/// operator too, for objects that never met it).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.action) || self.action.lowerAscii() != 'hashmod' || (has(self.modulus) && self.modulus > 0)").message("action hashmod requires a modulus greater than 0"))]
 pub struct RelabelConfig {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub source_labels: Vec<String>,
@@ -116,6 +120,7 @@ pub struct RelabelConfig {
     #[schemars(regex(
         pattern = r"^(?i)(replace|keep|drop|hashmod|labelmap|labeldrop|labelkeep|lowercase|uppercase|keepequal|dropequal)$"
     ))]
+    #[schemars(length(max = 16))]
     pub action: Option<String>,
 }
 

@@ -79,7 +79,10 @@ pub struct PrometheusSpec {
     pub rule_selector: Option<LabelSelector>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule_namespace_selector: Option<LabelSelector>,
+    /// At most 100 (bounds the API server's cost of the CEL rules of the
+    /// relabelings inside).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
     pub remote_write: Vec<RemoteWriteSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alerting: Option<AlertingSpec>,
@@ -140,7 +143,9 @@ pub struct RemoteWriteSpec {
     pub remote_timeout: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
+    /// At most 1000 (bounds the API server's cost of their CEL rules).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 1000))]
     pub write_relabel_configs: Vec<RelabelConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub basic_auth: Option<BasicAuth>,
@@ -178,17 +183,33 @@ pub struct AlertingSpec {
     pub alertmanagers: Vec<AlertmanagerEndpoints>,
 }
 
-/// Alertmanagers behind a Service, discovered through its endpoints.
+/// Alertmanagers behind a Service, discovered through its endpoints
+/// (`name` and `port`, optionally `namespace`), or one Alertmanager at a
+/// fixed `url`, for an Alertmanager outside the cluster or behind an
+/// Ingress, which has no Service to discover.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("has(self.url) ? !has(self.name) && !has(self.namespace) && !has(self.port) && !has(self.scheme) && !has(self.pathPrefix) : has(self.name) && has(self.port)")
+        .message("either url, or name and port (with optional namespace, scheme and pathPrefix)")
+)]
+#[x_kube(validation = Rule::new("!(has(self.basicAuth) && has(self.authorization))").message("at most one of basicAuth and authorization"))]
 pub struct AlertmanagerEndpoints {
-    /// Default: the Prometheus object's namespace.
+    /// Default: the Prometheus object's namespace. Not with `url`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
-    /// The Service's name.
-    pub name: String,
-    /// Port name or number on the Service's endpoints.
-    pub port: IntOrString,
+    /// The Service's name. Required unless `url` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Port name or number on the Service's endpoints. Required unless `url` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<IntOrString>,
+    /// One Alertmanager by URL, instead of a Service: `http(s)://host[:port][/path prefix]`
+    /// (the port defaults to 80 or 443). Excludes name, namespace, port, scheme and pathPrefix,
+    /// which the URL carries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')").message("url must be http(s)"))]
+    pub url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self == 'http' || self == 'https'").message("scheme must be http or https"))]
     pub scheme: Option<String>,

@@ -45,7 +45,10 @@ pub struct ServiceMonitorSpec {
     pub sample_limit: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_limit: Option<u64>,
+    /// At least one, at most 100 (the bound keeps the API server's cost of
+    /// the CEL rules inside within its limit).
     #[x_kube(validation = Rule::new("size(self) > 0").message("at least one endpoint"))]
+    #[schemars(length(max = 100))]
     pub endpoints: Vec<Endpoint>,
 }
 
@@ -90,10 +93,14 @@ pub struct Endpoint {
     pub honor_labels: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub honor_timestamps: Option<bool>,
-    /// Applied after the generated relabeling.
+    /// Applied after the generated relabeling. At most 1000 (bounds the API
+    /// server's cost of their CEL rules).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 1000))]
     pub relabelings: Vec<RelabelConfig>,
+    /// At most 1000, as `relabelings`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 1000))]
     pub metric_relabelings: Vec<RelabelConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_config: Option<TlsConfig>,
