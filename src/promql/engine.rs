@@ -244,7 +244,7 @@ impl Engine {
         // memos are per chunk) over the shared fetched data; a failing chunk
         // stops the others.
         let abort = Arc::new(AtomicBool::new(false));
-        let run = |(from, to): (i64, i64)| -> Result<(Vec<(Labels, Vec<Point>)>, Annotations), EvalError> {
+        let run = |(from, to): (i64, i64)| -> Result<(StepSeries, Annotations), EvalError> {
             let mut ev = Evaluator::new(query, start, end, lookback, deadline, budget.clone(), data.clone());
             ev.cancel = o.cancel.clone();
             ev.abort = Some(abort.clone());
@@ -300,6 +300,9 @@ impl NameDrops {
         out
     }
 }
+
+/// Output series of a run of steps, each with its points in time order.
+type StepSeries = Vec<(Labels, Vec<Point>)>;
 
 /// The `--query.max-samples` allowance of one query, shared by its threads.
 struct SampleBudget {
@@ -358,7 +361,7 @@ fn split_steps(start: i64, step: i64, steps: usize, parts: usize) -> Vec<(i64, i
 struct RangeOutput {
     by_id: IdMap<usize, usize>,
     by_content: HashMap<Labels, usize, IdBuild>,
-    series: Vec<(Labels, Vec<Point>)>,
+    series: StepSeries,
 }
 
 impl RangeOutput {
@@ -384,7 +387,7 @@ impl RangeOutput {
     }
 
     /// Appends the points of a later run of steps.
-    fn append(&mut self, later: Vec<(Labels, Vec<Point>)>) {
+    fn append(&mut self, later: StepSeries) {
         for (metric, points) in later {
             let i = self.index(metric);
             self.series[i].1.extend(points);
@@ -393,7 +396,7 @@ impl RangeOutput {
 }
 
 /// Evaluates `expr` at every step from `from` to `to` (inclusive).
-fn eval_steps(ev: &mut Evaluator, expr: &Expr, from: i64, to: i64, step: i64) -> Result<Vec<(Labels, Vec<Point>)>, EvalError> {
+fn eval_steps(ev: &mut Evaluator, expr: &Expr, from: i64, to: i64, step: i64) -> Result<StepSeries, EvalError> {
     let mut out = RangeOutput::default();
     let mut dropped_names = NameDrops::default();
     let mut ts = from;
@@ -416,9 +419,7 @@ fn eval_steps(ev: &mut Evaluator, expr: &Expr, from: i64, to: i64, step: i64) ->
 /// error of the earliest failed run is the one a single thread would have
 /// met first; runs stopped only because another failed say `Canceled` and
 /// give way to the real error.
-fn merge_chunks(
-    results: Vec<Result<(Vec<(Labels, Vec<Point>)>, Annotations), EvalError>>,
-) -> Result<(Vec<(Labels, Vec<Point>)>, Annotations), EvalError> {
+fn merge_chunks(results: Vec<Result<(StepSeries, Annotations), EvalError>>) -> Result<(StepSeries, Annotations), EvalError> {
     if let Some(e) = results.iter().filter_map(|r| r.as_ref().err()).find(|e| **e != EvalError::Canceled) {
         return Err(e.clone());
     }

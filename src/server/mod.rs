@@ -1,8 +1,8 @@
 //! `hearth server`: wires storage, self-monitoring and the HTTP surface together.
 
 mod config_dir;
-mod malloc;
 pub mod config_secret;
+mod malloc;
 pub mod reload;
 
 use std::net::SocketAddr;
