@@ -180,6 +180,9 @@ pub struct QueueConfigSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AlertingSpec {
+    /// At most 100: the API server admits the entries' CEL rules only with
+    /// a bound on the list.
+    #[schemars(length(max = 100))]
     pub alertmanagers: Vec<AlertmanagerEndpoints>,
 }
 
