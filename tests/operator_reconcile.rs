@@ -509,6 +509,12 @@ fn the_chart_grants_the_operator_what_it_binds() {
     let discovery = hearth::operator::workload::discovery_cluster_role().rules.unwrap_or_default();
     let wanted = rbac::expand(&discovery);
     assert!(wanted.len() >= 10, "{wanted:?}");
+    // What the kubelet, the API server and the control plane check for a
+    // scrape with the server's own token (bearerTokenFile).
+    for (resource, group) in [("nodes/metrics", ""), ("/metrics", ""), ("/metrics/cadvisor", "")] {
+        let a = rbac::Access { verb: "get".into(), group: group.into(), resource: resource.into() };
+        assert!(wanted.contains(&a), "hearth-server-discovery lacks {a:?}");
+    }
     for a in wanted {
         assert!(
             rbac::allows(chart_operator_rules(), &a),
