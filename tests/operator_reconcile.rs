@@ -250,6 +250,13 @@ async fn create_then_noop_then_update() {
     let args: Vec<&str> = container["args"].as_array().expect("args").iter().filter_map(|a| a.as_str()).collect();
     assert!(args.contains(&"--config.kubernetes-secret=monitoring/hearth-main-config"), "{args:?}");
     assert_eq!(sts["metadata"]["ownerReferences"][0]["uid"], "u-1");
+    // The pod gets its service-account token (Kubernetes mounts it unless
+    // told not to): discovery and ServiceMonitors' bearerTokenFile use it.
+    let pod = &sts["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "hearth-main");
+    assert!(pod["automountServiceAccountToken"] != json!(false), "{pod}");
+    let sa = h.kube.get("/api/v1/namespaces/monitoring/serviceaccounts/hearth-main").expect("the ServiceAccount");
+    assert!(sa["automountServiceAccountToken"] != json!(false), "{sa}");
 
     // Pods report the new hash: Reconciled, and only the status was written.
     h.pods_catch_up(1, 1);
