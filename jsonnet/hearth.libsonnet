@@ -76,6 +76,69 @@
         port: 'metrics',
         interval: '30s',
       },
+      // The API server through the Service `kubernetes` in `default`, verified
+      // against the cluster CA with the server pod's own token, job `apiserver`.
+      apiServer: {
+        name: 'kube-apiserver',
+        namespace: 'default',
+        selector: { component: 'apiserver', provider: 'kubernetes' },
+        jobLabel: 'component',
+        port: 'https',
+        interval: '30s',
+        endpoint: {
+          scheme: 'https',
+          bearerTokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token',
+          tlsConfig: { caFile: '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt', serverName: 'kubernetes' },
+        },
+      },
+      // The kubelet and its cAdvisor. Kubernetes has no kubelet Service:
+      // prometheus-operator creates one, Hearth does not. Provide a Service
+      // (or EndpointSlices) labelled app.kubernetes.io/name: kubelet in
+      // kube-system with the port https-metrics (10250), or set this to null.
+      // Kubelet certificates are commonly self-signed: insecureSkipVerify.
+      kubelet: {
+        name: 'kubelet',
+        namespace: 'kube-system',
+        selector: { 'app.kubernetes.io/name': 'kubelet' },
+        interval: '30s',
+        local endpoint(path) = {
+          port: 'https-metrics',
+          path: path,
+          scheme: 'https',
+          honorLabels: true,
+          bearerTokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token',
+          tlsConfig: { insecureSkipVerify: true },
+          relabelings: [{ action: 'replace', sourceLabels: ['__metrics_path__'], targetLabel: 'metrics_path' }],
+        },
+        endpoints: [endpoint('/metrics'), endpoint('/metrics/cadvisor') + { honorTimestamps: false }],
+      },
+      // The scheduler and the controller manager need a Service each in
+      // kube-system (labelled as below, port https-metrics: 10259 and 10257),
+      // which most distributions do not create; null leaves them out.
+      kubeScheduler: {
+        name: 'kube-scheduler',
+        namespace: 'kube-system',
+        selector: { 'app.kubernetes.io/name': 'kube-scheduler' },
+        port: 'https-metrics',
+        interval: '30s',
+        endpoint: {
+          scheme: 'https',
+          bearerTokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token',
+          tlsConfig: { insecureSkipVerify: true },
+        },
+      },
+      kubeControllerManager: {
+        name: 'kube-controller-manager',
+        namespace: 'kube-system',
+        selector: { 'app.kubernetes.io/name': 'kube-controller-manager' },
+        port: 'https-metrics',
+        interval: '30s',
+        endpoint: {
+          scheme: 'https',
+          bearerTokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token',
+          tlsConfig: { insecureSkipVerify: true },
+        },
+      },
     },
 
     // The alert mixin (component `alertRule`).

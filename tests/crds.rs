@@ -123,6 +123,20 @@ fn crds_state_the_exclusive_and_required_fields() {
     let sm = schema_of("servicemonitors.monitoring.hearth.dev");
     let endpoint = at(&sm, &["spec", "endpoints", "[]"]);
     assert!(rules(endpoint).iter().any(|r| r.contains("has(self.bearerTokenSecret)")), "{:?}", rules(endpoint));
+    // The pod's own token file is one more credential kind; caFile excludes
+    // the ca Secret; both are absolute paths in the server pod.
+    assert!(
+        rules(endpoint).contains(
+            &"(has(self.basicAuth) ? 1 : 0) + (has(self.authorization) ? 1 : 0) + (has(self.bearerTokenSecret) ? 1 : 0) + (has(self.bearerTokenFile) ? 1 : 0) <= 1"
+                .to_string()
+        ),
+        "{:?}",
+        rules(endpoint)
+    );
+    let absolute = ["self.startsWith('/')".to_string()];
+    assert_eq!(rules(at(endpoint, &["bearerTokenFile"])), absolute);
+    assert_eq!(rules(at(endpoint, &["tlsConfig"])), ["!(has(self.ca) && has(self.caFile))"]);
+    assert_eq!(rules(at(endpoint, &["tlsConfig", "caFile"])), absolute);
     assert_eq!(at(&sm, &["spec", "endpoints"])["maxItems"], 100);
     for list in ["relabelings", "metricRelabelings"] {
         assert_eq!(rules(at(endpoint, &[list, "[]"])), [hashmod], "{list}");

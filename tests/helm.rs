@@ -120,14 +120,21 @@ fn defaults_render_exactly_the_specified_objects() {
     let _: Prometheus = object(&objects, "Prometheus", "hearth");
 }
 
-/// (apiGroups, resources, verbs) of each rule.
+/// (apiGroups, resources, verbs) of each rule; a non-resource rule as
+/// (`[]`, its URLs, verbs).
 fn rules_of(rules: Option<Vec<k8s_openapi::api::rbac::v1::PolicyRule>>) -> Vec<(Vec<String>, Vec<String>, Vec<String>)> {
     rules
         .unwrap_or_default()
         .into_iter()
         .map(|r| {
-            assert!(r.resource_names.is_none() && r.non_resource_urls.is_none());
-            (r.api_groups.unwrap_or_default(), r.resources.unwrap_or_default(), r.verbs)
+            assert!(r.resource_names.is_none());
+            match r.non_resource_urls {
+                Some(urls) => {
+                    assert!(r.api_groups.is_none() && r.resources.is_none(), "non-resource rule mixed with resources");
+                    (Vec::new(), urls, r.verbs)
+                }
+                None => (r.api_groups.unwrap_or_default(), r.resources.unwrap_or_default(), r.verbs),
+            }
         })
         .collect()
 }
@@ -166,6 +173,9 @@ fn rbac_is_exactly_the_specified_rules_bound_to_the_service_account() {
             rule(&["discovery.k8s.io"], &["endpointslices"], &read),
             rule(&["networking.k8s.io"], &["ingresses"], &read),
             rule(&["rbac.authorization.k8s.io"], &["roles", "rolebindings", "clusterroles", "clusterrolebindings"], &rw),
+            // Held to grant them in hearth-server-discovery (kubelet, API server scrapes).
+            rule(&[""], &["nodes/metrics"], &["get"]),
+            rule(&[], &["/metrics", "/metrics/cadvisor"], &["get"]),
         ]
     );
     let crb: ClusterRoleBinding = object(&objects, "ClusterRoleBinding", "hearth-operator");

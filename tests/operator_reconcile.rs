@@ -250,6 +250,13 @@ async fn create_then_noop_then_update() {
     let args: Vec<&str> = container["args"].as_array().expect("args").iter().filter_map(|a| a.as_str()).collect();
     assert!(args.contains(&"--config.kubernetes-secret=monitoring/hearth-main-config"), "{args:?}");
     assert_eq!(sts["metadata"]["ownerReferences"][0]["uid"], "u-1");
+    // The pod gets its service-account token (Kubernetes mounts it unless
+    // told not to): discovery and ServiceMonitors' bearerTokenFile use it.
+    let pod = &sts["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "hearth-main");
+    assert!(pod["automountServiceAccountToken"] != json!(false), "{pod}");
+    let sa = h.kube.get("/api/v1/namespaces/monitoring/serviceaccounts/hearth-main").expect("the ServiceAccount");
+    assert!(sa["automountServiceAccountToken"] != json!(false), "{sa}");
 
     // Pods report the new hash: Reconciled, and only the status was written.
     h.pods_catch_up(1, 1);
@@ -509,6 +516,12 @@ fn the_chart_grants_the_operator_what_it_binds() {
     let discovery = hearth::operator::workload::discovery_cluster_role().rules.unwrap_or_default();
     let wanted = rbac::expand(&discovery);
     assert!(wanted.len() >= 10, "{wanted:?}");
+    // What the kubelet, the API server and the control plane check for a
+    // scrape with the server's own token (bearerTokenFile).
+    for (resource, group) in [("nodes/metrics", ""), ("/metrics", ""), ("/metrics/cadvisor", "")] {
+        let a = rbac::Access { verb: "get".into(), group: group.into(), resource: resource.into() };
+        assert!(wanted.contains(&a), "hearth-server-discovery lacks {a:?}");
+    }
     for a in wanted {
         assert!(
             rbac::allows(chart_operator_rules(), &a),

@@ -118,6 +118,87 @@ fn alertmanagers_remote_write_and_volumes_come_from_values() {
     assert_eq!(spec["storage"], json!({"volumeClaimTemplate": {"spec": {"resources": {"requests": {"storage": "10Gi"}}}}}));
 }
 
+/// The Kubernetes monitors: the API server, the kubelet (with cAdvisor),
+/// the scheduler and the controller manager authenticate with the server
+/// pod's own token as kube-prometheus does; all validate, and the operator
+/// accepts every one of them (`operator preview`).
+#[test]
+fn kubernetes_monitors_render_validate_and_are_accepted() {
+    let objects = render(&repo().join("jsonnet/examples/full.jsonnet"), &EvalOptions::default()).expect("render");
+    let token = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+    let monitors: BTreeMap<String, &Value> = objects
+        .iter()
+        .filter(|o| {
+            o.value["kind"] == "ServiceMonitor" && o.value["metadata"]["labels"]["app.kubernetes.io/component"] == "kubernetes-monitor"
+        })
+        .map(|o| (o.value["metadata"]["name"].as_str().unwrap_or_default().to_string(), &o.value))
+        .collect();
+    let names: Vec<&str> = monitors.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        ["coredns", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-state-metrics", "kubelet", "node-exporter"]
+    );
+
+    let api = &monitors["kube-apiserver"]["spec"];
+    assert_eq!(api["namespaceSelector"], json!({"matchNames": ["default"]}));
+    assert_eq!(api["selector"], json!({"matchLabels": {"component": "apiserver", "provider": "kubernetes"}}));
+    assert_eq!(api["jobLabel"], "component");
+    assert_eq!(
+        api["endpoints"],
+        json!([{
+            "port": "https", "interval": "30s", "scheme": "https", "bearerTokenFile": token,
+            "tlsConfig": {"caFile": "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt", "serverName": "kubernetes"},
+        }])
+    );
+
+    let kubelet = &monitors["kubelet"]["spec"];
+    assert_eq!(kubelet["namespaceSelector"], json!({"matchNames": ["kube-system"]}));
+    assert_eq!(kubelet["selector"], json!({"matchLabels": {"app.kubernetes.io/name": "kubelet"}}));
+    let endpoints = kubelet["endpoints"].as_array().expect("endpoints");
+    let paths: Vec<&str> = endpoints.iter().filter_map(|e| e["path"].as_str()).collect();
+    assert_eq!(paths, ["/metrics", "/metrics/cadvisor"]);
+    for e in endpoints {
+        assert_eq!((&e["port"], &e["scheme"], &e["bearerTokenFile"]), (&json!("https-metrics"), &json!("https"), &json!(token)), "{e}");
+        assert_eq!(e["tlsConfig"], json!({"insecureSkipVerify": true}), "{e}");
+        assert_eq!(e["interval"], "30s", "{e}");
+    }
+    for name in ["kube-scheduler", "kube-controller-manager"] {
+        let e = &monitors[name]["spec"]["endpoints"][0];
+        assert_eq!(e["bearerTokenFile"], token, "{name}");
+        assert_eq!(e["tlsConfig"], json!({"insecureSkipVerify": true}), "{name}");
+        assert_eq!(e["port"], "https-metrics", "{name}");
+    }
+
+    // The operator accepts them all.
+    let docs: Vec<String> = objects
+        .iter()
+        .filter(|o| o.value["kind"] == "Prometheus" || o.value["kind"] == "ServiceMonitor")
+        .map(|o| serde_saphyr::to_string(&o.value).expect("YAML"))
+        .collect();
+    let dir = tempdir_with(&[("objects.yaml", &docs.join("---\n"))]);
+    let run = hearth(&["operator", "preview", "-f", "objects.yaml", "-o", "out"], dir.path());
+    let report = String::from_utf8_lossy(&run.stdout).into_owned() + &stderr(&run);
+    assert!(run.status.success(), "{report}");
+    assert!(!report.contains("rejected"), "{report}");
+    for name in monitors.keys() {
+        assert!(report.contains(&format!("ServiceMonitor monitoring/{name}: accepted")), "{name}: {report}");
+    }
+}
+
+/// Each Kubernetes monitor can be left out with null.
+#[test]
+fn kubernetes_monitors_are_left_out_with_null() {
+    let dir = tempdir_with(&[(
+        "k.jsonnet",
+        r#"local h = (import 'hearth.libsonnet') + { values+:: { kubernetesMonitors+: { kubelet: null, kubeScheduler: null } } };
+           h.kubernetesMonitors"#,
+    )]);
+    let objects = render(&dir.path().join("k.jsonnet"), &EvalOptions::default()).expect("render");
+    let mut names: Vec<&str> = objects.iter().filter_map(|o| o.value["metadata"]["name"].as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["coredns", "kube-apiserver", "kube-controller-manager", "kube-state-metrics", "node-exporter"]);
+}
+
 #[test]
 fn alertmanager_urls_from_values_follow_the_services() {
     let dir = tempdir_with(&[(

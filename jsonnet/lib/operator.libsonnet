@@ -16,7 +16,10 @@ function(values) {
   },
 
   // What the operator reads and writes. It applies the ClusterRole
-  // hearth-server-discovery and binds it, so it holds those permissions itself.
+  // hearth-server-discovery and binds it, so it holds those permissions itself
+  // (including nodes/metrics and the URLs /metrics and /metrics/cadvisor, for
+  // ServiceMonitors that scrape the kubelet and the API server with the
+  // server's own token).
   clusterRole: {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'ClusterRole',
@@ -37,6 +40,8 @@ function(values) {
       rule(['discovery.k8s.io'], ['endpointslices'], read),
       rule(['networking.k8s.io'], ['ingresses'], read),
       rule(['rbac.authorization.k8s.io'], ['roles', 'rolebindings', 'clusterroles', 'clusterrolebindings'], all),
+      rule([''], ['nodes/metrics'], ['get']),
+      { nonResourceURLs: ['/metrics', '/metrics/cadvisor'], verbs: ['get'] },
     ],
   },
 

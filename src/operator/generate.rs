@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::crd::common::{Authorization, BasicAuth, TlsConfig};
 use super::crd::{AlertRule, Prometheus, ServiceMonitor};
 use super::scrape::{Enforced, relabel_json, scrape_configs};
-use super::secrets::{Assets, SecretValues, service_monitor_uses};
+use super::secrets::{Assets, Credentials, SecretValues, service_monitor_uses};
 use super::select::{namespace_selected, object_selected};
 
 /// Where the server's pods keep their configuration: a writable emptyDir
@@ -321,7 +321,13 @@ fn service_monitor_jobs(
         }
         per_shard.push(text);
     }
-    Ok(Jobs { namespaces: (!namespaces.is_empty()).then_some(namespaces), per_shard, files: assets.files })
+    // The pod's own token is presented to the API server, the kubelet and
+    // the control plane, which authorize `nodes/metrics` and the
+    // non-resource URL `/metrics`: only a ClusterRoleBinding can grant
+    // those (a RoleBinding to the same ClusterRole grants nothing of
+    // them), so such a ServiceMonitor makes the discovery binding cluster-wide.
+    let own_token = sm.spec.endpoints.iter().any(|e| e.bearer_token_file.is_some());
+    Ok(Jobs { namespaces: (!namespaces.is_empty() && !own_token).then_some(namespaces), per_shard, files: assets.files })
 }
 
 /// The global, alerting and remote-write sections.
@@ -492,7 +498,7 @@ fn with_client(
     authorization: Option<&Authorization>,
 ) -> Result<Value, String> {
     if let Value::Object(m) = &mut o {
-        assets.http_client(m, at, tls, basic, authorization, None)?;
+        assets.http_client(m, at, tls, Credentials { basic, authorization, ..Credentials::default() })?;
     }
     Ok(o)
 }
@@ -590,5 +596,44 @@ mod tests {
         let g = run(&prometheus(json!({"scrapeInterval": "1m", "serviceMonitorSelector": {}})), &sms, Some(&memo)).expect("generated");
         assert!(g.verdicts.iter().all(|v| v.rejected.is_none()), "{:?}", g.verdicts);
         assert!(g.configs[0].contains("serviceMonitor/monitoring/slow"));
+    }
+
+    /// The pod's own token only helps with `nodes/metrics` and `/metrics`,
+    /// which only a ClusterRoleBinding grants: a ServiceMonitor using it
+    /// makes discovery cluster-wide; without it the namespaces stay listed.
+    /// Its job still searches only its own namespace.
+    #[test]
+    fn the_pods_own_token_makes_the_discovery_binding_cluster_wide() {
+        let p = prometheus(json!({"serviceMonitorSelector": {}}));
+        let plain = [service_monitor("web", json!({"port": "http"}))];
+        let g = run(&p, &plain, None).expect("generated");
+        assert_eq!(g.discovery_namespaces, Some(BTreeSet::from(["monitoring".to_string()])));
+
+        let token = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+        let ca = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt";
+        let sms = [
+            plain[0].clone(),
+            service_monitor(
+                "kubelet",
+                json!({"port": "https-metrics", "scheme": "https", "bearerTokenFile": token, "tlsConfig": {"caFile": ca}}),
+            ),
+        ];
+        let g = run(&p, &sms, None).expect("generated");
+        assert!(g.verdicts.iter().all(|v| v.rejected.is_none()), "{:?}", g.verdicts);
+        assert_eq!(g.discovery_namespaces, None);
+        let config: Value = serde_saphyr::from_str(&g.configs[0]).expect("YAML");
+        let job = config["scrape_configs"]
+            .as_array()
+            .and_then(|jobs| jobs.iter().find(|j| j["job_name"] == "serviceMonitor/monitoring/kubelet/0"))
+            .expect("the kubelet job");
+        assert_eq!(job["authorization"], json!({"type": "Bearer", "credentials_file": token}));
+        assert_eq!(job["tls_config"], json!({"ca_file": ca}));
+        assert_eq!(job["kubernetes_sd_configs"][0]["namespaces"], json!({"names": ["monitoring"]}));
+        // The server's loader takes them as they are (absolute, not under the config directory).
+        let parsed = crate::config::Config::parse(&g.configs[0], std::path::Path::new("/etc/hearth/config")).expect("parses");
+        let sc = parsed.scrape_configs.iter().find(|s| s.job_name == "serviceMonitor/monitoring/kubelet/0").expect("job");
+        let auth = sc.http_client.authorization.as_ref().expect("authorization");
+        assert_eq!((auth.auth_type.as_str(), auth.credentials_file.as_deref()), ("Bearer", Some(token)));
+        assert_eq!(sc.http_client.tls_config.ca_file.as_deref(), Some(ca));
     }
 }

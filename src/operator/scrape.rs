@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::crd::common::RelabelConfig;
 use super::crd::service_monitor::{Endpoint, ServiceMonitor};
-use super::secrets::Assets;
+use super::secrets::{Assets, Credentials};
 use crate::discovery::kubernetes::meta::sanitize_label_name;
 
 /// Limits the Prometheus object enforces on every ServiceMonitor.
@@ -73,14 +73,13 @@ pub fn scrape_configs(
         if let Some(v) = ep.enable_http2 {
             c.insert("enable_http2".into(), json!(v));
         }
-        assets.http_client(
-            &mut c,
-            &format!("endpoints[{i}]"),
-            ep.tls_config.as_ref(),
-            ep.basic_auth.as_ref(),
-            ep.authorization.as_ref(),
-            ep.bearer_token_secret.as_ref(),
-        )?;
+        let credentials = Credentials {
+            basic: ep.basic_auth.as_ref(),
+            authorization: ep.authorization.as_ref(),
+            bearer: ep.bearer_token_secret.as_ref(),
+            bearer_file: ep.bearer_token_file.as_deref(),
+        };
+        assets.http_client(&mut c, &format!("endpoints[{i}]"), ep.tls_config.as_ref(), credentials)?;
         for (key, v) in [
             ("sample_limit", effective_limit(sm.spec.sample_limit, enforced.sample_limit)),
             ("target_limit", effective_limit(sm.spec.target_limit, enforced.target_limit)),

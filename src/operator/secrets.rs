@@ -250,32 +250,42 @@ impl<'a> Assets<'a> {
 
     /// Adds `tls_config`, `basic_auth` and `authorization` to a generated
     /// section (scrape job, remote write, Alertmanager). `at` names the
-    /// section in errors.
+    /// section in errors. `bearer_file` is a token file in the server pod
+    /// (a ServiceMonitor's `bearerTokenFile`), used as it is.
     pub fn http_client(
         &mut self,
         o: &mut Map<String, Value>,
         at: &str,
         tls: Option<&TlsConfig>,
-        basic: Option<&BasicAuth>,
-        authorization: Option<&Authorization>,
-        bearer: Option<&SecretKeySelector>,
+        credentials: Credentials<'_>,
     ) -> Result<(), String> {
+        let Credentials { basic, authorization, bearer, bearer_file } = credentials;
         // The CRDs say so too (CEL), but objects that never met the API
         // server (preview) reach here unchecked; without this a bearer
         // token would silently replace an `authorization`.
-        let given: Vec<&str> =
-            [(basic.is_some(), "basicAuth"), (authorization.is_some(), "authorization"), (bearer.is_some(), "bearerTokenSecret")]
-                .into_iter()
-                .filter_map(|(set, name)| set.then_some(name))
-                .collect();
+        let given: Vec<&str> = [
+            (basic.is_some(), "basicAuth"),
+            (authorization.is_some(), "authorization"),
+            (bearer.is_some(), "bearerTokenSecret"),
+            (bearer_file.is_some(), "bearerTokenFile"),
+        ]
+        .into_iter()
+        .filter_map(|(set, name)| set.then_some(name))
+        .collect();
         if given.len() > 1 {
             return Err(format!(
-                "{at}: at most one of basicAuth, authorization and bearerTokenSecret may be set, not {}",
+                "{at}: at most one of basicAuth, authorization, bearerTokenSecret and bearerTokenFile may be set, not {}",
                 given.join(" and ")
             ));
         }
         if let Some(t) = tls {
+            if t.ca.is_some() && t.ca_file.is_some() {
+                return Err(format!("{at}: at most one of tlsConfig.ca and tlsConfig.caFile may be set"));
+            }
             let mut c = Map::new();
+            if let Some(f) = &t.ca_file {
+                c.insert("ca_file".into(), json!(checked_pod_path(&format!("{at}.tlsConfig.caFile"), f)?));
+            }
             for (field, key, sel) in [("ca", "ca_file", &t.ca), ("cert", "cert_file", &t.cert), ("keySecret", "key_file", &t.key_secret)] {
                 if let Some(s) = sel {
                     c.insert(key.into(), json!(self.file(&format!("{at}.tlsConfig.{field}"), s)?));
@@ -306,8 +316,31 @@ impl<'a> Assets<'a> {
             let file = self.file(&format!("{at}.bearerTokenSecret"), s)?;
             o.insert("authorization".into(), json!({"credentials_file": file}));
         }
+        if let Some(f) = bearer_file {
+            let file = checked_pod_path(&format!("{at}.bearerTokenFile"), f)?;
+            o.insert("authorization".into(), json!({"type": "Bearer", "credentials_file": file}));
+        }
         Ok(())
     }
+}
+
+/// The credential fields of a section, at most one of them set: grouped
+/// so that [`Assets::http_client`] can check that in one place.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Credentials<'a> {
+    pub basic: Option<&'a BasicAuth>,
+    pub authorization: Option<&'a Authorization>,
+    /// A ServiceMonitor's `bearerTokenSecret`.
+    pub bearer: Option<&'a SecretKeySelector>,
+    /// A ServiceMonitor's `bearerTokenFile`: a path in the server pod.
+    pub bearer_file: Option<&'a str>,
+}
+
+/// A file path in the server pod, given by a ServiceMonitor. It must be
+/// absolute: a relative one would be resolved against the configuration's
+/// directory, i.e. name a file of the operator's config Secret.
+fn checked_pod_path<'a>(what: &str, path: &'a str) -> Result<&'a str, String> {
+    if path.starts_with('/') { Ok(path) } else { Err(format!("{what}: {path:?} is not an absolute path")) }
 }
 
 /// The Secrets (`namespace`, `name`) behind `uses`.
@@ -336,7 +369,7 @@ mod tests {
         let mut a = Assets::new(&v, "apps");
         let mut o = Map::new();
         let basic = BasicAuth { username: sel("creds", "user"), password: sel("creds", "pw") };
-        a.http_client(&mut o, "endpoints[0]", None, Some(&basic), None, None).expect("resolved");
+        a.http_client(&mut o, "endpoints[0]", None, Credentials { basic: Some(&basic), ..Credentials::default() }).expect("resolved");
         assert_eq!(Value::Object(o), json!({"basic_auth": {"username": "alice", "password_file": "secret_apps_creds_pw"}}));
         assert_eq!(a.files, BTreeMap::from([("secret_apps_creds_pw".to_string(), b"s3cret".to_vec())]));
     }
@@ -348,16 +381,98 @@ mod tests {
         let basic = BasicAuth { username: sel("creds", "user"), password: sel("creds", "pw") };
         let authorization = Authorization { type_: None, credentials: sel("creds", "pw") };
         let token = sel("creds", "pw");
-        let err = a.http_client(&mut Map::new(), "alerting.alertmanagers[0]", None, Some(&basic), Some(&authorization), None);
+        let err = a.http_client(
+            &mut Map::new(),
+            "alerting.alertmanagers[0]",
+            None,
+            Credentials { basic: Some(&basic), authorization: Some(&authorization), ..Credentials::default() },
+        );
         assert_eq!(
             err,
-            Err("alerting.alertmanagers[0]: at most one of basicAuth, authorization and bearerTokenSecret may be set, not basicAuth and authorization".into())
+            Err("alerting.alertmanagers[0]: at most one of basicAuth, authorization, bearerTokenSecret and bearerTokenFile may be set, not basicAuth and authorization".into())
         );
-        let err = a.http_client(&mut Map::new(), "endpoints[0]", None, None, Some(&authorization), Some(&token));
+        let err = a.http_client(
+            &mut Map::new(),
+            "endpoints[0]",
+            None,
+            Credentials { authorization: Some(&authorization), bearer: Some(&token), ..Credentials::default() },
+        );
         assert!(err.is_err_and(|e| e.contains("not authorization and bearerTokenSecret")));
-        for (b, au, t) in [(Some(&basic), None, None), (None, Some(&authorization), None), (None, None, Some(&token))] {
-            assert!(a.http_client(&mut Map::new(), "x", None, b, au, t).is_ok());
+        // The pod's own token file is one more kind.
+        let file = Some(TOKEN);
+        for (b, au, t, other) in [
+            (Some(&basic), None, None, "basicAuth"),
+            (None, Some(&authorization), None, "authorization"),
+            (None, None, Some(&token), "bearerTokenSecret"),
+        ] {
+            let err = a.http_client(
+                &mut Map::new(),
+                "endpoints[2]",
+                None,
+                Credentials { basic: b, authorization: au, bearer: t, bearer_file: file },
+            );
+            assert_eq!(
+                err,
+                Err(format!(
+                    "endpoints[2]: at most one of basicAuth, authorization, bearerTokenSecret and bearerTokenFile may be set, not {other} and bearerTokenFile"
+                ))
+            );
         }
+        for (b, au, t, f) in [
+            (Some(&basic), None, None, None),
+            (None, Some(&authorization), None, None),
+            (None, None, Some(&token), None),
+            (None, None, None, file),
+        ] {
+            assert!(
+                a.http_client(&mut Map::new(), "x", None, Credentials { basic: b, authorization: au, bearer: t, bearer_file: f }).is_ok()
+            );
+        }
+    }
+
+    const TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+    const CA: &str = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt";
+
+    /// The pod's token and CA files are named as they are, with no Secret
+    /// read and no file added to the config Secret.
+    #[test]
+    fn pod_files_are_used_in_place() {
+        let v = values();
+        let mut a = Assets::new(&v, "apps");
+        let mut o = Map::new();
+        let tls = TlsConfig { ca_file: Some(CA.into()), server_name: Some("kubernetes".into()), ..TlsConfig::default() };
+        a.http_client(&mut o, "endpoints[0]", Some(&tls), Credentials { bearer_file: Some(TOKEN), ..Credentials::default() })
+            .expect("generated");
+        assert_eq!(
+            Value::Object(o),
+            json!({
+                "tls_config": {"ca_file": CA, "server_name": "kubernetes"},
+                "authorization": {"type": "Bearer", "credentials_file": TOKEN},
+            })
+        );
+        assert!(a.files.is_empty());
+    }
+
+    /// `caFile` excludes the `ca` Secret, and a relative path (which the
+    /// server would resolve inside its config directory) is refused.
+    #[test]
+    fn pod_files_are_checked() {
+        let v = values();
+        let mut a = Assets::new(&v, "apps");
+        let both = TlsConfig { ca: Some(sel("creds", "pw")), ca_file: Some(CA.into()), ..TlsConfig::default() };
+        assert_eq!(
+            a.http_client(&mut Map::new(), "endpoints[0]", Some(&both), Credentials::default()),
+            Err("endpoints[0]: at most one of tlsConfig.ca and tlsConfig.caFile may be set".into())
+        );
+        let relative = TlsConfig { ca_file: Some("ca.crt".into()), ..TlsConfig::default() };
+        assert_eq!(
+            a.http_client(&mut Map::new(), "endpoints[1]", Some(&relative), Credentials::default()),
+            Err("endpoints[1].tlsConfig.caFile: \"ca.crt\" is not an absolute path".into())
+        );
+        assert_eq!(
+            a.http_client(&mut Map::new(), "endpoints[2]", None, Credentials { bearer_file: Some("token"), ..Credentials::default() }),
+            Err("endpoints[2].bearerTokenFile: \"token\" is not an absolute path".into())
+        );
     }
 
     #[test]

@@ -393,7 +393,13 @@ fn stateful_set(p: &Prometheus, names: &Names, shard: u32, account: &str, defaul
 }
 
 /// The ClusterRole every server's discovery bindings refer to: read-only
-/// access to the objects Kubernetes service discovery watches.
+/// access to the objects Kubernetes service discovery watches, and `get`
+/// on `nodes/metrics` and the non-resource URLs `/metrics` and
+/// `/metrics/cadvisor`, which the kubelet, the API server and the control
+/// plane check when a ServiceMonitor scrapes them with the pod's own token
+/// (`bearerTokenFile`). Those two take effect only through the
+/// ClusterRoleBinding such a ServiceMonitor brings (a RoleBinding cannot
+/// grant cluster-scoped resources or URLs), and are read-only.
 pub fn discovery_cluster_role() -> ClusterRole {
     let rule = |group: &str, resources: &[&str]| PolicyRule {
         api_groups: Some(vec![group.to_string()]),
@@ -411,6 +417,17 @@ pub fn discovery_cluster_role() -> ClusterRole {
             rule("", &["pods", "services", "endpoints", "nodes"]),
             rule("discovery.k8s.io", &["endpointslices"]),
             rule("networking.k8s.io", &["ingresses"]),
+            PolicyRule {
+                api_groups: Some(vec![String::new()]),
+                resources: Some(vec!["nodes/metrics".into()]),
+                verbs: vec!["get".into()],
+                ..PolicyRule::default()
+            },
+            PolicyRule {
+                non_resource_urls: Some(vec!["/metrics".into(), "/metrics/cadvisor".into()]),
+                verbs: vec!["get".into()],
+                ..PolicyRule::default()
+            },
         ]),
         ..ClusterRole::default()
     }

@@ -4,7 +4,8 @@
 
 use k8s_openapi::api::rbac::v1::PolicyRule;
 
-/// One permission: `verb` on `resource` (`plural` or `plural/subresource`) of `group`.
+/// One permission: `verb` on `resource` (`plural` or `plural/subresource`) of `group`,
+/// or, when `resource` starts with `/`, on that non-resource URL (group empty).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Access {
     pub verb: String,
@@ -51,6 +52,16 @@ impl Access {
 /// Whether one of `rules` grants `a` (`*` matches anything, as in RBAC).
 pub fn allows(rules: &[PolicyRule], a: &Access) -> bool {
     let has = |list: &[String], want: &str| list.iter().any(|x| x == "*" || x == want);
+    if a.resource.starts_with('/') {
+        // Non-resource URLs: exact, or a prefix ending in `*`.
+        return rules.iter().any(|r| {
+            has(&r.verbs, &a.verb)
+                && r.non_resource_urls
+                    .iter()
+                    .flatten()
+                    .any(|u| u == &a.resource || u.strip_suffix('*').is_some_and(|prefix| a.resource.starts_with(prefix)))
+        });
+    }
     rules.iter().any(|r| {
         has(r.api_groups.as_deref().unwrap_or_default(), &a.group)
             && has(r.resources.as_deref().unwrap_or_default(), &a.resource)
@@ -59,7 +70,8 @@ pub fn allows(rules: &[PolicyRule], a: &Access) -> bool {
     })
 }
 
-/// Every permission `rules` grant, one Access per group, resource and verb.
+/// Every permission `rules` grant, one Access per group, resource and verb
+/// (and per non-resource URL and verb).
 pub fn expand(rules: &[PolicyRule]) -> Vec<Access> {
     let mut out = Vec::new();
     for r in rules {
@@ -68,6 +80,11 @@ pub fn expand(rules: &[PolicyRule]) -> Vec<Access> {
                 for verb in &r.verbs {
                     out.push(Access { verb: verb.clone(), group: group.clone(), resource: resource.clone() });
                 }
+            }
+        }
+        for url in r.non_resource_urls.iter().flatten() {
+            for verb in &r.verbs {
+                out.push(Access { verb: verb.clone(), group: String::new(), resource: url.clone() });
             }
         }
     }

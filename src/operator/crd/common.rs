@@ -78,12 +78,22 @@ pub struct Authorization {
     pub credentials: SecretKeySelector,
 }
 
-/// TLS towards a target or endpoint; certificates from Secrets.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+/// TLS towards a target or endpoint; certificates from Secrets, or the CA
+/// from a file in the server pod (`caFile`, e.g. the cluster CA its
+/// service-account token volume carries), not both.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!(has(self.ca) && has(self.caFile))").message("at most one of ca and caFile"))]
 pub struct TlsConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca: Option<SecretKeySelector>,
+    /// A CA file in the server pod, such as
+    /// `/var/run/secrets/kubernetes.io/serviceaccount/ca.crt`: the cluster
+    /// CA, which no Secret of the user's holds, for the API server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 4096))]
+    #[x_kube(validation = Rule::new("self.startsWith('/')").message("caFile must be an absolute path"))]
+    pub ca_file: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert: Option<SecretKeySelector>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -66,7 +66,7 @@ pub struct NamespaceSelector {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("has(self.port) != has(self.targetPort)").message("exactly one of port and targetPort"))]
-#[x_kube(validation = Rule::new("(has(self.basicAuth) ? 1 : 0) + (has(self.authorization) ? 1 : 0) + (has(self.bearerTokenSecret) ? 1 : 0) <= 1").message("at most one of basicAuth, authorization and bearerTokenSecret"))]
+#[x_kube(validation = Rule::new("(has(self.basicAuth) ? 1 : 0) + (has(self.authorization) ? 1 : 0) + (has(self.bearerTokenSecret) ? 1 : 0) + (has(self.bearerTokenFile) ? 1 : 0) <= 1").message("at most one of basicAuth, authorization, bearerTokenSecret and bearerTokenFile"))]
 pub struct Endpoint {
     /// The Service port's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -110,6 +110,17 @@ pub struct Endpoint {
     pub basic_auth: Option<BasicAuth>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bearer_token_secret: Option<SecretKeySelector>,
+    /// A bearer token file in the server pod, such as its own
+    /// service-account token `/var/run/secrets/kubernetes.io/serviceaccount/token`:
+    /// the API server and the kubelet authorize their `/metrics` by the
+    /// scraper's identity, which no Secret of the user's holds. Read at
+    /// every scrape, so the kubelet's token rotation is followed. A
+    /// ServiceMonitor using it gets the server cluster-wide read access
+    /// (see docs/servicemonitors-and-alertrules.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 4096))]
+    #[x_kube(validation = Rule::new("self.startsWith('/')").message("bearerTokenFile must be an absolute path"))]
+    pub bearer_token_file: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub follow_redirects: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
