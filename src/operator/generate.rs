@@ -97,30 +97,6 @@ pub struct Verdict {
     pub rejected: Option<String>,
 }
 
-/// Why a Prometheus object got no configuration at all.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum GenerateError {
-    /// The Prometheus object's own fields (selectors, remote write,
-    /// Alertmanagers, web) cannot become a configuration.
-    #[error("{0}")]
-    InvalidSpec(String),
-}
-
-impl GenerateError {
-    /// The `Reconciled` condition's reason for this error.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            GenerateError::InvalidSpec(_) => "InvalidSpec",
-        }
-    }
-}
-
-impl From<String> for GenerateError {
-    fn from(e: String) -> GenerateError {
-        GenerateError::InvalidSpec(e)
-    }
-}
-
 /// The output for one Prometheus object.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Generated {
@@ -142,7 +118,7 @@ fn key(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Str
 }
 
 /// Generates the configuration and rules of `inputs.prometheus`.
-pub fn generate(inputs: &Inputs<'_>) -> Result<Generated, GenerateError> {
+pub fn generate(inputs: &Inputs<'_>) -> Result<Generated, String> {
     let p = inputs.prometheus;
     let own_ns = p.metadata.namespace.as_deref().unwrap_or("default");
     let spec = &p.spec;
@@ -561,7 +537,7 @@ mod tests {
         .expect("ServiceMonitor")
     }
 
-    fn run(p: &Prometheus, sms: &[ServiceMonitor], memo: Option<&Memo>) -> Result<Generated, GenerateError> {
+    fn run(p: &Prometheus, sms: &[ServiceMonitor], memo: Option<&Memo>) -> Result<Generated, String> {
         let namespaces = BTreeMap::new();
         let secrets = SecretValues::default();
         generate(&Inputs {

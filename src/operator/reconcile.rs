@@ -170,12 +170,10 @@ async fn reconcile_inner(p: &Prometheus, names: &Names, ctx: &Context) -> Result
     }
     let secrets = ctx.secrets.read(&names.key(), &secret_names(&uses)).await?;
     inputs.secrets = &secrets;
-    let built = generate(&inputs)
-        .map_err(|e| (e.reason(), e.to_string()))
-        .and_then(|g| workload::build(p, &g, &ctx.image).map(|w| (g, w)).map_err(|e| ("InvalidSpec", e)));
+    let built = generate(&inputs).and_then(|g| workload::build(p, &g, &ctx.image).map(|w| (g, w)));
     let (generated, work) = match built {
         Ok(b) => b,
-        Err((reason, e)) => return not_generated(p, &api, ctx, reason, e, previous).await,
+        Err(e) => return invalid_spec(p, &api, ctx, e, previous).await,
     };
 
     let (written, stateful_sets) = match apply_workload(p, names, ctx, &work).await {
@@ -244,24 +242,22 @@ fn set_condition(st: &mut PrometheusStatus, c: super::crd::common::Condition) {
     st.conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
 }
 
-/// The spec cannot be turned into a configuration (`reason` InvalidSpec),
-/// or the assembled configuration does not parse (InvalidConfig): nothing
-/// is changed, so the pods keep their last good configuration; the status
-/// says why and a Warning Event is recorded (once per message).
-async fn not_generated(
+/// The spec cannot be turned into a configuration: nothing is changed, so
+/// the pods keep their last good configuration; the status says why and a
+/// Warning Event is recorded (once per message).
+async fn invalid_spec(
     p: &Prometheus,
     api: &Api<Prometheus>,
     ctx: &Context,
-    reason: &str,
     e: String,
     previous: PrometheusStatus,
 ) -> Result<Action, Error> {
     let generation = p.meta().generation;
     let mut st = previous.clone();
     st.observed_generation = generation;
-    set_condition(&mut st, condition("Reconciled", false, reason, e.clone(), generation, &previous.conditions));
+    set_condition(&mut st, condition("Reconciled", false, "InvalidSpec", e.clone(), generation, &previous.conditions));
     if status::write_prometheus(api, p, st).await? {
-        warn(ctx, &p.object_ref(&()), reason, e).await;
+        warn(ctx, &p.object_ref(&()), "InvalidSpec", e).await;
     }
     Ok(Action::await_change())
 }
