@@ -423,18 +423,14 @@ fn merge_chunks(results: Vec<Result<(StepSeries, Annotations), EvalError>>) -> R
     if let Some(e) = results.iter().filter_map(|r| r.as_ref().err()).find(|e| **e != EvalError::Canceled) {
         return Err(e.clone());
     }
+    if results.len() == 1 {
+        return results.into_iter().next().unwrap_or_else(|| Ok(Default::default()));
+    }
     let mut out = RangeOutput::default();
     let mut annotations = Annotations::default();
     for r in results {
         let (series, a) = r?;
-        if out.series.is_empty() {
-            out.series = series;
-            out.series.iter().enumerate().for_each(|(i, (l, _))| {
-                out.by_content.insert(l.clone(), i);
-            });
-        } else {
-            out.append(series);
-        }
+        out.append(series);
         annotations.extend(a);
     }
     Ok((out.series, annotations))
