@@ -130,18 +130,41 @@ impl Engine {
         &self.metrics
     }
 
-    /// Runs `f` as one query of `kind`, counted in the metrics.
-    fn measured<T>(&self, kind: QueryKind, f: impl FnOnce() -> Result<T, QueryError>) -> Result<T, QueryError> {
+    /// Runs `f` as one query of `kind`, counted in the metrics unless it
+    /// gave the query back (`None`) to be run elsewhere.
+    fn measured<T>(
+        &self,
+        kind: QueryKind,
+        f: impl FnOnce() -> Result<Option<T>, QueryError>,
+    ) -> Option<Result<T, QueryError>> {
         let start = Instant::now();
         self.metrics.queries.inc();
-        let result = f();
+        let result = f().transpose();
         self.metrics.queries.dec();
-        self.metrics.observe(kind, start.elapsed().as_secs_f64(), result.as_ref().err());
+        if let Some(r) = &result {
+            self.metrics.observe(kind, start.elapsed().as_secs_f64(), r.as_ref().err());
+        }
         result
     }
 
     pub fn options(&self) -> &EngineOptions {
         &self.opts
+    }
+
+    /// A query slot: waited for, up to the query timeout, on a thread that
+    /// may block; on an async worker only if one is free now.
+    fn slot_for(&self, place: Place, deadline: Instant) -> Result<Option<Slot<'_>>, EvalError> {
+        match place {
+            Place::MayBlock => self.slot(deadline).map(Some),
+            Place::Inline => {
+                let mut n = self.active.lock().unwrap_or_else(|p| p.into_inner());
+                if *n >= self.opts.max_concurrent.max(1) {
+                    return Ok(None);
+                }
+                *n += 1;
+                Ok(Some(Slot(self)))
+            }
+        }
     }
 
     /// Waits for a free query slot, up to the query timeout.
@@ -178,16 +201,27 @@ impl Engine {
     }
 
     pub fn instant_with(&self, q: &Querier, query: &str, ts: i64, o: &QueryOptions) -> Result<QueryResult, QueryError> {
-        self.measured(QueryKind::Instant, || self.instant_inner(q, query, ts, o))
+        self.measured(QueryKind::Instant, || self.instant_inner(q, query, ts, o, Place::MayBlock)).unwrap_or_else(never_given_back)
     }
 
-    fn instant_inner(&self, q: &Querier, query: &str, ts: i64, o: &QueryOptions) -> Result<QueryResult, QueryError> {
+    /// [`Engine::instant_with`] for an async worker: runs the query here if
+    /// it turns out small (see [`Place::Inline`]); `None` gives it back, to
+    /// be run with `instant_with` on a thread that may block.
+    pub fn instant_inline(&self, q: &Querier, query: &str, ts: i64, o: &QueryOptions) -> Option<Result<QueryResult, QueryError>> {
+        self.measured(QueryKind::Instant, || self.instant_inner(q, query, ts, o, Place::Inline))
+    }
+
+    fn instant_inner(&self, q: &Querier, query: &str, ts: i64, o: &QueryOptions, place: Place) -> Result<Option<QueryResult>, QueryError> {
         let expr = super::parse::parse(query).map_err(QueryError::Parse)?;
         let deadline = Instant::now() + self.opts.timeout;
-        let _slot = self.slot(deadline)?;
         let lookback = o.lookback_ms.unwrap_or(self.opts.lookback_ms);
+        let plan = selectors::plan(&expr, ts, ts, lookback, DEFAULT_SUBQUERY_STEP_MS);
+        if place == Place::Inline && !plan.selects_by_equality_only() {
+            return Ok(None);
+        }
+        let Some(_slot) = self.slot_for(place, deadline)? else { return Ok(None) };
         let budget = Arc::new(SampleBudget::new(self.opts.max_samples));
-        let data = fetch(q, &expr, ts, ts, 0, lookback, &budget)?;
+        let Some(data) = self.fetch(q, &plan, &budget, place, 1)? else { return Ok(None) };
         let mut ev = Evaluator::new(query, ts, ts, lookback, deadline, budget, data);
         ev.cancel = o.cancel.clone();
         let value = ev.eval(&expr, ts)?;
@@ -196,7 +230,7 @@ impl Engine {
             Value::Matrix(m) => Value::Matrix(finish_matrix(m)?),
             other => other,
         };
-        Ok(QueryResult { value, annotations: ev.annotations })
+        Ok(Some(QueryResult { value, annotations: ev.annotations }))
     }
 
     /// Evaluates `query` at every step from `start` to `end` (ms, inclusive).
@@ -213,10 +247,35 @@ impl Engine {
         step: i64,
         o: &QueryOptions,
     ) -> Result<QueryResult, QueryError> {
-        self.measured(QueryKind::Range, || self.range_inner(q, query, start, end, step, o))
+        self.measured(QueryKind::Range, || self.range_inner(q, query, start, end, step, o, Place::MayBlock)).unwrap_or_else(never_given_back)
     }
 
-    fn range_inner(&self, q: &Querier, query: &str, start: i64, end: i64, step: i64, o: &QueryOptions) -> Result<QueryResult, QueryError> {
+    /// [`Engine::range_with`] for an async worker: runs the query here if it
+    /// turns out small (see [`Place::Inline`]); `None` gives it back, to be
+    /// run with `range_with` on a thread that may block.
+    pub fn range_inline(
+        &self,
+        q: &Querier,
+        query: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+        o: &QueryOptions,
+    ) -> Option<Result<QueryResult, QueryError>> {
+        self.measured(QueryKind::Range, || self.range_inner(q, query, start, end, step, o, Place::Inline))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn range_inner(
+        &self,
+        q: &Querier,
+        query: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+        o: &QueryOptions,
+        place: Place,
+    ) -> Result<Option<QueryResult>, QueryError> {
         let expr = super::parse::parse(query).map_err(QueryError::Parse)?;
         match expr.value_type() {
             parser::value::ValueType::Vector | parser::value::ValueType::Scalar => {}
@@ -233,11 +292,15 @@ impl Engine {
             )));
         }
         let deadline = Instant::now() + self.opts.timeout;
-        let _slot = self.slot(deadline)?;
         let lookback = o.lookback_ms.unwrap_or(self.opts.lookback_ms);
+        let plan = selectors::plan(&expr, start, end, lookback, step);
+        if place == Place::Inline && !plan.selects_by_equality_only() {
+            return Ok(None);
+        }
+        let Some(_slot) = self.slot_for(place, deadline)? else { return Ok(None) };
         let budget = Arc::new(SampleBudget::new(self.opts.max_samples));
-        let data = fetch(q, &expr, start, end, step, lookback, &budget)?;
         let steps = ((end - start) / step + 1) as usize;
+        let Some(data) = self.fetch(q, &plan, &budget, place, steps)? else { return Ok(None) };
         let series: usize = data.values().map(|f| f.series.len()).sum();
         let chunks = split_steps(start, step, steps, self.workers(series.saturating_mul(steps), steps));
         // Each chunk of consecutive steps gets its own evaluator (cursors and
@@ -275,8 +338,58 @@ impl Engine {
                 ));
             }
         }
-        Ok(QueryResult { value: Value::Matrix(m), annotations })
+        Ok(Some(QueryResult { value: Value::Matrix(m), annotations }))
     }
+
+    /// Fetches what `plan` selects, counted against the query's sample
+    /// budget. [`Place::Inline`] gives up (`None`) once the query is not
+    /// small: more samples fetched, or more series × `steps` to evaluate,
+    /// than [`Parallelism::min_work`].
+    fn fetch(
+        &self,
+        q: &Querier,
+        plan: &selectors::Plan,
+        budget: &SampleBudget,
+        place: Place,
+        steps: usize,
+    ) -> Result<Option<HashMap<String, Arc<Fetched>>>, EvalError> {
+        let small = self.opts.parallelism.min_work;
+        let cap = if place == Place::Inline { budget.max.min(small) } else { budget.max };
+        let mut samples = 0;
+        let data = match plan.fetch(q, &mut samples, cap) {
+            Err(EvalError::TooManySamples) if cap < budget.max => return Ok(None),
+            r => r?,
+        };
+        budget.take(samples)?;
+        let series: usize = data.values().map(|f| f.series.len()).sum();
+        if place == Place::Inline && series.saturating_mul(steps) >= small {
+            return Ok(None);
+        }
+        Ok(Some(data))
+    }
+}
+
+/// Where a query runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// A thread that may wait for a query slot and run for as long as the
+    /// query takes (the HTTP API's blocking pool, rule evaluation).
+    MayBlock,
+    /// An async worker, which other requests share: the query runs there
+    /// only if it is small, since moving it to another thread and back
+    /// costs two thread wake-ups, often more than a small query itself.
+    /// Small means: every selector matches by (in)equality only, so the
+    /// index lookups are a few postings lists (a regex may scan every value
+    /// of a label); a query slot is free now; and fetching and evaluating
+    /// stay under [`Parallelism::min_work`], the size below which a range
+    /// query is not worth splitting across threads either.
+    Inline,
+}
+
+/// The answer for a query given back by [`Place::MayBlock`], which never
+/// gives one back (only [`Place::Inline`] does).
+fn never_given_back() -> Result<QueryResult, QueryError> {
+    Err(QueryError::Eval(EvalError::exec("the query was not run")))
 }
 
 /// Name dropping across the steps of a query: each input label set's
@@ -321,24 +434,6 @@ impl SampleBudget {
         }
         Ok(())
     }
-}
-
-/// Plans and fetches every selector `expr` reads at its steps, counted
-/// against the query's sample budget.
-fn fetch(
-    q: &Querier,
-    expr: &Expr,
-    start: i64,
-    end: i64,
-    step: i64,
-    lookback: i64,
-    budget: &SampleBudget,
-) -> Result<HashMap<String, Arc<Fetched>>, EvalError> {
-    let plan = selectors::plan(expr, start, end, lookback, if step > 0 { step } else { DEFAULT_SUBQUERY_STEP_MS });
-    let mut samples = 0;
-    let data = plan.fetch(q, &mut samples, budget.max)?;
-    budget.take(samples)?;
-    Ok(data)
 }
 
 /// `steps` steps from `start` split into `parts` runs of consecutive steps,
@@ -399,10 +494,12 @@ impl RangeOutput {
 fn eval_steps(ev: &mut Evaluator, expr: &Expr, from: i64, to: i64, step: i64) -> Result<StepSeries, EvalError> {
     let mut out = RangeOutput::default();
     let mut dropped_names = NameDrops::default();
+    // One label set for a scalar's every step, found by identity.
+    let scalar = Labels::empty();
     let mut ts = from;
     while ts <= to {
         match ev.eval(expr, ts)? {
-            Value::Scalar { v, .. } => out.push(Labels::empty(), Point::new(ts, v)),
+            Value::Scalar { v, .. } => out.push(scalar.clone(), Point::new(ts, v)),
             Value::Vector(v) => {
                 let v = finish_vector(v, &mut dropped_names)?;
                 ev.count(v.len())?;
@@ -515,6 +612,10 @@ struct Evaluator {
     deadline: Instant,
     budget: Arc<SampleBudget>,
     data: HashMap<String, Arc<Fetched>>,
+    /// Per selector node: its fetched data (found by key at the first step).
+    selected: IdMap<usize, Arc<Fetched>>,
+    /// Per node: whether its value is the same at every step.
+    invariant: IdMap<usize, bool>,
     invariant_cache: HashMap<usize, Value>,
     subquery_cache: HashMap<(usize, i64), Value>,
     /// Per range-selector node: where each series' window was at the last step.
@@ -547,6 +648,8 @@ impl Evaluator {
             deadline,
             budget,
             data,
+            selected: IdMap::default(),
+            invariant: IdMap::default(),
             invariant_cache: HashMap::new(),
             subquery_cache: HashMap::new(),
             cursors: HashMap::new(),
@@ -570,7 +673,10 @@ impl Evaluator {
             return Err(EvalError::Canceled);
         }
         let key = e as *const Expr as usize;
-        let invariant = step_invariant(e) && !matches!(e, Expr::NumberLiteral(_) | Expr::StringLiteral(_));
+        let invariant = *self
+            .invariant
+            .entry(key)
+            .or_insert_with(|| step_invariant(e) && !matches!(e, Expr::NumberLiteral(_) | Expr::StringLiteral(_)));
         if invariant && let Some(v) = self.invariant_cache.get(&key) {
             // Selector samples keep their stored timestamps (for `timestamp()`);
             // computed samples carry the evaluation time.
@@ -605,7 +711,7 @@ impl Evaluator {
             },
             Expr::VectorSelector(vs) => {
                 let t = at_ms(&vs.at, self.start, self.end).unwrap_or(ts) - offset_ms(&vs.offset);
-                let f = self.fetched(&selector_key(vs))?;
+                let f = self.selected(e, vs)?;
                 let cursor = self.cursors.entry(e as *const Expr as usize).or_default();
                 let v = selectors::instant_vector(&f, t, self.lookback, cursor);
                 self.count(v.len())?;
@@ -613,7 +719,7 @@ impl Evaluator {
             }
             Expr::MatrixSelector(m) => {
                 let t = at_ms(&m.vs.at, self.start, self.end).unwrap_or(ts) - offset_ms(&m.vs.offset);
-                let f = self.fetched(&selector_key(&m.vs))?;
+                let f = self.selected(e, &m.vs)?;
                 let cursor = self.cursors.entry(e as *const Expr as usize).or_default();
                 Ok(Value::Matrix(selectors::range_vector(&f, t, ms(&m.range), cursor)))
             }
@@ -728,8 +834,16 @@ impl Evaluator {
         }
     }
 
-    fn fetched(&self, key: &str) -> Result<Arc<Fetched>, EvalError> {
-        self.data.get(key).cloned().ok_or_else(|| EvalError::exec(format!("selector {key} was not planned")))
+    /// The data fetched for selector `vs` of node `e`.
+    fn selected(&mut self, e: &Expr, vs: &parser::VectorSelector) -> Result<Arc<Fetched>, EvalError> {
+        let node = e as *const Expr as usize;
+        if let Some(f) = self.selected.get(&node) {
+            return Ok(f.clone());
+        }
+        let key = selector_key(vs);
+        let f = self.data.get(&key).cloned().ok_or_else(|| EvalError::exec(format!("selector {key} was not planned")))?;
+        self.selected.insert(node, f.clone());
+        Ok(f)
     }
 }
 
@@ -995,6 +1109,39 @@ mod tests {
         assert_eq!(e.workers(1000, 100), 2, "cores busy with other queries are left to them");
         assert_eq!(split_steps(0, 10, 5, 2), vec![(0, 10), (20, 40)]);
         assert_eq!(split_steps(0, 10, 2, 4), vec![(0, 0), (10, 10)]);
+    }
+
+    #[test]
+    fn small_queries_run_inline_and_the_rest_are_given_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = db(dir.path());
+        let q = db.querier();
+        let e = Engine::new(EngineOptions {
+            max_concurrent: 1,
+            parallelism: Parallelism { threads: 1, min_work: 50, min_steps: 1 },
+            ..EngineOptions::default()
+        });
+        let o = QueryOptions::default();
+        // Small and selected by (in)equality: answered here, as a blocking
+        // thread would answer.
+        for query in [r#"m{i="0"}"#, r#"absent(nope{job="x"})"#, r#"sum(m{i!="1"})"#, "1 + 1"] {
+            let inline = e.range_inline(&q, query, 300_000, 600_000, 60_000, &o).expect("run inline").expect("query");
+            assert_eq!(inline, e.range(&q, query, 300_000, 600_000, 60_000).expect("query"), "{query}");
+        }
+        let inline = e.instant_inline(&q, "m", 240_000, &o).expect("run inline").expect("query");
+        assert_eq!(inline, e.instant(&q, "m", 240_000).expect("query"));
+        // Errors are answers too.
+        assert!(matches!(e.range_inline(&q, "sum(", 0, 60_000, 15_000, &o), Some(Err(QueryError::Parse(_)))));
+        // Given back: a regex, which may scan every value of a label ...
+        assert!(e.range_inline(&q, r#"m{i=~"0"}"#, 300_000, 600_000, 60_000, &o).is_none());
+        // ... more samples than min_work (62 stored) ...
+        assert!(e.instant_inline(&q, "count_over_time(m[20m])", 600_000, &o).is_none());
+        assert!(e.instant_inline(&q, r#"count_over_time(m{i="0"}[20m])"#, 600_000, &o).is_some(), "41 samples");
+        // ... more series × steps than min_work (1 × 61) ...
+        assert!(e.range_inline(&q, r#"m{i="0"}"#, 0, 600_000, 10_000, &o).is_none());
+        // ... and no free query slot, which only a blocking thread may wait for.
+        let _running = e.slot(Instant::now()).expect("slot");
+        assert!(e.instant_inline(&q, "1", 0, &o).is_none());
     }
 
     #[test]

@@ -67,6 +67,10 @@ pub struct FnMemo {
     /// cannot be reused): what the functions learned about it, so that each
     /// step's window of it costs less than a scan.
     series: HashMap<usize, SeriesFacts, crate::tsdb::idhash::IdBuild>,
+    /// Per `absent`/`absent_over_time` argument node: the label set it
+    /// reports, shared by every step so that the range output finds it by
+    /// identity.
+    absent: HashMap<usize, Labels, crate::tsdb::idhash::IdBuild>,
 }
 
 /// `prefix[i]` = the sum of the first `i` values, when every value is an
@@ -240,7 +244,7 @@ pub fn call(name: &str, args: Vec<Value>, ctx: &mut FnContext<'_>) -> Result<Val
             if !v.is_empty() {
                 return Ok(Value::Vector(Vec::new()));
             }
-            let metric = absent_labels(ctx.args.first().map(|e| &**e));
+            let metric = absent_metric(ctx);
             Ok(Value::Vector(vec![Sample::new(metric, ctx.ts, 1.0)]))
         }
         "absent_over_time" => {
@@ -248,7 +252,7 @@ pub fn call(name: &str, args: Vec<Value>, ctx: &mut FnContext<'_>) -> Result<Val
             if m.iter().any(|s| !s.points.is_empty()) {
                 return Ok(Value::Vector(Vec::new()));
             }
-            let metric = absent_labels(ctx.args.first().map(|e| &**e));
+            let metric = absent_metric(ctx);
             Ok(Value::Vector(vec![Sample { metric, t: ctx.ts, v: 1.0, drop_name: true }]))
         }
         "present_over_time" => over_time(a, 0, ctx, name, false, |_, _| Some(1.0)),
@@ -570,6 +574,15 @@ fn sort(args: &mut [Value], ctx: &FnContext<'_>, desc: bool) -> Result<Value, Ev
         s.t = ctx.ts;
     }
     Ok(Value::Vector(v))
+}
+
+/// [`absent_labels`] of the call's argument, derived once per query.
+fn absent_metric(ctx: &mut FnContext) -> Labels {
+    let arg = ctx.args.first().map(|e| &**e);
+    match (ctx.memo.as_deref_mut(), arg) {
+        (Some(memo), Some(a)) => memo.absent.entry(a as *const Expr as usize).or_insert_with(|| absent_labels(Some(a))).clone(),
+        _ => absent_labels(arg),
+    }
 }
 
 /// The labels `absent()`/`absent_over_time()` report: those pinned by an

@@ -21,7 +21,7 @@ pub mod selectors;
 pub mod unique;
 pub mod value;
 
-pub use engine::{Engine, EngineOptions, Parallelism, QueryError, QueryResult};
+pub use engine::{Engine, EngineOptions, Parallelism, QueryError, QueryOptions, QueryResult};
 pub use value::{EvalError, Sample, Series, Value};
 
 /// Warnings and infos attached to a result, as the Prometheus API returns them.

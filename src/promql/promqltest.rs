@@ -43,7 +43,7 @@ use std::time::{Duration, SystemTime};
 
 use regex::Regex;
 
-use super::{Annotations, Engine, EngineOptions, QueryResult, Value};
+use super::{Annotations, Engine, EngineOptions, QueryOptions, QueryResult, Value};
 use crate::config::units::parse_duration_ms;
 use crate::model::labels::METRIC_NAME;
 use crate::model::{Labels, MatchOp, Matcher, is_stale_nan, stale_nan};
@@ -1557,14 +1557,18 @@ impl<'a> Runner<'a> {
         Ok(())
     }
 
-    /// An instant query; a panic in the evaluator is reported as an error.
+    /// An instant query, run as the HTTP API runs it (small ones inline);
+    /// a panic in the evaluator is reported as an error.
     fn instant_query(&self, q: &Querier, expr: &str, t: i64) -> Result<QueryResult, String> {
-        guarded(|| self.engine.instant(q, expr, t))
+        let o = QueryOptions::default();
+        guarded(|| self.engine.instant_inline(q, expr, t, &o).unwrap_or_else(|| self.engine.instant(q, expr, t)))
     }
 
-    /// A range query; a panic in the evaluator is reported as an error.
+    /// A range query, run as the HTTP API runs it (small ones inline); a
+    /// panic in the evaluator is reported as an error.
     fn range_query(&self, q: &Querier, expr: &str, start: i64, end: i64, step: i64) -> Result<QueryResult, String> {
-        guarded(|| self.engine.range(q, expr, start, end, step))
+        let o = QueryOptions::default();
+        guarded(|| self.engine.range_inline(q, expr, start, end, step, &o).unwrap_or_else(|| self.engine.range(q, expr, start, end, step)))
     }
 
     fn describe_failure(&self, ev: &Eval, f: Failure) -> String {

@@ -166,6 +166,16 @@ fn walk(expr: &Expr, s: Span, lookback: i64, default_step: i64, p: &mut Plan) {
 }
 
 impl Plan {
+    /// Whether every planned selector matches by equality or inequality
+    /// only: looking such a selector up is a few postings lists, while a
+    /// regex may be matched against every value of its label.
+    pub fn selects_by_equality_only(&self) -> bool {
+        self.nodes.values().all(|vs| {
+            let mut all = vs.matchers.matchers.iter().chain(vs.matchers.or_matchers.iter().flatten());
+            all.all(|m| matches!(m.op, PMatchOp::Equal | PMatchOp::NotEqual))
+        })
+    }
+
     /// Fetches every planned selector once.
     pub fn fetch(&self, q: &Querier, samples: &mut usize, max_samples: usize) -> Result<HashMap<String, Arc<Fetched>>, EvalError> {
         let mut out = HashMap::with_capacity(self.ranges.len());

@@ -468,13 +468,13 @@ async fn query(State(s): State<Arc<WebState>>, p: Params) -> Result<Response, Ap
     };
     let (opts, _cancel_on_drop) = query_options(&p)?;
     let limit = limit_param(&p)?;
-    let st = s.clone();
-    let res = tokio::task::spawn_blocking(move || {
-        let (db, engine) = st.query()?;
-        engine.instant_with(&db.querier(), &q, ts, &opts).map_err(ApiError::from)
-    })
-    .await
-    .map_err(|e| ApiError::unavailable(e.to_string()))??;
+    let (db, engine) = s.query()?;
+    let res = match engine.instant_inline(&db.querier(), &q, ts, &opts) {
+        Some(r) => r?,
+        None => tokio::task::spawn_blocking(move || engine.instant_with(&db.querier(), &q, ts, &opts))
+            .await
+            .map_err(|e| ApiError::unavailable(e.to_string()))??,
+    };
     let mut value = res.value;
     if let (Some(n), Value::Vector(v)) = (limit, &mut value) {
         v.truncate(n);
@@ -502,13 +502,14 @@ async fn query_range(State(s): State<Arc<WebState>>, p: Params) -> Result<Respon
         ));
     }
     let (opts, _cancel_on_drop) = query_options(&p)?;
-    let st = s.clone();
-    let res = tokio::task::spawn_blocking(move || {
-        let (db, engine) = st.query()?;
-        engine.range_with(&db.querier(), &q, start, end, step, &opts).map_err(ApiError::from)
-    })
-    .await
-    .map_err(|e| ApiError::unavailable(e.to_string()))??;
+    // Small queries run here; the rest on a thread that may block.
+    let (db, engine) = s.query()?;
+    let res = match engine.range_inline(&db.querier(), &q, start, end, step, &opts) {
+        Some(r) => r?,
+        None => tokio::task::spawn_blocking(move || engine.range_with(&db.querier(), &q, start, end, step, &opts))
+            .await
+            .map_err(|e| ApiError::unavailable(e.to_string()))??,
+    };
     Ok(success_raw(&value_json(&res.value), &res.annotations))
 }
 
