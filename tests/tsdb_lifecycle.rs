@@ -78,6 +78,29 @@ fn data_survives_compaction_restart_and_reads_across_head_and_blocks() {
 }
 
 #[test]
+fn a_selection_over_its_sample_limit_gives_up_in_blocks_and_in_the_head() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open(dir.path(), opts(), TsdbMetrics::default()).expect("open");
+    fill(&db, 4, 0, 5 * H);
+    db.compact().expect("compact");
+    let q = db.querier();
+    let in_blocks = (0, 2 * H);
+    let in_head = (db.head().min_time(), 5 * H);
+    assert!(in_head.0 > in_blocks.1, "the head holds only the last hours");
+    for (from, to) in [in_blocks, in_head] {
+        let all_of = q.select(&all(), from, to).expect("select");
+        let total: usize = all_of.iter().map(|s| s.samples.len()).sum();
+        // Compared by bits: stale markers are NaN.
+        let bits = |v: &[hearth::tsdb::Series]| -> Vec<(String, Vec<(i64, u64)>)> {
+            v.iter().map(|s| (s.labels.to_string(), s.samples.iter().map(|x| (x.t, x.v.to_bits())).collect())).collect()
+        };
+        let exact = q.select_at_most(&all(), from, to, total).expect("select").expect("a limit equal to the samples selected is met");
+        assert_eq!(bits(&exact), bits(&all_of));
+        assert_eq!(q.select_at_most(&all(), from, to, total - 1).expect("select"), None, "one sample over the limit");
+    }
+}
+
+#[test]
 fn wal_checkpoint_keeps_replay_bounded_and_correct() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Db::open(dir.path(), opts(), TsdbMetrics::default()).expect("open");

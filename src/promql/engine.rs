@@ -132,11 +132,7 @@ impl Engine {
 
     /// Runs `f` as one query of `kind`, counted in the metrics unless it
     /// gave the query back (`None`) to be run elsewhere.
-    fn measured<T>(
-        &self,
-        kind: QueryKind,
-        f: impl FnOnce() -> Result<Option<T>, QueryError>,
-    ) -> Option<Result<T, QueryError>> {
+    fn measured<T>(&self, kind: QueryKind, f: impl FnOnce() -> Result<Option<T>, QueryError>) -> Option<Result<T, QueryError>> {
         let start = Instant::now();
         self.metrics.queries.inc();
         let result = f().transpose();
@@ -247,7 +243,8 @@ impl Engine {
         step: i64,
         o: &QueryOptions,
     ) -> Result<QueryResult, QueryError> {
-        self.measured(QueryKind::Range, || self.range_inner(q, query, start, end, step, o, Place::MayBlock)).unwrap_or_else(never_given_back)
+        self.measured(QueryKind::Range, || self.range_inner(q, query, start, end, step, o, Place::MayBlock))
+            .unwrap_or_else(never_given_back)
     }
 
     /// [`Engine::range_with`] for an async worker: runs the query here if it

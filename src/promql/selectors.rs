@@ -184,11 +184,10 @@ impl Plan {
             let mut series: Vec<(Labels, Vec<Point>)> = Vec::new();
             // Ranges are left-open: (lo, hi].
             for ms in matcher_sets(vs)? {
-                for s in q.select(&ms, lo + 1, hi).map_err(|e| EvalError::exec(e.to_string()))? {
+                let left = max_samples.saturating_sub(*samples);
+                let selected = q.select_at_most(&ms, lo + 1, hi, left).map_err(|e| EvalError::exec(e.to_string()))?;
+                for s in selected.ok_or(EvalError::TooManySamples)? {
                     *samples += s.samples.len();
-                    if *samples > max_samples {
-                        return Err(EvalError::TooManySamples);
-                    }
                     series.push((s.labels, s.samples));
                 }
             }

@@ -38,13 +38,32 @@ impl Querier {
     /// Series matching all `matchers` with their samples in `[mint, maxt]`
     /// (both inclusive, milliseconds), sorted by labels.
     pub fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>, QueryError> {
+        Ok(self.select_at_most(matchers, mint, maxt, usize::MAX)?.unwrap_or_default())
+    }
+
+    /// [`Querier::select`], giving up (`Ok(None)`) as soon as more than
+    /// `max_samples` samples are decoded: a query over its sample limit
+    /// fails before it holds them all, and one tried on a small budget
+    /// costs little when it turns out large.
+    pub fn select_at_most(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        max_samples: usize,
+    ) -> Result<Option<Vec<Series>>, QueryError> {
         // Each source yields its series in label order.
         let mut sources: Vec<Vec<(Labels, Vec<Sample>)>> = Vec::new();
+        let mut decoded = 0usize;
         for b in self.blocks_in(mint, maxt) {
             let mut out = Vec::new();
             for id in b.select_ids(matchers) {
                 let mut s = Vec::new();
                 b.samples(id, mint, maxt, &mut s).map_err(QueryError)?;
+                decoded += s.len();
+                if decoded > max_samples {
+                    return Ok(None);
+                }
                 if !s.is_empty() {
                     out.push((b.labels(id), s));
                 }
@@ -54,7 +73,7 @@ impl Querier {
             }
         }
         if self.head_in(mint, maxt) {
-            let mut h = self.head.select(matchers, mint, maxt);
+            let Some(mut h) = self.head.select_at_most(matchers, mint, maxt, max_samples - decoded) else { return Ok(None) };
             h.sort_by(|a, b| a.0.cmp(&b.0));
             if !h.is_empty() {
                 sources.push(h);
@@ -62,7 +81,7 @@ impl Querier {
         }
         if sources.len() == 1 {
             let only = sources.pop().unwrap_or_default();
-            return Ok(only.into_iter().map(|(labels, samples)| Series { labels, samples }).collect());
+            return Ok(Some(only.into_iter().map(|(labels, samples)| Series { labels, samples }).collect()));
         }
         let mut merged: BTreeMap<Labels, Vec<Vec<Sample>>> = BTreeMap::new();
         for src in sources {
@@ -70,7 +89,7 @@ impl Querier {
                 merged.entry(l).or_default().push(s);
             }
         }
-        Ok(merged.into_iter().map(|(labels, parts)| Series { labels, samples: merge_parts(parts) }).collect())
+        Ok(Some(merged.into_iter().map(|(labels, parts)| Series { labels, samples: merge_parts(parts) }).collect()))
     }
 
     /// Label sets of matching series with data in `[mint, maxt]`, sorted.

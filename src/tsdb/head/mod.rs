@@ -442,15 +442,27 @@ impl Head {
     /// Labels and samples in `[mint, maxt]` of the series matching `matchers`,
     /// with deleted ranges removed.
     pub fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<(Labels, Vec<Sample>)> {
+        self.select_at_most(matchers, mint, maxt, usize::MAX).unwrap_or_default()
+    }
+
+    /// [`Head::select`], giving up (`None`) as soon as more than
+    /// `max_samples` samples are decoded, so a caller with a small budget
+    /// does not pay for a large selection.
+    pub fn select_at_most(&self, matchers: &[Matcher], mint: i64, maxt: i64, max_samples: usize) -> Option<Vec<(Labels, Vec<Sample>)>> {
         let ix = self.index();
         let ids = super::index::select_postings(&*ix, matchers);
         let tomb = self.tombstones.read().unwrap_or_else(|p| p.into_inner());
         let mut out = Vec::with_capacity(ids.len());
+        let mut decoded = 0usize;
         for id in ids {
             let st = self.stripe(id);
             let Some(s) = st.get(&id) else { continue };
             let mut samples = Vec::new();
             s.samples(&self.disk, mint, maxt, &mut samples);
+            decoded += samples.len();
+            if decoded > max_samples {
+                return None;
+            }
             let labels = ix.resolve(&s.labels);
             drop(st);
             if let Some(iv) = tomb.get(&id) {
@@ -460,7 +472,7 @@ impl Head {
                 out.push((labels, samples));
             }
         }
-        out
+        Some(out)
     }
 
     /// Labels of matching series that have samples in `[mint, maxt]`.
