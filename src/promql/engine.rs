@@ -3,7 +3,7 @@
 //! A query is parsed once, its selectors are planned and fetched once
 //! ([`super::selectors`]), then the expression is evaluated at each step from
 //! memory. Subtrees that do not depend on the step (literals, `@`-pinned
-//! selectors) are evaluated once; subquery inner results are memoized by
+//! selectors, selectors that matched nothing) are evaluated once; subquery inner results are memoized by
 //! absolute timestamp, so sliding subquery windows share work across steps.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -563,38 +563,23 @@ fn finish_matrix(mut m: Vec<Series>) -> Result<Vec<Series>, EvalError> {
     Ok(m)
 }
 
-/// Whether an expression's value is the same at every step.
-fn step_invariant(e: &Expr) -> bool {
-    match e {
-        Expr::NumberLiteral(_) | Expr::StringLiteral(_) => true,
-        Expr::VectorSelector(vs) => vs.at.is_some(),
-        Expr::MatrixSelector(m) => m.vs.at.is_some(),
-        Expr::Subquery(sq) => sq.at.is_some(),
-        Expr::Paren(p) => step_invariant(&p.expr),
-        Expr::Unary(u) => step_invariant(&u.expr),
-        Expr::Binary(b) => step_invariant(&b.lhs) && step_invariant(&b.rhs),
-        Expr::Aggregate(a) => step_invariant(&a.expr) && a.param.as_ref().is_none_or(|p| step_invariant(p)),
-        Expr::Call(c) => {
-            // Functions that read the evaluation time (Prometheus' "@ modifier
-            // unsafe" functions) vary even with step-invariant arguments.
-            let time_dependent = matches!(
-                c.func.name,
-                "time"
-                    | "timestamp"
-                    | "predict_linear"
-                    | "minute"
-                    | "hour"
-                    | "day_of_week"
-                    | "day_of_month"
-                    | "day_of_year"
-                    | "days_in_month"
-                    | "month"
-                    | "year"
-            );
-            !time_dependent && c.args.args.iter().all(|a| step_invariant(a))
-        }
-        Expr::Extension(_) => false,
-    }
+/// Functions that read the evaluation time (Prometheus' "@ modifier
+/// unsafe" functions): their value varies even when their arguments do not.
+fn reads_eval_time(name: &str) -> bool {
+    matches!(
+        name,
+        "time"
+            | "timestamp"
+            | "predict_linear"
+            | "minute"
+            | "hour"
+            | "day_of_week"
+            | "day_of_month"
+            | "day_of_year"
+            | "days_in_month"
+            | "month"
+            | "year"
+    )
 }
 
 struct Evaluator {
@@ -611,7 +596,7 @@ struct Evaluator {
     data: HashMap<String, Arc<Fetched>>,
     /// Per selector node: its fetched data (found by key at the first step).
     selected: IdMap<usize, Arc<Fetched>>,
-    /// Per node: whether its value is the same at every step.
+    /// Per node: whether its value is the same at every step (see [`Evaluator::invariant`]).
     invariant: IdMap<usize, bool>,
     invariant_cache: HashMap<usize, Value>,
     subquery_cache: HashMap<(usize, i64), Value>,
@@ -670,10 +655,7 @@ impl Evaluator {
             return Err(EvalError::Canceled);
         }
         let key = e as *const Expr as usize;
-        let invariant = *self
-            .invariant
-            .entry(key)
-            .or_insert_with(|| step_invariant(e) && !matches!(e, Expr::NumberLiteral(_) | Expr::StringLiteral(_)));
+        let invariant = self.invariant(e) && !matches!(e, Expr::NumberLiteral(_) | Expr::StringLiteral(_));
         if invariant && let Some(v) = self.invariant_cache.get(&key) {
             // Selector samples keep their stored timestamps (for `timestamp()`);
             // computed samples carry the evaluation time.
@@ -829,6 +811,38 @@ impl Evaluator {
             }
             Expr::Extension(_) => Err(EvalError::exec("extension expressions are not supported")),
         }
+    }
+
+    /// Whether `e`'s value is the same at every step but for its output
+    /// timestamps, so it is evaluated once: literals, `@`-pinned selectors
+    /// and subqueries, selectors that matched no series at all (a panel or
+    /// `absent()` alert over a metric not there), and whatever is built
+    /// from only such parts without reading the evaluation time.
+    fn invariant(&mut self, e: &Expr) -> bool {
+        let key = e as *const Expr as usize;
+        if let Some(&v) = self.invariant.get(&key) {
+            return v;
+        }
+        let v = match e {
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) => true,
+            Expr::VectorSelector(vs) => vs.at.is_some() || self.selects_nothing(e, vs),
+            Expr::MatrixSelector(m) => m.vs.at.is_some() || self.selects_nothing(e, &m.vs),
+            Expr::Subquery(sq) => sq.at.is_some(),
+            Expr::Paren(p) => self.invariant(&p.expr),
+            Expr::Unary(u) => self.invariant(&u.expr),
+            Expr::Binary(b) => self.invariant(&b.lhs) && self.invariant(&b.rhs),
+            Expr::Aggregate(a) => self.invariant(&a.expr) && a.param.as_ref().is_none_or(|p| self.invariant(p)),
+            Expr::Call(c) => !reads_eval_time(c.func.name) && c.args.args.iter().all(|a| self.invariant(a)),
+            Expr::Extension(_) => false,
+        };
+        self.invariant.insert(key, v);
+        v
+    }
+
+    /// Whether selector `vs` of node `e` matched no series in the whole
+    /// query range (an unplanned one is left to fail when evaluated).
+    fn selects_nothing(&mut self, e: &Expr, vs: &parser::VectorSelector) -> bool {
+        self.selected(e, vs).is_ok_and(|f| f.series.is_empty())
     }
 
     /// The data fetched for selector `vs` of node `e`.
