@@ -338,9 +338,16 @@ fn push_point(out: &mut String, t: i64, v: f64) {
 }
 
 /// Appends a value like Go's `FormatFloat(v, 'f', -1, 64)`: the shortest
-/// digits that round-trip, never in exponent form. Ryu finds the digits
+/// digits that round-trip, never in exponent form. Whole numbers (counters,
+/// most gauges) are printed as integers; ryu finds the digits of the rest
 /// fast; its exponent forms (very large or small values) take the slow path.
 fn push_value(out: &mut String, v: f64) {
+    // Below 2^53 every whole f64 is an exact i64; -0 keeps its sign.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    if v.fract() == 0.0 && v.abs() < EXACT && !(v == 0.0 && v.is_sign_negative()) {
+        out.push_str(itoa::Buffer::new().format(v as i64));
+        return;
+    }
     if !v.is_finite() {
         out.push_str(&format_value(v));
         return;
@@ -731,6 +738,11 @@ mod tests {
             (f64::NAN, "NaN"),
             (0.0, "0"),
             (-0.0, "-0"),
+            (-3.0, "-3"),
+            (9_007_199_254_740_991.0, "9007199254740991"),
+            (-9_007_199_254_740_991.0, "-9007199254740991"),
+            (9_007_199_254_740_992.0, "9007199254740992"),
+            (1e20, "100000000000000000000"),
         ] {
             assert_eq!(fmt(v), want, "{v}");
         }
