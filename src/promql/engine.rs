@@ -3,8 +3,9 @@
 //! A query is parsed once, its selectors are planned and fetched once
 //! ([`super::selectors`]), then the expression is evaluated at each step from
 //! memory. Subtrees that do not depend on the step (literals, `@`-pinned
-//! selectors, selectors that matched nothing) are evaluated once; subquery inner results are memoized by
-//! absolute timestamp, so sliding subquery windows share work across steps.
+//! selectors, selectors that matched nothing) are evaluated once; subquery
+//! inner results are memoized by absolute timestamp, so sliding subquery
+//! windows share work across steps.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -236,12 +237,7 @@ impl Engine {
         let deadline = Instant::now() + self.opts.timeout;
         let lookback = o.lookback_ms.unwrap_or(self.opts.lookback_ms);
         let plan = selectors::plan(&expr, ts, ts, lookback, DEFAULT_SUBQUERY_STEP_MS);
-        if place == Place::Inline && !plan.selects_by_equality_only() {
-            return Ok(None);
-        }
-        let Some(_slot) = self.slot_for(place, deadline)? else { return Ok(None) };
-        let budget = Arc::new(SampleBudget::new(self.opts.max_samples));
-        let Some(data) = self.fetch(q, &plan, &budget, place, 1)? else { return Ok(None) };
+        let Some(Fetch { slot: _slot, budget, data }) = self.fetch(q, &plan, place, 1, deadline)? else { return Ok(None) };
         let mut ev = Evaluator::new(query, ts, ts, lookback, deadline, budget, data);
         ev.cancel = o.cancel.clone();
         let value = ev.eval(&expr, ts)?;
@@ -315,13 +311,8 @@ impl Engine {
         let deadline = Instant::now() + self.opts.timeout;
         let lookback = o.lookback_ms.unwrap_or(self.opts.lookback_ms);
         let plan = selectors::plan(&expr, start, end, lookback, step);
-        if place == Place::Inline && !plan.selects_by_equality_only() {
-            return Ok(None);
-        }
-        let Some(_slot) = self.slot_for(place, deadline)? else { return Ok(None) };
-        let budget = Arc::new(SampleBudget::new(self.opts.max_samples));
         let steps = ((end - start) / step + 1) as usize;
-        let Some(data) = self.fetch(q, &plan, &budget, place, steps)? else { return Ok(None) };
+        let Some(Fetch { slot: _slot, budget, data }) = self.fetch(q, &plan, place, steps, deadline)? else { return Ok(None) };
         let series: usize = data.values().map(|f| f.series.len()).sum();
         let chunks = split_steps(start, step, steps, self.workers(series.saturating_mul(steps), steps));
         // Each chunk of consecutive steps gets its own evaluator (cursors and
@@ -362,18 +353,22 @@ impl Engine {
         Ok(Some(QueryResult { value: Value::Matrix(m), annotations }))
     }
 
-    /// Fetches what `plan` selects, counted against the query's sample
-    /// budget. [`Place::Inline`] gives up (`None`) once the query is not
-    /// small: more samples fetched, or more series × `steps` to evaluate,
-    /// than [`Parallelism::min_work`].
+    /// Takes a query slot and fetches what `plan` selects, counted against
+    /// a new sample budget. [`Place::Inline`] gives up (`None`) as soon as
+    /// the query is not small.
     fn fetch(
         &self,
         q: &Querier,
         plan: &selectors::Plan,
-        budget: &SampleBudget,
         place: Place,
         steps: usize,
-    ) -> Result<Option<HashMap<String, Arc<Fetched>>>, EvalError> {
+        deadline: Instant,
+    ) -> Result<Option<Fetch<'_>>, EvalError> {
+        if place == Place::Inline && !plan.selects_by_equality_only() {
+            return Ok(None);
+        }
+        let Some(slot) = self.slot_for(place, deadline)? else { return Ok(None) };
+        let budget = Arc::new(SampleBudget::new(self.opts.max_samples));
         let small = self.opts.parallelism.min_work;
         let cap = if place == Place::Inline { budget.max.min(small) } else { budget.max };
         let mut samples = 0;
@@ -386,8 +381,16 @@ impl Engine {
         if place == Place::Inline && series.saturating_mul(steps) >= small {
             return Ok(None);
         }
-        Ok(Some(data))
+        Ok(Some(Fetch { slot, budget, data }))
     }
+}
+
+/// A query's data, with the slot it holds while it runs and its sample
+/// budget (shared by its threads).
+struct Fetch<'a> {
+    slot: Slot<'a>,
+    budget: Arc<SampleBudget>,
+    data: HashMap<String, Arc<Fetched>>,
 }
 
 /// Where a query runs.
