@@ -97,7 +97,7 @@ pub enum QueryError {
 pub struct Engine {
     opts: EngineOptions,
     parsed: ParseCache,
-    active: Mutex<usize>,
+    slots: Mutex<Slots>,
     freed: Condvar,
     metrics: EngineMetrics,
 }
@@ -112,6 +112,14 @@ pub struct QueryOptions {
 }
 
 struct Slot<'a>(&'a Engine);
+
+/// Queries running and queries waiting for one of them to end. Waiters are
+/// counted so that ending a query wakes a thread only when one waits.
+#[derive(Default)]
+struct Slots {
+    active: usize,
+    waiting: usize,
+}
 
 /// Parsed queries by their text. Dashboards send the same texts at every
 /// refresh, and parsing is about a quarter of a small query's time.
@@ -138,16 +146,18 @@ impl ParseCache {
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        let mut n = self.0.active.lock().unwrap_or_else(|p| p.into_inner());
-        *n -= 1;
-        self.0.freed.notify_one();
+        let mut s = self.0.slots.lock().unwrap_or_else(|p| p.into_inner());
+        s.active -= 1;
+        if s.waiting > 0 {
+            self.0.freed.notify_one();
+        }
     }
 }
 
 impl Engine {
     pub fn new(opts: EngineOptions) -> Self {
         let metrics = EngineMetrics::new(opts.max_concurrent);
-        Engine { opts, parsed: ParseCache::default(), active: Mutex::new(0), freed: Condvar::new(), metrics }
+        Engine { opts, parsed: ParseCache::default(), slots: Mutex::default(), freed: Condvar::new(), metrics }
     }
 
     /// Counts, durations and failures of the queries (registered by the server).
@@ -178,11 +188,11 @@ impl Engine {
         match place {
             Place::MayBlock => self.slot(deadline).map(Some),
             Place::Inline => {
-                let mut n = self.active.lock().unwrap_or_else(|p| p.into_inner());
-                if *n >= self.opts.max_concurrent.max(1) {
+                let mut s = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+                if s.active >= self.opts.max_concurrent.max(1) {
                     return Ok(None);
                 }
-                *n += 1;
+                s.active += 1;
                 Ok(Some(Slot(self)))
             }
         }
@@ -190,15 +200,17 @@ impl Engine {
 
     /// Waits for a free query slot, up to the query timeout.
     fn slot(&self, deadline: Instant) -> Result<Slot<'_>, EvalError> {
-        let mut n = self.active.lock().unwrap_or_else(|p| p.into_inner());
-        while *n >= self.opts.max_concurrent.max(1) {
+        let mut s = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        while s.active >= self.opts.max_concurrent.max(1) {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(EvalError::Timeout);
             }
-            n = self.freed.wait_timeout(n, left).unwrap_or_else(|p| p.into_inner()).0;
+            s.waiting += 1;
+            s = self.freed.wait_timeout(s, left).unwrap_or_else(|p| p.into_inner()).0;
+            s.waiting -= 1;
         }
-        *n += 1;
+        s.active += 1;
         Ok(Slot(self))
     }
 
@@ -212,7 +224,7 @@ impl Engine {
         if work < p.min_work {
             return 1;
         }
-        let others = self.active.lock().unwrap_or_else(|p| p.into_inner()).saturating_sub(1);
+        let others = self.slots.lock().unwrap_or_else(|p| p.into_inner()).active.saturating_sub(1);
         p.threads.saturating_sub(others).min(steps / p.min_steps.max(1)).max(1)
     }
 
@@ -453,7 +465,7 @@ impl SampleBudget {
     }
 
     fn take(&self, n: usize) -> Result<(), EvalError> {
-        if self.used.fetch_add(n, Ordering::Relaxed) + n > self.max {
+        if self.used.fetch_add(n, Ordering::Relaxed).saturating_add(n) > self.max {
             return Err(EvalError::TooManySamples);
         }
         Ok(())
@@ -516,6 +528,9 @@ impl RangeOutput {
 
 /// Evaluates `expr` at every step from `from` to `to` (inclusive).
 fn eval_steps(ev: &mut Evaluator, expr: &Expr, from: i64, to: i64, step: i64) -> Result<StepSeries, EvalError> {
+    if ev.invariant(expr) {
+        return invariant_steps(ev, expr, from, to, step);
+    }
     let mut out = RangeOutput::default();
     let mut dropped_names = NameDrops::default();
     // One label set for a scalar's every step, found by identity.
@@ -534,6 +549,23 @@ fn eval_steps(ev: &mut Evaluator, expr: &Expr, from: i64, to: i64, step: i64) ->
         ts += step;
     }
     Ok(out.series)
+}
+
+/// The steps of a query whose value is the same at each (`absent(x)` over
+/// a metric not there, `vector(1)`, a pinned `x @ end()`): evaluated once,
+/// its samples get a point at every step.
+fn invariant_steps(ev: &mut Evaluator, expr: &Expr, from: i64, to: i64, step: i64) -> Result<StepSeries, EvalError> {
+    let times: Vec<i64> = std::iter::successors(Some(from), |t| Some(t + step)).take_while(|&t| t <= to).collect();
+    let points = |v: f64| times.iter().map(|&t| Point::new(t, v)).collect::<Vec<_>>();
+    match ev.eval(expr, from)? {
+        Value::Scalar { v, .. } => Ok(vec![(Labels::empty(), points(v))]),
+        Value::Vector(v) => {
+            let v = finish_vector(v, &mut NameDrops::default())?;
+            ev.count(v.len().saturating_mul(times.len()))?;
+            Ok(v.into_iter().map(|s| (s.metric, points(s.v))).collect())
+        }
+        other => Err(EvalError::exec(format!("unexpected {} in range query", other.type_name()))),
+    }
 }
 
 /// Joins the runs of steps of a range query, in time order. On failure the
@@ -1193,6 +1225,46 @@ mod tests {
         // ... and no free query slot, which only a blocking thread may wait for.
         let _running = e.slot(Instant::now()).expect("slot");
         assert!(e.instant_inline(&q, "1", 0, &o).is_none());
+    }
+
+    #[test]
+    fn a_query_the_same_at_every_step_is_stamped_at_each_and_counted_at_each() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = db(dir.path());
+        let q = db.querier();
+        let e = Engine::new(EngineOptions::default());
+        for query in ["vector(2)", "2", r#"absent(nope{job="x"})"#, r#"m{i="0"} @ 60"#] {
+            let Value::Matrix(m) = e.range(&q, query, 0, 90_000, 10_000).unwrap_or_else(|err| panic!("{query}: {err:?}")).value else {
+                panic!("matrix")
+            };
+            assert_eq!(m.len(), 1, "{query}");
+            let points: Vec<_> = m[0].points.iter().map(|p| p.t).collect();
+            assert_eq!(points, (0..10).map(|k| k * 10_000).collect::<Vec<_>>(), "{query}: a point at every step");
+            assert!(m[0].points.iter().all(|p| p.v == m[0].points[0].v), "{query}");
+        }
+        // One sample at each of ten steps fits a budget of ten; eleven do not.
+        let e = Engine::new(EngineOptions { max_samples: 10, ..EngineOptions::default() });
+        assert!(e.range(&q, "vector(2)", 0, 90_000, 10_000).is_ok());
+        let err = e.range(&q, "vector(2)", 0, 100_000, 10_000).expect_err("too many samples");
+        assert_eq!(err, QueryError::Eval(EvalError::TooManySamples));
+    }
+
+    #[test]
+    fn a_query_waiting_for_a_slot_gets_it_when_one_ends() {
+        let e = Engine::new(EngineOptions { max_concurrent: 1, ..EngineOptions::default() });
+        let running = e.slot(Instant::now()).expect("slot");
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| {
+                let begun = Instant::now();
+                e.slot(begun + Duration::from_secs(30)).map(|_| begun.elapsed())
+            });
+            while e.slots.lock().expect("lock").waiting == 0 {
+                std::thread::yield_now();
+            }
+            drop(running);
+            let waited = waiter.join().expect("waiter").expect("slot");
+            assert!(waited < Duration::from_secs(15), "woken when the running query ended, not at its deadline: {waited:?}");
+        });
     }
 
     #[test]

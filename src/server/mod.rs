@@ -26,7 +26,8 @@ use crate::server::reload::{ConfigState, Subsystems};
 use crate::tsdb::metrics::TsdbMetrics;
 use crate::tsdb::{Db, Options};
 use crate::web::lifecycle::Request;
-use crate::web::webconfig::{self, TlsListener, WebSecurity};
+use crate::web::serve::{self, HttpServer};
+use crate::web::webconfig::{self, WebSecurity};
 use crate::web::{self, WebState};
 
 /// How often due compactions and retention run.
@@ -139,7 +140,10 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
     let (lifecycle_tx, mut lifecycle_rx) = tokio::sync::mpsc::channel(4);
 
     // Listen first, so probes get "not ready" rather than "connection refused" during replay.
-    let listener = tokio::net::TcpListener::bind(cfg.listen).await.map_err(|source| ServerError::Listen { addr: cfg.listen, source })?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .and_then(|l| l.into_std())
+        .map_err(|source| ServerError::Listen { addr: cfg.listen, source })?;
     let state = Arc::new(WebState {
         registry,
         ready: Default::default(),
@@ -159,12 +163,8 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
     let app = web::router(state.clone()).layer(axum::middleware::from_fn_with_state(security.clone(), webconfig::middleware));
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
-    let mut server_task = if security.tls_enabled() {
-        let tls = TlsListener::new(listener, security.clone()).map_err(|source| ServerError::Listen { addr: cfg.listen, source })?;
-        tokio::spawn(async move { axum::serve(tls, app).await })
-    } else {
-        tokio::spawn(async move { axum::serve(listener, app).await })
-    };
+    let mut http = HttpServer::start(listener, app, security.clone(), serve::default_threads())
+        .map_err(|source| ServerError::Listen { addr: cfg.listen, source })?;
     tracing::info!(listen = %cfg.listen, data = %cfg.data_dir.display(), "hearth server starting");
 
     let (dir, opts) = (cfg.data_dir.clone(), cfg.storage.clone());
@@ -212,12 +212,7 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
                 tracing::info!("shutting down");
                 break;
             }
-            r = &mut server_task => {
-                if let Ok(Err(e)) = r {
-                    return Err(ServerError::Serve(e));
-                }
-                break;
-            }
+            e = http.failed() => return Err(ServerError::Serve(e)),
             Some(req) = lifecycle_rx.recv() => match req {
                 Request::Reload(done) => {
                     rebaseline(&mut watch);
@@ -257,7 +252,7 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
     rules.stop();
     scrape.stop().await;
     remote.stop().await;
-    server_task.abort();
+    http.stop().await;
     compactor.abort();
     let _ = compactor.await;
     match Arc::try_unwrap(db) {

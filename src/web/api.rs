@@ -20,7 +20,7 @@ use serde_json::{Value as Json, json};
 use super::WebState;
 use crate::model::{Labels, MatchOp, Matcher};
 use crate::promql::engine::QueryOptions;
-use crate::promql::{Annotations, EvalError, QueryError, Value};
+use crate::promql::{Annotations, EvalError, QueryError, QueryResult, Value};
 
 /// Most points a range query may return per series, as in Prometheus.
 const MAX_POINTS: i64 = 11_000;
@@ -362,10 +362,13 @@ fn push_value(out: &mut String, v: f64) {
     }
 }
 
-/// Renders a query result the way `/api/v1/query(_range)` returns it,
-/// straight into JSON text: results can hold millions of points.
-pub fn value_json(v: &Value) -> String {
+/// The answer of `/api/v1/query(_range)`, the success envelope around the
+/// result, written straight into JSON text: results can hold millions of
+/// points. Large results are encoded on the blocking thread that ran the
+/// query, not on a serving thread that other connections share.
+fn query_answer(v: &Value, ann: &Annotations) -> String {
     let mut out = String::with_capacity(256);
+    out.push_str("{\"status\":\"success\",\"data\":");
     match v {
         Value::Scalar { t, v } => {
             out.push_str("{\"resultType\":\"scalar\",\"result\":");
@@ -414,29 +417,25 @@ pub fn value_json(v: &Value) -> String {
         }
     }
     out.push('}');
+    for (key, list) in [("warnings", &ann.warnings), ("infos", &ann.infos)] {
+        if !list.is_empty() {
+            out.push_str(",\"");
+            out.push_str(key);
+            out.push_str("\":[");
+            for (i, w) in list.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_json_str(&mut out, w);
+            }
+            out.push(']');
+        }
+    }
+    out.push('}');
     out
 }
 
-/// A success envelope around already-encoded `data`.
-fn success_raw(data: &str, ann: &Annotations) -> Response {
-    let mut body = String::with_capacity(data.len() + 64);
-    body.push_str("{\"status\":\"success\",\"data\":");
-    body.push_str(data);
-    for (key, list) in [("warnings", &ann.warnings), ("infos", &ann.infos)] {
-        if !list.is_empty() {
-            body.push_str(",\"");
-            body.push_str(key);
-            body.push_str("\":[");
-            for (i, w) in list.iter().enumerate() {
-                if i > 0 {
-                    body.push(',');
-                }
-                push_json_str(&mut body, w);
-            }
-            body.push(']');
-        }
-    }
-    body.push('}');
+fn json_response(body: String) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
@@ -476,17 +475,20 @@ async fn query(State(s): State<Arc<WebState>>, p: Params) -> Result<Response, Ap
     let (opts, _cancel_on_drop) = query_options(&p)?;
     let limit = limit_param(&p)?;
     let (db, engine) = s.query()?;
-    let res = match engine.instant_inline(&db.querier(), &q, ts, &opts) {
-        Some(r) => r?,
-        None => tokio::task::spawn_blocking(move || engine.instant_with(&db.querier(), &q, ts, &opts))
+    let answer = move |res: QueryResult| {
+        let mut value = res.value;
+        if let (Some(n), Value::Vector(v)) = (limit, &mut value) {
+            v.truncate(n);
+        }
+        query_answer(&value, &res.annotations)
+    };
+    let body = match engine.instant_inline(&db.querier(), &q, ts, &opts) {
+        Some(r) => answer(r?),
+        None => tokio::task::spawn_blocking(move || engine.instant_with(&db.querier(), &q, ts, &opts).map(answer))
             .await
             .map_err(|e| ApiError::unavailable(e.to_string()))??,
     };
-    let mut value = res.value;
-    if let (Some(n), Value::Vector(v)) = (limit, &mut value) {
-        v.truncate(n);
-    }
-    Ok(success_raw(&value_json(&value), &res.annotations))
+    Ok(json_response(body))
 }
 
 async fn query_range(State(s): State<Arc<WebState>>, p: Params) -> Result<Response, ApiError> {
@@ -511,13 +513,14 @@ async fn query_range(State(s): State<Arc<WebState>>, p: Params) -> Result<Respon
     let (opts, _cancel_on_drop) = query_options(&p)?;
     // Small queries run here; the rest on a thread that may block.
     let (db, engine) = s.query()?;
-    let res = match engine.range_inline(&db.querier(), &q, start, end, step, &opts) {
-        Some(r) => r?,
-        None => tokio::task::spawn_blocking(move || engine.range_with(&db.querier(), &q, start, end, step, &opts))
+    let answer = |res: QueryResult| query_answer(&res.value, &res.annotations);
+    let body = match engine.range_inline(&db.querier(), &q, start, end, step, &opts) {
+        Some(r) => answer(r?),
+        None => tokio::task::spawn_blocking(move || engine.range_with(&db.querier(), &q, start, end, step, &opts).map(answer))
             .await
             .map_err(|e| ApiError::unavailable(e.to_string()))??,
     };
-    Ok(success_raw(&value_json(&res.value), &res.annotations))
+    Ok(json_response(body))
 }
 
 /// Parses `match[]` selectors into matcher lists.

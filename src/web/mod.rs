@@ -7,6 +7,7 @@ pub mod federate;
 pub mod lifecycle;
 pub mod process_metrics;
 pub mod rules;
+pub mod serve;
 pub mod targets;
 pub mod ui;
 pub mod webconfig;
