@@ -576,20 +576,30 @@ async fn series(State(s): State<Arc<WebState>>, p: Params) -> Result<Response, A
     let (start, end) = time_range(&p)?;
     let limit = limit_param(&p)?;
     let (db, _) = s.query()?;
-    let q = db.querier();
-    let mut all = std::collections::BTreeSet::new();
-    for ms in sets {
-        all.extend(q.series(&ms, start, end));
-    }
-    let mut out: Vec<Json> = all.iter().map(labels_json).collect();
-    let mut ann = Annotations::default();
-    if let Some(n) = limit
-        && out.len() > n
-    {
-        out.truncate(n);
-        ann.warn("results truncated due to limit");
-    }
-    Ok(success(Json::Array(out), Some(ann)))
+    blocking(move || {
+        let q = db.querier();
+        let mut all = std::collections::BTreeSet::new();
+        for ms in sets {
+            all.extend(q.series(&ms, start, end));
+        }
+        let mut out: Vec<Json> = all.iter().map(labels_json).collect();
+        let mut ann = Annotations::default();
+        if let Some(n) = limit
+            && out.len() > n
+        {
+            out.truncate(n);
+            ann.warn("results truncated due to limit");
+        }
+        success(Json::Array(out), Some(ann))
+    })
+    .await
+}
+
+/// Runs an index walk (series, label names and values, cardinality), which
+/// a broad `match[]` or a large head makes long, on a blocking thread
+/// rather than on the serving thread other connections share.
+async fn blocking(f: impl FnOnce() -> Response + Send + 'static) -> Result<Response, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::unavailable(e.to_string()))
 }
 
 async fn labels(State(s): State<Arc<WebState>>, p: Params) -> Result<Response, ApiError> {
@@ -597,16 +607,19 @@ async fn labels(State(s): State<Arc<WebState>>, p: Params) -> Result<Response, A
     let (start, end) = time_range(&p)?;
     let limit = limit_param(&p)?;
     let (db, _) = s.query()?;
-    let q = db.querier();
-    let mut names = std::collections::BTreeSet::new();
-    if sets.is_empty() {
-        names.extend(q.label_names(&[], start, end));
-    } else {
-        for ms in sets {
-            names.extend(q.label_names(&ms, start, end));
+    blocking(move || {
+        let q = db.querier();
+        let mut names = std::collections::BTreeSet::new();
+        if sets.is_empty() {
+            names.extend(q.label_names(&[], start, end));
+        } else {
+            for ms in sets {
+                names.extend(q.label_names(&ms, start, end));
+            }
         }
-    }
-    Ok(success(truncated(names.into_iter().collect(), limit), None))
+        success(truncated(names.into_iter().collect(), limit), None)
+    })
+    .await
 }
 
 fn truncated(mut v: Vec<String>, limit: Option<usize>) -> Json {
@@ -622,16 +635,19 @@ async fn label_values(State(s): State<Arc<WebState>>, Path(name): Path<String>, 
     let (start, end) = time_range(&p)?;
     let limit = limit_param(&p)?;
     let (db, _) = s.query()?;
-    let q = db.querier();
-    let mut vals = std::collections::BTreeSet::new();
-    if sets.is_empty() {
-        vals.extend(q.label_values(&name, &[], start, end));
-    } else {
-        for ms in sets {
-            vals.extend(q.label_values(&name, &ms, start, end));
+    blocking(move || {
+        let q = db.querier();
+        let mut vals = std::collections::BTreeSet::new();
+        if sets.is_empty() {
+            vals.extend(q.label_values(&name, &[], start, end));
+        } else {
+            for ms in sets {
+                vals.extend(q.label_values(&name, &ms, start, end));
+            }
         }
-    }
-    Ok(success(truncated(vals.into_iter().collect(), limit), None))
+        success(truncated(vals.into_iter().collect(), limit), None)
+    })
+    .await
 }
 
 async fn format_query(p: Params) -> Result<Response, ApiError> {
@@ -698,24 +714,27 @@ async fn status_tsdb(State(s): State<Arc<WebState>>, RawQuery(raw): RawQuery) ->
     let p = Params::from_query(raw.as_deref());
     let limit = p.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(10);
     let (db, _) = s.query()?;
-    let stats = db.head().cardinality(limit);
-    let pairs = |v: Vec<(String, u64)>| v.into_iter().map(|(name, value)| json!({"name": name, "value": value})).collect::<Vec<_>>();
-    Ok(success(
-        json!({
-            "headStats": {
-                "numSeries": stats.num_series,
-                "numLabelPairs": stats.num_label_pairs,
-                "chunkCount": stats.chunk_count,
-                "minTime": db.head().min_time().min(db.head().max_time()),
-                "maxTime": db.head().max_time().max(db.head().min_time()),
-            },
-            "seriesCountByMetricName": pairs(stats.series_by_metric),
-            "labelValueCountByLabelName": pairs(stats.values_by_label),
-            "memoryInBytesByLabelName": pairs(stats.bytes_by_label),
-            "seriesCountByLabelValuePair": pairs(stats.series_by_pair),
-        }),
-        None,
-    ))
+    blocking(move || {
+        let stats = db.head().cardinality(limit);
+        let pairs = |v: Vec<(String, u64)>| v.into_iter().map(|(name, value)| json!({"name": name, "value": value})).collect::<Vec<_>>();
+        success(
+            json!({
+                "headStats": {
+                    "numSeries": stats.num_series,
+                    "numLabelPairs": stats.num_label_pairs,
+                    "chunkCount": stats.chunk_count,
+                    "minTime": db.head().min_time().min(db.head().max_time()),
+                    "maxTime": db.head().max_time().max(db.head().min_time()),
+                },
+                "seriesCountByMetricName": pairs(stats.series_by_metric),
+                "labelValueCountByLabelName": pairs(stats.values_by_label),
+                "memoryInBytesByLabelName": pairs(stats.bytes_by_label),
+                "seriesCountByLabelValuePair": pairs(stats.series_by_pair),
+            }),
+            None,
+        )
+    })
+    .await
 }
 
 #[cfg(test)]
