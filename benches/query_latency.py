@@ -45,24 +45,30 @@ class Connection:
         self.host = u.hostname
         self.sock = socket.create_connection((u.hostname, u.port), timeout=120)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = b""
+        # Received bytes not yet consumed, and one reused read buffer: a
+        # fresh large buffer per read (recv(1 << 20)) cost about 50 us of
+        # the client's own per request, counted against both servers.
+        self.buf = bytearray()
+        self.chunk = memoryview(bytearray(1 << 16))
 
     def _more(self):
-        chunk = self.sock.recv(1 << 20)
-        if not chunk:
+        n = self.sock.recv_into(self.chunk)
+        if not n:
             raise RuntimeError(f"{self.host}: connection closed")
-        self.buf += chunk
+        self.buf += self.chunk[:n]
 
     def _take(self, n):
         while len(self.buf) < n:
             self._more()
-        out, self.buf = self.buf[:n], self.buf[n:]
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
         return out
 
     def _line(self):
-        while b"\r\n" not in self.buf:
+        while (i := self.buf.find(b"\r\n")) < 0:
             self._more()
-        line, self.buf = self.buf.split(b"\r\n", 1)
+        line = bytes(self.buf[:i])
+        del self.buf[: i + 2]
         return line
 
     def post(self, path, body):
