@@ -21,7 +21,8 @@ use super::webconfig::{TlsListener, WebSecurity};
 /// (remote-write appends, snapshots) before leaving them behind.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
-/// The serving threads. [`HttpServer::stop`] ends them.
+/// The serving threads. [`HttpServer::stop`] ends them and waits; dropping
+/// the server (a start-up step after it failed) ends them without waiting.
 pub struct HttpServer {
     stop: watch::Sender<bool>,
     failed: mpsc::UnboundedReceiver<io::Error>,
