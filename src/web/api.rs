@@ -484,9 +484,7 @@ async fn query(State(s): State<Arc<WebState>>, p: Params) -> Result<Response, Ap
     };
     let body = match engine.instant_inline(&db.querier(), &q, ts, &opts) {
         Some(r) => answer(r?),
-        None => tokio::task::spawn_blocking(move || engine.instant_with(&db.querier(), &q, ts, &opts).map(answer))
-            .await
-            .map_err(|e| ApiError::unavailable(e.to_string()))??,
+        None => blocking(move || engine.instant_with(&db.querier(), &q, ts, &opts).map(answer)).await??,
     };
     Ok(json_response(body))
 }
@@ -516,9 +514,7 @@ async fn query_range(State(s): State<Arc<WebState>>, p: Params) -> Result<Respon
     let answer = |res: QueryResult| query_answer(&res.value, &res.annotations);
     let body = match engine.range_inline(&db.querier(), &q, start, end, step, &opts) {
         Some(r) => answer(r?),
-        None => tokio::task::spawn_blocking(move || engine.range_with(&db.querier(), &q, start, end, step, &opts).map(answer))
-            .await
-            .map_err(|e| ApiError::unavailable(e.to_string()))??,
+        None => blocking(move || engine.range_with(&db.querier(), &q, start, end, step, &opts).map(answer)).await??,
     };
     Ok(json_response(body))
 }
@@ -595,10 +591,11 @@ async fn series(State(s): State<Arc<WebState>>, p: Params) -> Result<Response, A
     .await
 }
 
-/// Runs an index walk (series, label names and values, cardinality), which
-/// a broad `match[]` or a large head makes long, on a blocking thread
-/// rather than on the serving thread other connections share.
-async fn blocking(f: impl FnOnce() -> Response + Send + 'static) -> Result<Response, ApiError> {
+/// Runs work that may take long — a large query, an index walk (series,
+/// label names and values, cardinality) that a broad `match[]` or a large
+/// head makes long — on a blocking thread rather than on the serving thread
+/// other connections share.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::unavailable(e.to_string()))
 }
 
