@@ -155,6 +155,10 @@ struct ServerArgs {
     /// Accept remote write (POST /api/v1/write) from Prometheus or another Hearth.
     #[arg(long = "web.enable-remote-write-receiver")]
     remote_write_receiver: bool,
+    /// Longest a serving thread keeps polling for the next request after an answer instead of sleeping; it polls only as long as
+    /// recent gaps between requests call for, yielding the CPU to other work. 0s turns polling off.
+    #[arg(long = "web.busy-poll", default_value = "1ms", value_parser = parse_duration_ms)]
+    busy_poll: i64,
 }
 
 #[derive(Subcommand)]
@@ -377,6 +381,7 @@ fn run(cmd: Command) -> Result<(), String> {
                 },
                 notification_queue_capacity: a.notification_queue_capacity,
                 remote_write_receiver: a.remote_write_receiver,
+                busy_poll: ms(a.busy_poll),
             };
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
             rt.block_on(server::run(cfg)).map_err(|e| e.to_string())

@@ -25,6 +25,7 @@ use crate::server::config_secret::{SecretChanges, SecretData, SecretRef, SecretS
 use crate::server::reload::{ConfigState, Subsystems};
 use crate::tsdb::metrics::TsdbMetrics;
 use crate::tsdb::{Db, Options};
+use crate::web::busy_poll::BusyPollOptions;
 use crate::web::lifecycle::Request;
 use crate::web::serve::{self, HttpServer};
 use crate::web::webconfig::{self, WebSecurity};
@@ -65,6 +66,8 @@ pub struct ServerConfig {
     pub flags: std::collections::BTreeMap<String, String>,
     /// `--web.enable-remote-write-receiver`: accept `POST /api/v1/write`.
     pub remote_write_receiver: bool,
+    /// `--web.busy-poll`: longest a serving thread polls for the next request.
+    pub busy_poll: Duration,
 }
 
 /// The server could not start or stopped with an error.
@@ -137,6 +140,12 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
     config.register(&mut registry);
     let engine = Arc::new(Engine::new(cfg.engine.clone()));
     engine.metrics().register(&mut registry);
+    let busy_poll = BusyPollOptions { max: cfg.busy_poll, ..Default::default() };
+    registry.register(
+        "hearth_http_busy_poll_seconds",
+        "Time serving threads spent polling for the next request instead of sleeping (--web.busy-poll)",
+        busy_poll.polled_seconds.clone(),
+    );
     let (lifecycle_tx, mut lifecycle_rx) = tokio::sync::mpsc::channel(4);
 
     // Listen first, so probes get "not ready" rather than "connection refused" during replay.
@@ -163,7 +172,7 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
     let app = web::router(state.clone()).layer(axum::middleware::from_fn_with_state(security.clone(), webconfig::middleware));
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
-    let mut http = HttpServer::start(listener, app, security.clone(), serve::default_threads())
+    let mut http = HttpServer::start(listener, app, security.clone(), serve::default_threads(), &busy_poll)
         .map_err(|source| ServerError::Listen { addr: cfg.listen, source })?;
     tracing::info!(listen = %cfg.listen, data = %cfg.data_dir.display(), "hearth server starting");
 

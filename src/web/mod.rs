@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod busy_poll;
 pub mod federate;
 pub mod lifecycle;
 pub mod process_metrics;

@@ -15,6 +15,7 @@ use std::time::Duration;
 use axum::Router;
 use tokio::sync::{mpsc, watch};
 
+use super::busy_poll::{self, BusyPoll, BusyPollOptions};
 use super::webconfig::{TlsListener, WebSecurity};
 
 /// How long stopping waits for requests still running on blocking threads
@@ -32,8 +33,15 @@ pub struct HttpServer {
 impl HttpServer {
     /// Serves `app` on `listener` from `threads` threads (at least one);
     /// TLS when `security` says so, with the certificates current at each
-    /// handshake.
-    pub fn start(listener: StdListener, app: Router, security: Arc<WebSecurity>, threads: usize) -> io::Result<Self> {
+    /// handshake. After an answer each thread may poll for its next request
+    /// (see [`busy_poll`]).
+    pub fn start(
+        listener: StdListener,
+        app: Router,
+        security: Arc<WebSecurity>,
+        threads: usize,
+        busy_poll: &BusyPollOptions,
+    ) -> io::Result<Self> {
         listener.set_nonblocking(true)?;
         let (stop, stop_rx) = watch::channel(false);
         let (failed_tx, failed) = mpsc::unbounded_channel();
@@ -42,8 +50,11 @@ impl HttpServer {
             let listener = listener.try_clone()?;
             let (app, security, mut stop_rx, failed_tx) = (app.clone(), security.clone(), stop_rx.clone(), failed_tx.clone());
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let poll = BusyPoll::new(busy_poll.clone());
+            let app = app.layer(axum::middleware::from_fn_with_state(poll.clone(), busy_poll::track));
             let thread = std::thread::Builder::new().name(format!("hearth-http-{i}")).spawn(move || {
                 let served = rt.block_on(async move {
+                    tokio::spawn(poll.run());
                     tokio::select! {
                         r = serve(listener, app, security) => r,
                         _ = stop_rx.wait_for(|stopped| *stopped) => Ok(()),
@@ -116,7 +127,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let app = Router::new().route("/thread", get(|| async { format!("{}\n", std::thread::current().name().unwrap_or_default()) }));
-        let server = HttpServer::start(listener, app, WebSecurity::none(), 2).expect("start");
+        let server = HttpServer::start(listener, app, WebSecurity::none(), 2, &BusyPollOptions::default()).expect("start");
         let mut conns = Vec::new();
         for _ in 0..4 {
             conns.push(tokio::net::TcpStream::connect(addr).await.expect("connect"));
@@ -134,5 +145,38 @@ mod tests {
         let read = tokio::time::timeout(Duration::from_secs(5), closed.read_to_end(&mut rest)).await.expect("closed in time");
         assert!(read.is_err() || rest.is_empty(), "open connections are dropped");
         assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "no longer accepting");
+    }
+
+    /// Serves `/thread` with busy-polling up to `max` and sends `n`
+    /// requests back to back on one connection; returns the options (whose
+    /// counter says how long was polled) and the running server.
+    async fn polled_after_requests(max: Duration, n: usize) -> (BusyPollOptions, HttpServer) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let app = Router::new().route("/thread", get(|| async { format!("{}\n", std::thread::current().name().unwrap_or_default()) }));
+        let options = BusyPollOptions { max, ..Default::default() };
+        let server = HttpServer::start(listener, app, WebSecurity::none(), 1, &options).expect("start");
+        let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        for _ in 0..n {
+            thread_name(&mut conn).await;
+        }
+        (options, server)
+    }
+
+    #[tokio::test]
+    async fn serving_threads_poll_between_close_requests_then_stop_polling() {
+        let max = Duration::from_millis(50);
+        let (options, server) = polled_after_requests(max, 20).await;
+        tokio::time::sleep(max * 4).await;
+        let polled = options.polled_seconds.get();
+        assert!(polled > 0.0, "requests back to back are polled for");
+        tokio::time::sleep(max * 2).await;
+        assert_eq!(options.polled_seconds.get(), polled, "polling ends within the window after the last answer");
+        server.stop().await;
+
+        let (options, server) = polled_after_requests(Duration::ZERO, 20).await;
+        tokio::time::sleep(max).await;
+        assert_eq!(options.polled_seconds.get(), 0.0, "--web.busy-poll=0s never polls");
+        server.stop().await;
     }
 }
