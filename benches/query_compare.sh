@@ -9,6 +9,10 @@ work="${1:-/tmp/hearth-query-bench}"
 rounds="${2:-15}"
 mkdir -p "$work"
 cd "$work"
+# A server left over on these ports would answer instead of ours.
+for port in 19390 19391; do
+  if curl -s -o /dev/null "127.0.0.1:$port/"; then echo "port $port is already in use; stop what listens there" >&2; exit 1; fi
+done
 command -v prometheus >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
 (cd "$repo" && cargo build --release -q)
 hearth="$repo/target/release/hearth"
@@ -27,4 +31,5 @@ for _ in $(seq 120); do
   curl -sf 127.0.0.1:19390/-/ready >/dev/null && curl -sf 127.0.0.1:19391/-/ready >/dev/null && break
   sleep 0.5
 done
+kill -0 "$pp" "$hp" || { echo "a server exited; see $work/prom.log and $work/hearth.log" >&2; exit 1; }
 python3 "$here/query_latency.py" http://127.0.0.1:19391 http://127.0.0.1:19390 $((end - 3000)) "$end" 30 "$rounds"
