@@ -64,11 +64,6 @@ impl BusyPoll {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The window polled after the current answer (for tests and metrics).
-    pub fn window(&self) -> Duration {
-        self.state().window
-    }
-
     fn started(&self) {
         let mut s = self.state();
         s.in_flight += 1;
@@ -176,7 +171,7 @@ mod tests {
         poll.ended();
         assert!(!poll.polling(), "no window before a gap was seen");
         poll.started();
-        assert!(poll.window() > Duration::ZERO, "a short gap opens a window");
+        assert!(poll.state().window > Duration::ZERO, "a short gap opens a window");
         poll.state().window = Duration::from_secs(60);
         assert!(!poll.polling(), "no polling while a request is answered");
         poll.started();
